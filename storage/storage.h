@@ -1,0 +1,134 @@
+/* storage — the RocksDB log store: every region's log (its own and the replicas it holds), the
+ * Merkle tree's perfect subtrees, the subject and trace indexes, checkpoints with their
+ * cosignatures, and small metadata (replication cursors, evidence, schema version).
+ *
+ * Column families (ARCHITECTURE §4, keys big-endian so iteration is ordered): entries, tree,
+ * subjects, trace, checkpoints, meta. docs/STORAGE.md records the RocksDB options chosen.
+ *
+ * Threads: every function may be called from any thread. A region has at most one open batch at a
+ * time (its single writer); batches of different regions may run concurrently. Readers see a
+ * region's new entries, tree and size only after the batch that wrote them committed.
+ * Errors are the codes of common/common.h; RocksDB's messages are translated here (SJ_ESTORE,
+ * SJ_ENOSPACE) and never leave the module. Out-parameters are written only on success. */
+#ifndef SJ_STORAGE_H
+#define SJ_STORAGE_H
+
+#include "common/common.h"
+#include "crypto/crypto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sj_store sj_store_t;
+typedef struct sj_store_batch sj_store_batch_t;
+
+typedef struct {
+  size_t block_cache_mb; /* shared LRU block cache; default 256 */
+  int create_if_missing; /* default 1 */
+} sj_store_opts_t;
+
+void sj_store_opts_default(sj_store_opts_t *o);
+
+/* Opens (creating if allowed) the store in dir. Recovers each region's size and frontier. After a
+ * crash the store holds the last synced batches. Errors: SJ_ESTORE (message logged by caller via
+ * sj_store_last_error), SJ_EVERSION (schema version unknown), -ENOMEM. */
+int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out);
+void sj_store_close(sj_store_t *s); /* no batch may be open; NULL is fine */
+/* The RocksDB message of the last failure on this thread (static storage, for logs), or "". */
+const char *sj_store_last_error(void);
+
+/* ---- Appending ---------------------------------------------------------------------------------
+ * A batch appends entries to one region's log all-or-nothing: entries, tree nodes, index rows,
+ * the checkpoint and meta rows go in one RocksDB WriteBatch. Nothing is visible before commit. */
+
+/* Begins a batch for region. Errors: SJ_EBUSY (a batch for region is open), -ENOMEM. */
+int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out);
+
+/* Adds one entry. The header is decoded strictly; its region must be the batch's, its seq the next
+ * one, its prev the previous leaf hash, and a present body must match its body hash. Index rows
+ * are derived from the header's keys (USCC/PERSON/OTHER_ID → subjects, EPC → trace). On error the
+ * batch is unchanged and stays usable. The bytes are copied.
+ * body == NULL stores the header without its body (withheld).
+ * leaf_hash_out (may be NULL) receives the entry's leaf hash.
+ * Errors: SJ_EFORMAT/SJ_ETRUNC/SJ_EVERSION (header), SJ_EINVAL (other region), SJ_ESEQ, SJ_ECHAIN,
+ * SJ_EVERIFY (body), -ENOMEM. */
+int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, const uint8_t *body,
+                       size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]);
+
+/* The tree the region would have after commit: its size, root and the last leaf hash (all zero
+ * for an empty log). */
+void sj_store_batch_head(const sj_store_batch_t *b, uint64_t *size, uint8_t root[SJ_HASH_LEN],
+                         uint8_t last_leaf[SJ_HASH_LEN]);
+
+/* Stores a signed checkpoint note for the batch's resulting size (replaces any stored for that
+ * size). The note is copied. */
+int sj_store_batch_set_checkpoint(sj_store_batch_t *b, const char *note, size_t n);
+
+/* Puts a meta row (e.g. a replication cursor) in the same atomic batch. Copied. */
+int sj_store_batch_put_meta(sj_store_batch_t *b, const char *key, const void *val, size_t n);
+
+/* Writes the batch atomically (fsync'd when sync) and frees it; readers then see the new size.
+ * On error nothing was written, the region's state is as before begin, and the batch is freed.
+ * Errors: SJ_ESTORE, SJ_ENOSPACE. */
+int sj_store_batch_commit(sj_store_batch_t *b, int sync);
+void sj_store_batch_abort(sj_store_batch_t *b); /* frees; NULL is fine */
+
+/* ---- Reading ----------------------------------------------------------------------------------- */
+
+/* Regions the store holds (appended to at least once), ascending. *n receives the count, up to
+ * cap written. */
+int sj_store_regions(sj_store_t *s, uint32_t *out, size_t cap, size_t *n);
+
+/* Committed size of a region's log (0 if unknown) and, if root/last_leaf are not NULL, its root
+ * and last leaf hash. */
+void sj_store_head(sj_store_t *s, uint32_t region, uint64_t *size, uint8_t root[SJ_HASH_LEN],
+                   uint8_t last_leaf[SJ_HASH_LEN]);
+
+/* Reads entry seq. header is replaced with the header bytes; body (may be NULL) with the body,
+ * and *has_body (may be NULL) says whether the body is held. Errors: SJ_ENOTFOUND (seq >= size),
+ * SJ_ESTORE. */
+int sj_store_get_entry(sj_store_t *s, uint32_t region, uint64_t seq, sj_buf_t *header,
+                       sj_buf_t *body, int *has_body);
+
+/* Leaf hash of entry seq. Errors: SJ_ENOTFOUND, SJ_ESTORE. */
+int sj_store_leaf_hash(sj_store_t *s, uint32_t region, uint64_t seq, uint8_t out[SJ_HASH_LEN]);
+
+/* Root of the region's tree at size <= committed size. Errors: SJ_ERANGE, SJ_ESTORE. */
+int sj_store_root(sj_store_t *s, uint32_t region, uint64_t size, uint8_t out[SJ_HASH_LEN]);
+
+/* Proofs over committed trees (sizes up to the committed size). path holds SJ_MERKLE_MAX_PATH.
+ * Errors: SJ_ERANGE, SJ_ESTORE. */
+int sj_store_prove_inclusion(sj_store_t *s, uint32_t region, uint64_t index, uint64_t size,
+                             uint8_t path[][SJ_HASH_LEN], size_t *path_len);
+int sj_store_prove_consistency(sj_store_t *s, uint32_t region, uint64_t first, uint64_t second,
+                               uint8_t path[][SJ_HASH_LEN], size_t *path_len);
+
+/* Checkpoints: the note stored for a size, the latest one (largest size), or put one (e.g. the
+ * same checkpoint with more cosignatures) outside a batch, synced. Errors: SJ_ENOTFOUND,
+ * SJ_ESTORE. */
+int sj_store_checkpoint_get(sj_store_t *s, uint32_t region, uint64_t size, sj_buf_t *note);
+int sj_store_checkpoint_latest(sj_store_t *s, uint32_t region, uint64_t *size, sj_buf_t *note);
+int sj_store_checkpoint_put(sj_store_t *s, uint32_t region, uint64_t size, const char *note,
+                            size_t n);
+
+/* Index scans. Rows are (key, region, seq) with the entry's time as value. Calls fn for each row
+ * of key, ascending by (region, seq), starting after (after_region, after_seq) when after is not
+ * NULL. fn returns 0 to continue, 1 to stop (not an error), negative to abort with that code. */
+typedef enum { SJ_INDEX_SUBJECTS = 0, SJ_INDEX_TRACE = 1 } sj_index_t;
+typedef struct {
+  uint32_t region;
+  uint64_t seq;
+} sj_entry_ref_t;
+typedef int (*sj_store_scan_fn)(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms);
+int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
+                  const sj_entry_ref_t *after, sj_store_scan_fn fn, void *ctx);
+
+/* Meta rows outside a batch (synced on put). get replaces val. Errors: SJ_ENOTFOUND, SJ_ESTORE. */
+int sj_store_meta_get(sj_store_t *s, const char *key, sj_buf_t *val);
+int sj_store_meta_put(sj_store_t *s, const char *key, const void *val, size_t n);
+
+/* Key of an index row for a header key: the key type byte followed by its bytes, so that a USCC
+ * and an EPC never collide. out must hold 1 + SJ_ENTRY_MAX_KEY_LEN bytes; returns the length. */
+size_t sj_store_index_key(uint8_t type, const uint8_t *p, size_t n, uint8_t *out);
+
+#endif
