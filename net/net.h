@@ -1,0 +1,283 @@
+/* net — HTTP/2 server and client on libuv + nghttp2: connections, streams, routes, limits and
+ * timeouts. It knows nothing of records; node/ and tools/ build their APIs on it.
+ *
+ * Layers (net_int.h): a byte transport (TCP now, TLS later) <-> an HTTP/2 session (nghttp2) <->
+ * request handlers. Cleartext HTTP/2 with prior knowledge only for now ("http://" URLs).
+ *
+ * LOOP AND THREADS. The module runs on the caller's uv_loop_t. Every function here, except
+ * sj_server_opts_default, sj_client_opts_default and sj_http_fetch, must be called on the thread
+ * that runs that loop, and every callback is made on it. A request object is not thread-safe:
+ * another thread (e.g. a node's writer thread) that finishes work for a request posts back to the
+ * loop through its own uv_async_t and calls sj_req_* from the async callback. sj_req_ref/unref are
+ * loop-thread only too: take the reference in the handler, before handing the request over.
+ *
+ * ERRORS are the codes of common/common.h: SJ_EINVAL (bad argument or call out of order),
+ * SJ_ECLOSED (the stream or connection is gone: reset by the peer, timed out, server closing),
+ * SJ_ETIMEDOUT, SJ_ETOOBIG, SJ_EPROTO (peer broke HTTP/2), SJ_EBUSY (the peer refused the stream:
+ * safe to retry), -ENOMEM, and libuv's negative errno values (e.g. -ECONNREFUSED, -EADDRINUSE).
+ * Out-parameters are written only on success. An asynchronous call that returns an error never
+ * calls its callback; one that returns 0 calls it exactly once, later, on the loop.
+ *
+ * LOGGING: subsystem "net", at the place an error is handled, with peer address and stream id.
+ * Header names are lower-case everywhere (HTTP/2 requires it). Header values coming from the
+ * network never contain NUL, CR or LF (nghttp2 rejects such fields), so C strings are safe. */
+#ifndef SJ_NET_H
+#define SJ_NET_H
+
+#include "common/common.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* One header field. name must be lower-case. Both are NUL-terminated and borrowed. */
+typedef struct {
+  const char *name;
+  const char *value;
+} sj_header_t;
+
+/* ================================================================================================
+ * SERVER
+ * ============================================================================================== */
+
+typedef struct sj_server sj_server_t;
+typedef struct sj_req sj_req_t;
+
+typedef struct {
+  uint32_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS per connection; 128.
+                                      Streams beyond it are refused (RST_STREAM REFUSED_STREAM)
+                                      before the client acknowledged our SETTINGS, and are a
+                                      connection error (GOAWAY PROTOCOL_ERROR) after. */
+  uint32_t max_header_list_size;   /* SETTINGS_MAX_HEADER_LIST_SIZE, bytes counted as in RFC 9113
+                                      §6.5.2 (name + value + 32 per field); 16384. A larger
+                                      request is answered 431 without reaching a handler. */
+  size_t max_body;                 /* request body limit for routes that set none; 1 MiB */
+  uint32_t max_connections;        /* connections beyond it are accepted and closed; 1024 */
+  uint64_t idle_timeout_ms;        /* close a connection without open streams, or whose output
+                                      has not moved, after this long; 60000; 0 = never */
+  uint64_t request_timeout_ms;     /* from a request's HEADERS until its response starts; the
+                                      server answers 408 (body still arriving) or 503 (handler too
+                                      slow) and the handler's later reply gets SJ_ECLOSED; 30000;
+                                      0 = never */
+  size_t max_write_queue;          /* bytes buffered for the socket per connection; above it the
+                                      session stops producing frames and reading; 1 MiB */
+  uint32_t stream_window;          /* initial per-stream receive window; 1 MiB */
+  uint32_t conn_window;            /* connection receive window; 16 MiB */
+  uint32_t reset_burst;            /* incoming RST_STREAM rate limit (rapid-reset protection):  */
+  uint32_t reset_rate;             /*   token bucket burst and refill per second; 1000 and 33   */
+  int backlog;                     /* listen(2) backlog; 511 */
+} sj_server_opts_t;
+
+/* Fills o with the defaults above. Any thread. */
+void sj_server_opts_default(sj_server_opts_t *o);
+
+/* Creates a server on loop. opts may be NULL (defaults); it is copied. Errors: SJ_EINVAL, -ENOMEM. */
+int sj_server_new(uv_loop_t *loop, const sj_server_opts_t *opts, sj_server_t **out);
+
+/* A request handler. For a collecting route it is called once the whole request (headers and
+ * body) arrived; for a body-streaming route as soon as the headers arrived (the body follows
+ * through sj_req_set_body_cb). The server holds a reference to req while the stream is open; a
+ * handler that answers later takes its own with sj_req_ref. It must eventually answer (or the
+ * request timeout will). */
+typedef void (*sj_handler_fn)(sj_req_t *req, void *arg);
+
+typedef struct {
+  size_t max_body;  /* request body limit in bytes; 0 = the server's max_body. Exceeding it
+                       (content-length announced or bytes counted) answers 413 and stops reading
+                       the body (RST_STREAM NO_ERROR after the answer). */
+  int stream_body;  /* nonzero: deliver the body in chunks (sj_req_set_body_cb), not collected */
+} sj_route_opts_t;
+
+/* Adds a route: method ("GET", "POST", ...) and a pattern of '/'-separated segments, each a
+ * literal or "{name}" (one non-empty segment), or a final "{name*}" (the rest of the path,
+ * slashes included, possibly empty). Example: "/v1/records/{region}/{seq}".
+ * When several routes match, the more specific wins (compared segment by segment: literal before
+ * {name} before {name*}). A path that matches no route is answered 404, one that matches only
+ * with other methods 405 with an Allow header, a parameter with an invalid %-escape (or %00) 400.
+ * Strings are copied; arg is passed to fn. ropts may be NULL. Routes must be added before
+ * sj_server_listen. Errors: SJ_EINVAL (bad pattern, duplicate route), -ENOMEM. */
+int sj_server_route(sj_server_t *s, const char *method, const char *pattern,
+                    const sj_route_opts_t *ropts, sj_handler_fn fn, void *arg);
+
+/* Binds and listens on host ("127.0.0.1", "::", "0.0.0.0", numeric only) and port (0 picks a
+ * free one; see sj_server_port). Errors: SJ_EINVAL, -EADDRINUSE and other libuv errors. */
+int sj_server_listen(sj_server_t *s, const char *host, uint16_t port);
+
+/* The bound port, or 0 before a successful sj_server_listen. */
+uint16_t sj_server_port(const sj_server_t *s);
+
+typedef struct {
+  uint64_t conns_accepted;   /* connections served */
+  uint64_t conns_refused;    /* connections closed at once: max_connections reached */
+  uint64_t conns_open;       /* connections open now */
+  uint64_t conns_idle_closed;/* connections closed by the idle timeout */
+  uint64_t requests;         /* requests that reached routing */
+  uint64_t requests_timed_out;
+  uint64_t streams_open;     /* requests alive now (server side of the stream open) */
+} sj_server_stats_t;
+
+void sj_server_stats(const sj_server_t *s, sj_server_stats_t *out);
+
+/* Graceful shutdown: stops accepting, sends GOAWAY on every connection, lets streams in flight
+ * finish for up to grace_ms, then closes what remains (their on-close callbacks run with
+ * SJ_ECLOSED), closes every handle and frees s. done(arg) is called on the loop when the last
+ * handle is closed; after it uv_loop_close can succeed. done may be NULL. Requests a handler still
+ * references stay valid (their replies return SJ_ECLOSED) until unreferenced. Call once. */
+void sj_server_close(sj_server_t *s, uint64_t grace_ms, void (*done)(void *arg), void *arg);
+
+/* ---- Requests ----------------------------------------------------------------------------------
+ * Strings returned by accessors are NUL-terminated, owned by req and valid while the caller holds
+ * a reference (inside the handler the server's own reference suffices). */
+
+void sj_req_ref(sj_req_t *req);
+/* Drops a reference; the last one frees req. */
+void sj_req_unref(sj_req_t *req);
+
+const char *sj_req_method(const sj_req_t *req);
+/* The :path up to '?', as sent (not decoded). */
+const char *sj_req_path(const sj_req_t *req);
+/* The route parameter name, percent-decoded ('+' stays '+'); NULL if the route has none. */
+const char *sj_req_param(const sj_req_t *req, const char *name);
+/* The first query parameter name, percent-decoded with '+' as space; "" for "?name" or
+ * "?name="; NULL if absent. A query with an invalid %-escape or %00 was already answered 400
+ * before the handler, so values never contain NUL. */
+const char *sj_req_query(const sj_req_t *req, const char *name);
+/* The first header named lcname (lower-case); NULL if absent. len (may be NULL) receives the
+ * value's length. Pseudo-headers (":authority") are available too. */
+const char *sj_req_header(const sj_req_t *req, const char *lcname, size_t *len);
+/* The collected body (empty for streaming routes); *len receives its length. Never NULL. */
+const uint8_t *sj_req_body(const sj_req_t *req, size_t *len);
+/* "127.0.0.1:54321" or "[::1]:54321". */
+const char *sj_req_peer(const sj_req_t *req);
+int32_t sj_req_stream_id(const sj_req_t *req);
+/* A pointer for the caller's own use; NULL until set. */
+void sj_req_set_data(sj_req_t *req, void *data);
+void *sj_req_data(const sj_req_t *req);
+
+/* Body-streaming routes: cb receives each chunk (borrowed, valid during the call) and finally a
+ * call with end = 1 (n may be 0). Set it inside the handler; chunks that arrive while it is unset
+ * are dropped. If the stream is reset, end never comes: the on-close callback does. */
+typedef void (*sj_req_body_cb)(sj_req_t *req, const uint8_t *p, size_t n, int end, void *arg);
+void sj_req_set_body_cb(sj_req_t *req, sj_req_body_cb cb, void *arg);
+
+/* Called once when the stream is gone: err 0 once the complete response was sent, SJ_ECLOSED if
+ * it was reset by the peer, timed out, or lost with its connection. After it, replies return
+ * SJ_ECLOSED. req stays valid while referenced. Not called if the stream closed before it was set. */
+typedef void (*sj_req_close_cb)(sj_req_t *req, int err, void *arg);
+void sj_req_set_on_close(sj_req_t *req, sj_req_close_cb cb, void *arg);
+
+/* ---- Responses ---------------------------------------------------------------------------------
+ * One reply per request: either sj_req_respond* or sj_req_stream_start + writes + end.
+ * hdrs (borrowed during the call; lower-case names) must not include content-length, which
+ * memory replies add. Errors: SJ_ECLOSED (stream gone — harmless, just unref), SJ_EINVAL (already
+ * answered, bad status), -ENOMEM. Sending is coalesced and happens when control returns to the
+ * loop. */
+
+/* Replies with body copied (len may be 0; body may be NULL then). */
+int sj_req_respond(sj_req_t *req, int status, const sj_header_t *hdrs, size_t nhdrs,
+                   const void *body, size_t len);
+/* Same, but takes ownership of body: free_fn(body) is called once it is sent or the stream is
+ * gone, and also when this call fails. free_fn may be NULL (body is then static/borrowed and must
+ * outlive the stream). */
+int sj_req_respond_owned(sj_req_t *req, int status, const sj_header_t *hdrs, size_t nhdrs,
+                         void *body, size_t len, void (*free_fn)(void *));
+/* Replies {"error":"<message>"} as application/json (message is JSON-escaped). */
+int sj_req_respond_error(sj_req_t *req, int status, const char *message);
+
+/* Streamed reply: sends status and headers now; data follows with sj_req_stream_write at any
+ * later time (from the loop) and ends with sj_req_stream_end. Writes are copied and queued
+ * without bound: a producer checks sj_req_stream_pending and waits for the drain callback. */
+int sj_req_stream_start(sj_req_t *req, int status, const sj_header_t *hdrs, size_t nhdrs);
+int sj_req_stream_write(sj_req_t *req, const void *p, size_t n);
+int sj_req_stream_end(sj_req_t *req);
+/* Bytes written to the stream and not yet taken by the HTTP/2 layer (flow control may hold them). */
+size_t sj_req_stream_pending(const sj_req_t *req);
+/* cb runs (on the loop, outside other callbacks) each time the pending bytes fall to zero. */
+typedef void (*sj_req_drain_cb)(sj_req_t *req, void *arg);
+void sj_req_set_on_drain(sj_req_t *req, sj_req_drain_cb cb, void *arg);
+
+/* ================================================================================================
+ * CLIENT
+ * ============================================================================================== */
+
+typedef struct sj_client sj_client_t;
+typedef struct sj_call sj_call_t;
+
+typedef struct {
+  uint64_t connect_timeout_ms;  /* TCP connect (and name resolution); 5000 */
+  uint64_t request_timeout_ms;  /* whole request, for requests that set none; 30000; 0 = never */
+  size_t max_response_body;     /* collected bodies beyond it fail with SJ_ETOOBIG; 64 MiB */
+  size_t max_write_queue;       /* bytes buffered for the socket; 1 MiB */
+  uint32_t stream_window;       /* initial per-stream receive window; 1 MiB */
+  uint32_t conn_window;         /* connection receive window; 16 MiB */
+  int retry_refused;            /* resend requests the server refused unprocessed (REFUSED_STREAM,
+                                   or beyond a GOAWAY's last stream), up to 3 times; 1 */
+} sj_client_opts_t;
+
+void sj_client_opts_default(sj_client_opts_t *o);
+
+/* A client for one origin, "http://host:port" (a path is ignored; host may be a name, resolved
+ * with getaddrinfo). It connects on the first request, runs all requests as concurrent streams
+ * of one connection, and reconnects on the next request after the connection dropped or the
+ * server sent GOAWAY. opts may be NULL; it is copied. Errors: SJ_EINVAL (bad URL, "https"),
+ * -ENOMEM. */
+int sj_client_new(uv_loop_t *loop, const char *url, const sj_client_opts_t *opts,
+                  sj_client_t **out);
+
+/* A response as the callbacks see it. Everything is borrowed, valid during the callback. */
+typedef struct {
+  int status;                /* 0 if no response headers arrived */
+  const sj_header_t *hdrs;   /* response headers (lower-case names), no pseudo-headers */
+  size_t nhdrs;
+  const uint8_t *body;       /* collected body (mode without on_data); else NULL */
+  size_t body_len;
+} sj_resp_t;
+
+/* Per-request callbacks. on_done is required; it is called exactly once, last, with err 0 when
+ * the whole response arrived (any status), or SJ_ETIMEDOUT, SJ_ECLOSED (connection lost or
+ * stream reset), SJ_ETOOBIG, SJ_EBUSY (refused, retries exhausted), SJ_EPROTO, -ECONNREFUSED and
+ * other connect errors. Collecting mode (on_data NULL): resp->body holds the body.
+ * Streaming mode: on_headers (optional) once the status is known, on_data for each chunk; either
+ * may return nonzero to cancel the request (then on_done gets SJ_ECLOSED).
+ * resp in on_done is never NULL (status 0 when nothing arrived). */
+typedef struct {
+  int (*on_headers)(const sj_resp_t *resp, void *arg);
+  int (*on_data)(const uint8_t *p, size_t n, void *arg);
+  void (*on_done)(int err, const sj_resp_t *resp, void *arg);
+  void *arg;
+} sj_call_cbs_t;
+
+typedef struct {
+  const char *method;        /* "GET" */
+  const char *path;          /* "/v1/logs/310000/checkpoint?x=1", already %-encoded */
+  const sj_header_t *hdrs;   /* extra request headers (lower-case names); copied */
+  size_t nhdrs;
+  const void *body;          /* request body, copied; NULL/0 for none */
+  size_t body_len;
+  uint64_t timeout_ms;       /* 0 = the client's request_timeout_ms */
+} sj_call_req_t;
+
+/* Starts a request. call_out (may be NULL) receives a handle valid until on_done returns, for
+ * sj_call_cancel. Errors: SJ_EINVAL, SJ_ECLOSED (client closing), -ENOMEM; then no callback. */
+int sj_client_request(sj_client_t *c, const sj_call_req_t *r, const sj_call_cbs_t *cbs,
+                      sj_call_t **call_out);
+
+/* Cancels a request whose on_done has not run: RST_STREAM CANCEL, on_done(SJ_ECLOSED) is called
+ * before this returns. */
+void sj_call_cancel(sj_call_t *call);
+
+/* Fails every request not yet done with SJ_ECLOSED (their on_done run), closes the connection and
+ * every handle and frees c. done(arg) is called on the loop when all is closed; may be NULL. */
+void sj_client_close(sj_client_t *c, void (*done)(void *arg), void *arg);
+
+/* ---- Synchronous helper for command-line tools -------------------------------------------------
+ * Runs one request to a full URL ("http://host:port/path?query") on a private loop and waits.
+ * hdrs/body as in sj_call_req_t; timeout_ms 0 = 30 s. On success *status is the HTTP status,
+ * body_out (initialised by the caller; reset then filled) the body, content_type_out (may be NULL;
+ * reset then filled, empty if absent) the content-type. Any thread; never on a loop thread that
+ * must keep running. Errors: as on_done above, SJ_EINVAL (bad URL). */
+int sj_http_fetch(const char *url, const char *method, const sj_header_t *hdrs, size_t nhdrs,
+                  const void *body, size_t body_len, uint64_t timeout_ms, int *status,
+                  sj_buf_t *body_out, sj_buf_t *content_type_out);
+
+#endif
