@@ -1,0 +1,217 @@
+/* Batches: one region's entries, tree nodes, index rows, checkpoint and meta rows gathered in one
+ * RocksDB WriteBatch and written atomically. batch_add validates everything before it touches
+ * the WriteBatch or the working frontier, and reserves the memory it needs first, so a refused
+ * add leaves the batch exactly as it was. */
+#include "storage/storage_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A node of level >= STORE_CACHE_LEVEL completed by this batch, published to the cache at commit. */
+typedef struct {
+  unsigned level;
+  uint64_t index;
+  uint8_t h[SJ_HASH_LEN];
+} pending_node_t;
+
+struct sj_store_batch {
+  sj_store_t *s;
+  store_region_t *r;                 /* busy flag held by this batch */
+  rocksdb_writebatch_t *wb;          /* owned */
+  sj_merkle_frontier_t f;            /* the tree after the adds so far */
+  uint8_t last_leaf[SJ_HASH_LEN];    /* leaf hash of entry f.size-1 */
+  uint64_t added;                    /* entries added */
+  pending_node_t *pend;              /* owned; npend of cappend used */
+  size_t npend;
+  size_t cappend;
+  sj_index_key_t keys[SJ_ENTRY_MAX_KEYS]; /* decode scratch */
+};
+
+int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out) {
+  store_region_t *r = NULL;
+  int expected = 0;
+  int rv = store_region_get(s, region, &r);
+  if (rv != 0)
+    return rv;
+  if (!atomic_compare_exchange_strong(&r->busy, &expected, 1))
+    return SJ_EBUSY;
+  sj_store_batch_t *b = malloc(sizeof *b);
+  if (b == NULL) {
+    atomic_store(&r->busy, 0);
+    return -ENOMEM;
+  }
+  b->s = s;
+  b->r = r;
+  b->wb = rocksdb_writebatch_create();
+  b->added = 0;
+  b->pend = NULL;
+  b->npend = b->cappend = 0;
+  /* Only this batch can change the region until it ends, so the copy stays current. */
+  pthread_rwlock_rdlock(&r->lock);
+  b->f = r->frontier;
+  memcpy(b->last_leaf, r->last_leaf, SJ_HASH_LEN);
+  pthread_rwlock_unlock(&r->lock);
+  *out = b;
+  return 0;
+}
+
+static void batch_free(sj_store_batch_t *b) {
+  atomic_store(&b->r->busy, 0);
+  rocksdb_writebatch_destroy(b->wb);
+  free(b->pend);
+  free(b);
+}
+
+void sj_store_batch_abort(sj_store_batch_t *b) {
+  if (b != NULL)
+    batch_free(b);
+}
+
+/* An append completes at most 64 nodes; room for them is made before anything changes. */
+static int pend_reserve(sj_store_batch_t *b) {
+  if (b->cappend - b->npend >= STORE_MAX_LEVELS)
+    return 0;
+  size_t cap = b->cappend ? 2 * b->cappend : 256;
+  pending_node_t *p = realloc(b->pend, cap * sizeof *p);
+  if (p == NULL)
+    return -ENOMEM;
+  b->pend = p;
+  b->cappend = cap;
+  return 0;
+}
+
+/* Receives the leaf (level 0) and every perfect subtree the append completes. Never fails:
+ * pend_reserve ran before. */
+static int emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[SJ_HASH_LEN]) {
+  sj_store_batch_t *b = ctx;
+  uint8_t k[TREE_KEY_LEN];
+  store_tree_key(k, b->r->code, level, index);
+  rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_TREE], (const char *)k, sizeof k,
+                            (const char *)hash, SJ_HASH_LEN);
+  if (level >= STORE_CACHE_LEVEL) {
+    pending_node_t *p = &b->pend[b->npend++];
+    p->level = level;
+    p->index = index;
+    memcpy(p->h, hash, SJ_HASH_LEN);
+  }
+  return 0;
+}
+
+static int check_entry(const sj_store_batch_t *b, const sj_entry_header_t *h, const uint8_t *body,
+                       size_t bn) {
+  if (h->region != b->r->code)
+    return SJ_EINVAL;
+  if (h->seq != b->f.size)
+    return SJ_ESEQ;
+  if (memcmp(h->prev, b->last_leaf, SJ_HASH_LEN) != 0)
+    return SJ_ECHAIN;
+  if (body != NULL)
+    return sj_entry_check_body(h, body, bn);
+  return 0;
+}
+
+/* entries: (region, seq) -> flags | header length | header | body. */
+static void put_entry_row(sj_store_batch_t *b, const sj_entry_header_t *h, const uint8_t *hdr,
+                          size_t hn, const uint8_t *body, size_t bn) {
+  uint8_t k[ENTRY_KEY_LEN], pre[ENTRY_VAL_HDR];
+  store_entry_key(k, h->region, h->seq);
+  pre[0] = body != NULL ? ENTRY_FLAG_BODY : 0;
+  sj_put_be32(pre + 1, (uint32_t)hn);
+  const char *kl[1] = {(const char *)k};
+  size_t ks[1] = {sizeof k};
+  const char *vl[3] = {(const char *)pre, (const char *)hdr, (const char *)body};
+  size_t vs[3] = {sizeof pre, hn, body != NULL ? bn : 0};
+  rocksdb_writebatch_putv_cf(b->wb, b->s->cf[CF_ENTRIES], 1, kl, ks, body != NULL ? 3 : 2, vl, vs);
+}
+
+/* subjects / trace: (u16 len | type | key, region, seq) -> time_ms. */
+static void put_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h) {
+  uint8_t ikey[INDEX_KEY_MAX], row[INDEX_ROW_MAX], t[8];
+  sj_put_be64(t, h->time_ms);
+  for (uint16_t i = 0; i < h->nkeys; i++) {
+    const sj_index_key_t *k = &h->keys[i];
+    size_t in = sj_store_index_key(k->type, k->p, k->len, ikey);
+    size_t rn = store_index_row(row, ikey, in, h->region, h->seq);
+    int cf = k->type == SJ_KEY_EPC ? CF_TRACE : CF_SUBJECTS;
+    rocksdb_writebatch_put_cf(b->wb, b->s->cf[cf], (const char *)row, rn, (const char *)t,
+                              sizeof t);
+  }
+}
+
+int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, const uint8_t *body,
+                       size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]) {
+  sj_entry_header_t h;
+  uint8_t leaf[SJ_HASH_LEN];
+  if (body == NULL && bn != 0)
+    return SJ_EINVAL;
+  int rv = sj_entry_decode(header, hn, &h, b->keys, SJ_ENTRY_MAX_KEYS);
+  if (rv == 0)
+    rv = check_entry(b, &h, body, bn);
+  if (rv == 0)
+    rv = pend_reserve(b);
+  if (rv != 0)
+    return rv;
+  /* Nothing below can fail. */
+  sj_merkle_leaf_hash(header, hn, leaf);
+  put_entry_row(b, &h, header, hn, body, bn);
+  put_index_rows(b, &h);
+  rv = sj_merkle_frontier_append(&b->f, leaf, emit_node, b);
+  (void)rv; /* emit_node never fails */
+  memcpy(b->last_leaf, leaf, SJ_HASH_LEN);
+  b->added++;
+  if (leaf_hash_out != NULL)
+    memcpy(leaf_hash_out, leaf, SJ_HASH_LEN);
+  return 0;
+}
+
+void sj_store_batch_head(const sj_store_batch_t *b, uint64_t *size, uint8_t root[SJ_HASH_LEN],
+                         uint8_t last_leaf[SJ_HASH_LEN]) {
+  *size = b->f.size;
+  if (root != NULL)
+    sj_merkle_frontier_root(&b->f, root);
+  if (last_leaf != NULL)
+    memcpy(last_leaf, b->last_leaf, SJ_HASH_LEN);
+}
+
+int sj_store_batch_set_checkpoint(sj_store_batch_t *b, const char *note, size_t n) {
+  uint8_t k[CKPT_KEY_LEN];
+  store_ckpt_key(k, b->r->code, b->f.size);
+  rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_CHECKPOINTS], (const char *)k, sizeof k, note, n);
+  return 0;
+}
+
+int sj_store_batch_put_meta(sj_store_batch_t *b, const char *key, const void *val, size_t n) {
+  rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_META], key, strlen(key), val, n);
+  return 0;
+}
+
+/* Makes the written batch visible: size, frontier, root, last leaf and cache, all at once. */
+static void publish(sj_store_batch_t *b) {
+  store_region_t *r = b->r;
+  uint8_t root[SJ_HASH_LEN];
+  sj_merkle_frontier_root(&b->f, root);
+  pthread_rwlock_wrlock(&r->lock);
+  r->size = b->f.size;
+  r->frontier = b->f;
+  memcpy(r->root, root, SJ_HASH_LEN);
+  memcpy(r->last_leaf, b->last_leaf, SJ_HASH_LEN);
+  for (size_t i = 0; i < b->npend; i++)
+    store_cache_add(r, b->pend[i].level, b->pend[i].index, b->pend[i].h);
+  pthread_rwlock_unlock(&r->lock);
+}
+
+int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
+  if (b->added > 0) {
+    uint8_t k[HEAD_KEY_LEN], v[8];
+    store_head_key(k, b->r->code);
+    sj_put_be64(v, b->f.size);
+    rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_META], (const char *)k, sizeof k,
+                              (const char *)v, sizeof v);
+  }
+  int rv = store_write(b->s, b->wb, sync);
+  if (rv == 0 && b->added > 0)
+    publish(b);
+  batch_free(b);
+  return rv;
+}

@@ -1,0 +1,125 @@
+/* storage internals — layouts shared by the storage module's own .c files (never included from
+ * outside storage/). docs/STORAGE.md describes every row byte by byte.
+ *
+ * Locking, outermost first: store->regions_lock (the region table), then one region's lock.
+ * Neither is ever held across a RocksDB write; a region's read lock is held across the RocksDB
+ * reads of one proof so that its in-memory cache cannot move underneath. */
+#ifndef SJ_STORAGE_INT_H
+#define SJ_STORAGE_INT_H
+
+#include "storage/storage.h"
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+
+#define STORE_SCHEMA_VERSION 1u
+
+/* Tree levels >= this are kept in memory per region (about 32 bytes per 2^level leaves), so an
+ * inclusion proof needs at most this many RocksDB reads. Chosen by bench/store.c: see
+ * docs/STORAGE.md. */
+#define STORE_CACHE_LEVEL 6u
+#define STORE_MAX_LEVELS 64u
+
+/* Column families, in the order they are opened. CF_DEFAULT exists because RocksDB requires it;
+ * nothing is stored there. */
+enum {
+  CF_DEFAULT = 0,
+  CF_ENTRIES,
+  CF_TREE,
+  CF_SUBJECTS,
+  CF_TRACE,
+  CF_CHECKPOINTS,
+  CF_META,
+  CF_COUNT
+};
+
+/* Row key lengths. */
+#define ENTRY_KEY_LEN 12u                           /* region u32 | seq u64 */
+#define TREE_KEY_LEN 13u                            /* region u32 | level u8 | index u64 */
+#define CKPT_KEY_LEN 12u                            /* region u32 | size u64 */
+#define HEAD_KEY_LEN 6u                             /* 0x00 'h' | region u32 (meta CF) */
+#define INDEX_KEY_MAX (1u + SJ_ENTRY_MAX_KEY_LEN)   /* type byte | key bytes */
+#define INDEX_ROW_MAX (2u + INDEX_KEY_MAX + 12u)    /* u16 len | index key | region | seq */
+
+/* Entry row value: flags u8 | header length u32 | header | body. */
+#define ENTRY_VAL_HDR 5u
+#define ENTRY_FLAG_BODY 0x01u /* set when the body is held (it may be empty) */
+
+/* One level of the in-memory tree cache: the hashes of that level's complete nodes 0..n-1. */
+typedef struct {
+  uint8_t (*h)[SJ_HASH_LEN]; /* owned; cap entries */
+  uint64_t n;                /* complete nodes held */
+  uint64_t cap;              /* allocated entries */
+} store_level_t;
+
+/* A region's committed state. Created on the first batch for the region (or at open from its
+ * head row) and freed only by sj_store_close, so a pointer to it stays valid while the store is
+ * open. Every field below lock is guarded by it. */
+typedef struct {
+  uint32_t code;                   /* GB/T 2260 region code; immutable */
+  atomic_int busy;                 /* 1 while a batch is open for the region */
+  pthread_rwlock_t lock;           /* readers: lookups; writer: commit's publish */
+  uint64_t size;                   /* committed tree size */
+  sj_merkle_frontier_t frontier;   /* frontier of the committed tree */
+  uint8_t root[SJ_HASH_LEN];       /* root of the committed tree */
+  uint8_t last_leaf[SJ_HASH_LEN];  /* leaf hash of entry size-1, zero when empty */
+  int cache_ok;                    /* 0 after an allocation failure: read levels from RocksDB */
+  store_level_t cache[STORE_MAX_LEVELS]; /* only levels >= STORE_CACHE_LEVEL are used */
+} store_region_t;
+
+struct sj_store {
+  rocksdb_t *db;                                 /* owned */
+  rocksdb_options_t *dbopts;                     /* owned; DB-wide options */
+  rocksdb_options_t *cfopts[CF_COUNT];           /* owned; one per column family */
+  rocksdb_column_family_handle_t *cf[CF_COUNT];  /* owned */
+  rocksdb_cache_t *block_cache;                  /* owned; shared by every family */
+  rocksdb_readoptions_t *ro;                     /* owned; shared, never modified after open */
+  rocksdb_writeoptions_t *wo_sync;               /* owned; sync = 1 */
+  rocksdb_writeoptions_t *wo_nosync;             /* owned; sync = 0 */
+  pthread_rwlock_t regions_lock;                 /* guards the three fields below */
+  store_region_t **regions;                      /* owned, unsorted */
+  size_t nregions;
+  size_t capregions;
+};
+
+/* ---- keys.c: row keys ------------------------------------------------------------------------ */
+void store_entry_key(uint8_t out[ENTRY_KEY_LEN], uint32_t region, uint64_t seq);
+void store_tree_key(uint8_t out[TREE_KEY_LEN], uint32_t region, unsigned level, uint64_t index);
+void store_ckpt_key(uint8_t out[CKPT_KEY_LEN], uint32_t region, uint64_t size);
+void store_head_key(uint8_t out[HEAD_KEY_LEN], uint32_t region);
+/* The prefix all rows of one index key share: u16 length | index key. Returns its length. */
+size_t store_index_prefix(uint8_t *out, const uint8_t *ikey, size_t iklen);
+/* A whole index row key into out (INDEX_ROW_MAX bytes). Returns its length. */
+size_t store_index_row(uint8_t *out, const uint8_t *ikey, size_t iklen, uint32_t region,
+                       uint64_t seq);
+/* The prefix extractor of the index families (u16 length | index key). Ownership passes to the
+ * options it is set on. */
+rocksdb_slicetransform_t *store_index_prefix_extractor(void);
+
+/* ---- log_store.c: errors, regions, writes ------------------------------------------------------ */
+/* Records err (a RocksDB message, freed here) for sj_store_last_error and returns SJ_ENOSPACE
+ * when it reports a full device, SJ_ESTORE otherwise. */
+int store_rocks_error(char *err);
+/* Records our own message (e.g. a corrupt row) and returns SJ_ESTORE. */
+int store_corrupt(const char *what);
+/* The region's state, or NULL if the store has never held it. */
+store_region_t *store_region_find(sj_store_t *s, uint32_t code);
+/* The region's state, created empty if new. Errors: -ENOMEM. */
+int store_region_get(sj_store_t *s, uint32_t code, store_region_t **out);
+/* Writes wb (sync or not), translating errors. */
+int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync);
+/* Point read of one row; *val is rocksdb_malloc'd (free with rocksdb_free) or NULL when absent. */
+int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn);
+
+/* ---- tree.c: tree reads, the upper-level cache -------------------------------------------------- */
+/* Recovers a region of the given size at open: frontier, root, last leaf and the cache. */
+int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size);
+/* Appends committed nodes of level >= STORE_CACHE_LEVEL to the cache; the caller holds r's write
+ * lock. Nodes of each level arrive in index order. On allocation failure the cache is dropped and
+ * reads fall back to RocksDB. */
+void store_cache_add(store_region_t *r, unsigned level, uint64_t index,
+                     const uint8_t hash[SJ_HASH_LEN]);
+void store_cache_free(store_region_t *r);
+
+#endif
