@@ -12,23 +12,37 @@
 
 const char *sj_id_code_name(sj_id_code_t c) {
   switch (c) {
-  case SJ_ID_OK: return "OK";
-  case SJ_ID_USCC_LENGTH: return "USCC_LENGTH";
-  case SJ_ID_USCC_CHARSET: return "USCC_CHARSET";
-  case SJ_ID_USCC_STRUCTURE: return "USCC_STRUCTURE";
-  case SJ_ID_USCC_CHECKSUM: return "USCC_CHECKSUM";
-  case SJ_ID_ID_LENGTH: return "ID_LENGTH";
-  case SJ_ID_ID_CHARSET: return "ID_CHARSET";
-  case SJ_ID_ID_BIRTHDATE_INVALID: return "ID_BIRTHDATE_INVALID";
-  case SJ_ID_ID_CHECKSUM: return "ID_CHECKSUM";
-  case SJ_ID_GTIN_LENGTH: return "GTIN_LENGTH";
-  case SJ_ID_GTIN_CHARSET: return "GTIN_CHARSET";
-  case SJ_ID_GTIN_CHECKSUM: return "GTIN_CHECKSUM";
+  case SJ_ID_OK:
+    return "OK";
+  case SJ_ID_USCC_LENGTH:
+    return "USCC_LENGTH";
+  case SJ_ID_USCC_CHARSET:
+    return "USCC_CHARSET";
+  case SJ_ID_USCC_STRUCTURE:
+    return "USCC_STRUCTURE";
+  case SJ_ID_USCC_CHECKSUM:
+    return "USCC_CHECKSUM";
+  case SJ_ID_ID_LENGTH:
+    return "ID_LENGTH";
+  case SJ_ID_ID_CHARSET:
+    return "ID_CHARSET";
+  case SJ_ID_ID_BIRTHDATE_INVALID:
+    return "ID_BIRTHDATE_INVALID";
+  case SJ_ID_ID_CHECKSUM:
+    return "ID_CHECKSUM";
+  case SJ_ID_GTIN_LENGTH:
+    return "GTIN_LENGTH";
+  case SJ_ID_GTIN_CHARSET:
+    return "GTIN_CHARSET";
+  case SJ_ID_GTIN_CHECKSUM:
+    return "GTIN_CHECKSUM";
   }
   return "UNKNOWN";
 }
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 /* ---- Unified social credit code (GB 32100-2015) ------------------------------------------------
  * 18 characters: registration authority (1), organisation category (1), administrative division
@@ -43,14 +57,15 @@ static int uscc_value(char c) {
 
 /* Organisation categories each registration authority defines (GB 32100-2015 table 1 and its
  * later additions A and N). Category 9 ("other") exists for every authority but the market
- * regulator (9), whose categories are 1 enterprise, 2 individual business, 3 farmers' cooperative. */
+ * regulator (9), whose categories are 1 enterprise, 2 individual business, 3 farmers' cooperative.
+ */
 static int uscc_structure_ok(char authority, char category) {
   static const struct {
     char authority;
     const char *categories;
   } table[] = {
-      {'1', "1239"}, {'2', "19"},  {'3', "123459"}, {'4', "19"}, {'5', "1239"}, {'6', "129"},
-      {'7', "129"},  {'8', "19"},  {'9', "123"},    {'A', "19"}, {'N', "1239"}, {'Y', "1"},
+      {'1', "1239"}, {'2', "19"}, {'3', "123459"}, {'4', "19"}, {'5', "1239"}, {'6', "129"},
+      {'7', "129"},  {'8', "19"}, {'9', "123"},    {'A', "19"}, {'N', "1239"}, {'Y', "1"},
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (table[i].authority == authority)
@@ -90,7 +105,9 @@ static unsigned digits_value(const char *s, size_t n) {
   return v;
 }
 
-static int is_leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static int is_leap(unsigned y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 static unsigned days_in_month(unsigned y, unsigned m) {
   static const unsigned char dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -104,7 +121,8 @@ static unsigned today_cst(void) {
   struct tm tm;
   if (!gmtime_r(&t, &tm))
     return 99991231; /* cannot tell: do not refuse on the upper bound */
-  return (unsigned)(tm.tm_year + 1900) * 10000 + (unsigned)(tm.tm_mon + 1) * 100 + (unsigned)tm.tm_mday;
+  return (unsigned)(tm.tm_year + 1900) * 10000 + (unsigned)(tm.tm_mon + 1) * 100 +
+         (unsigned)tm.tm_mday;
 }
 
 static int birthdate_ok(const char *s) {
@@ -134,9 +152,10 @@ sj_id_code_t sj_resident_id_check(const char *s, size_t n) {
   return checks[sum % 11] == s[17] ? SJ_ID_OK : SJ_ID_ID_CHECKSUM;
 }
 
-/* ---- GS1 keys ------------------------------------------------------------------------------------
- * The check digit makes the sum of all digits, weighted 3 and 1 alternately from the right (the
- * check digit itself weighing 1), a multiple of 10. */
+/* ---- GS1 keys
+ * ------------------------------------------------------------------------------------ The check
+ * digit makes the sum of all digits, weighted 3 and 1 alternately from the right (the check digit
+ * itself weighing 1), a multiple of 10. */
 int sj_gs1_check_digit(const char *s, size_t n) {
   unsigned sum = 0;
   for (size_t i = 0; i < n; i++) {

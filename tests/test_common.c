@@ -21,7 +21,9 @@ static json_t *load_vectors(void) {
 
 typedef sj_id_code_t (*check_fn)(const char *, size_t);
 
-static sj_id_code_t run(check_fn f, const char *s) { return f(s, strlen(s)); }
+static sj_id_code_t run(check_fn f, const char *s) {
+  return f(s, strlen(s));
+}
 
 /* Every value of a "valid" list passes; every key of an "invalid" map fails with its code. */
 static size_t check_group(json_t *root, const char *valid, const char *invalid, check_fn f) {
