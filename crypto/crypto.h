@@ -107,8 +107,12 @@ typedef struct sj_verifier sj_verifier_t; /* a public key, its name, type and ke
 #define SJ_KEY_ED25519 0x01
 #define SJ_KEY_COSIGNATURE_V1 0x04
 
-/* Generates a fresh key named name. Errors: SJ_EINVAL (bad name), -ENOMEM. */
+/* Generates a fresh key named name (NUL-terminated). Errors: SJ_EINVAL (bad name), -ENOMEM. */
 int sj_signer_generate(const char *name, sj_signer_t **out);
+/* The key with the given 32-byte Ed25519 seed (e.g. a test vector, or a seed kept elsewhere).
+ * The seed is copied into protected memory; the caller wipes its own copy.
+ * Errors: SJ_EINVAL (bad name), -ENOMEM. */
+int sj_signer_from_seed(const char *name, const uint8_t seed[32], sj_signer_t **out);
 /* Parses a private key text (surrounding whitespace/newline allowed). Errors: SJ_EFORMAT,
  * SJ_EVERIFY (key id does not match), -ENOMEM. */
 int sj_signer_parse(const char *text, size_t n, sj_signer_t **out);
@@ -118,6 +122,9 @@ const char *sj_signer_name(const sj_signer_t *s); /* valid while s lives */
 int sj_signer_format(const sj_signer_t *s, sj_buf_t *out);
 /* Writes the verifier key text of the given type (SJ_KEY_ED25519 or SJ_KEY_COSIGNATURE_V1). */
 int sj_signer_vkey(const sj_signer_t *s, int type, sj_buf_t *out);
+/* A verifier of the given type for s's public key; free with sj_verifier_free. The verifier does
+ * not refer to s. Errors: SJ_EINVAL (type), -ENOMEM. */
+int sj_signer_verifier(const sj_signer_t *s, int type, sj_verifier_t **out);
 
 /* Parses a verifier key text of type 0x01 or 0x04. Errors: SJ_EFORMAT, SJ_EVERIFY (key id). */
 int sj_verifier_parse(const char *text, size_t n, sj_verifier_t **out);
@@ -131,11 +138,18 @@ uint32_t sj_verifier_key_id(const sj_verifier_t *v);
 int sj_verifier_format(const sj_verifier_t *v, sj_buf_t *out);
 
 /* ---- Signed notes (C2SP signed-note) -----------------------------------------------------------
- * A note is text (UTF-8, ends with "\n", no empty lines... as the spec says) followed by "\n" and
- * one or more lines "— <name> <base64(key id || signature)>\n". */
+ * A note is text followed by "\n" (a blank line) and one or more signature lines
+ * "— <name> <base64(key id || signature)>\n" (the dash is U+2014, bytes E2 80 94). The text is
+ * non-empty and ends with "\n"; the whole note is well-formed UTF-8 whose only control character
+ * is "\n". The text ends at the note's last blank line (as the reference Go implementation
+ * splits it). Limits: at most SJ_NOTE_MAX_SIGS signature lines of at most 1024 bytes each, and
+ * SJ_NOTE_MAX_LEN bytes in all; anything else is SJ_EFORMAT. */
+#define SJ_NOTE_MAX_SIGS 100
+#define SJ_NOTE_MAX_LEN (256u * 1024)
 
 /* Appends text, the blank line and one signature line per signer (in the order given) to out.
- * Errors: SJ_EFORMAT (text not a valid note text), -ENOMEM. */
+ * Errors: SJ_EFORMAT (text not a valid note text), SJ_EINVAL (no signer, or more than
+ * SJ_NOTE_MAX_SIGS), -ENOMEM. out is unchanged on failure. */
 int sj_note_sign(const char *text, size_t n, const sj_signer_t *const *signers, size_t nsigners,
                  sj_buf_t *out);
 
@@ -144,8 +158,9 @@ int sj_note_sign(const char *text, size_t n, const sj_signer_t *const *signers, 
  * whose (name, key id) match no verifier are ignored. Returns 0 when at least one known verifier
  * signed and every signature by a known verifier verifies; then *text_len (if not NULL) is the
  * length of the text part and *verified (if not NULL) has bit i set for verifiers[i] that signed
- * (nv <= 64). Errors: SJ_EFORMAT (malformed note), SJ_EVERIFY (a known key's signature is bad, or
- * no known key signed). */
+ * (nv <= 64, else SJ_EINVAL). Errors: SJ_EFORMAT (malformed note, even in a line by an unknown
+ * key), SJ_EVERIFY (a known key's signature is bad or of the wrong length, or no known key signed),
+ * -ENOMEM. */
 int sj_note_verify(const char *note, size_t n, const sj_verifier_t *const *verifiers, size_t nv,
                    size_t *text_len, uint64_t *verified);
 
@@ -161,7 +176,9 @@ typedef struct {
   uint8_t root[SJ_HASH_LEN];
 } sj_checkpoint_t;
 
-/* Appends "<origin>\n<size>\n<base64 root>\n" to out. */
+/* Appends "<origin>\n<size>\n<base64 root>\n" to out. Errors: SJ_EINVAL (origin empty, not
+ * NUL-terminated within SJ_ORIGIN_MAX + 1 bytes, or holding a newline or control character),
+ * -ENOMEM. */
 int sj_checkpoint_format(const sj_checkpoint_t *c, sj_buf_t *out);
 /* Parses a checkpoint text (the note's text part; extension lines after the third are allowed and
  * ignored). Errors: SJ_EFORMAT (e.g. leading zeros in size, bad base64, root not 32 bytes). */
@@ -171,11 +188,13 @@ int sj_checkpoint_parse(const char *text, size_t n, sj_checkpoint_t *out);
  * Signed message: "cosignature/v1\ntime <timestamp>\n" || checkpoint text. Line:
  * "— <name> <base64(key id || 8-byte big-endian timestamp || 64-byte signature)>\n", key id of
  * the signer's 0x04 verifier key. */
+/* Appends s's cosignature line for checkpoint_text (a note text) at timestamp (seconds since the
+ * epoch) to line_out. Errors: SJ_EFORMAT (not a note text), -ENOMEM. */
 int sj_cosign(const sj_signer_t *s, const char *checkpoint_text, size_t n, uint64_t timestamp,
               sj_buf_t *line_out);
 /* Verifies one cosignature line (with or without its trailing "\n") against a 0x04 verifier.
  * Returns 0 and *timestamp (if not NULL), SJ_ENOTFOUND (line is by another key), SJ_EFORMAT,
- * SJ_EVERIFY. */
+ * SJ_EVERIFY, SJ_EINVAL (v is not a 0x04 verifier), -ENOMEM. */
 int sj_cosig_verify(const sj_verifier_t *v, const char *checkpoint_text, size_t n,
                     const char *line, size_t line_len, uint64_t *timestamp);
 

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -893,7 +894,555 @@ START_TEST(frames_refuse_bad_lengths) {
 }
 END_TEST
 
-/*@@KEYS@@*/
+/* ---- Keys -------------------------------------------------------------------------------------- */
+
+static sj_signer_t *parse_signer(const char *text) {
+  sj_signer_t *s = NULL;
+  ck_assert_int_eq(sj_signer_parse(text, strlen(text), &s), 0);
+  return s;
+}
+
+static sj_verifier_t *parse_verifier(const char *text) {
+  sj_verifier_t *v = NULL;
+  ck_assert_int_eq(sj_verifier_parse(text, strlen(text), &v), 0);
+  return v;
+}
+
+/* Formats with fn into a fresh buffer and compares with want. */
+#define ASSERT_FORMATS(call, want)                                                                 \
+  do {                                                                                             \
+    sj_buf_t b_ = {0};                                                                             \
+    ck_assert_int_eq(call, 0);                                                                     \
+    ck_assert_uint_eq(b_.n, strlen(want));                                                         \
+    ck_assert_mem_eq(b_.p, want, b_.n);                                                            \
+    sj_buf_deinit(&b_);                                                                            \
+  } while (0)
+
+START_TEST(keys_parse_and_format_the_vector_keys) {
+  json_t *j = load_vectors("signed-note/vectors.json");
+  const char *who[2][2] = {{"signer_skey", "signer_vkey"}, {"other_skey", "other_vkey"}};
+  for (int i = 0; i < 2; i++) {
+    const char *skey = jstr(j, who[i][0]), *vkey = jstr(j, who[i][1]);
+    sj_signer_t *s = parse_signer(skey);
+    ASSERT_FORMATS(sj_signer_format(s, &b_), skey);
+    ASSERT_FORMATS(sj_signer_vkey(s, SJ_KEY_ED25519, &b_), vkey);
+    sj_verifier_t *v = parse_verifier(vkey);
+    ASSERT_FORMATS(sj_verifier_format(v, &b_), vkey);
+    ck_assert_int_eq(sj_verifier_type(v), SJ_KEY_ED25519);
+    ck_assert_str_eq(sj_verifier_name(v), sj_signer_name(s));
+    sj_verifier_free(v);
+    sj_signer_free(s);
+  }
+  sj_verifier_t *v = parse_verifier(jstr(j, "signer_vkey"));
+  ck_assert_str_eq(sj_verifier_name(v), "example.test/log/310000");
+  ck_assert_uint_eq(sj_verifier_key_id(v), 0xf1b216d9u);
+  sj_verifier_free(v);
+  json_decref(j);
+}
+END_TEST
+
+START_TEST(keys_generate_format_parse_round_trip) {
+  sj_signer_t *s = NULL, *s2 = NULL;
+  ck_assert_int_eq(sj_signer_generate("sanjiao.test/log/340000", &s), 0);
+  ck_assert_str_eq(sj_signer_name(s), "sanjiao.test/log/340000");
+  sj_buf_t sk = {0}, vk = {0}, vk2 = {0};
+  ck_assert_int_eq(sj_signer_format(s, &sk), 0);
+  ck_assert_int_eq(strncmp((char *)sk.p, "PRIVATE+KEY+sanjiao.test/log/340000+", 36), 0);
+  ck_assert_int_eq(sj_buf_append_str(&sk, "\n"), 0); /* a key file's newline is fine */
+  ck_assert_int_eq(sj_signer_parse((char *)sk.p, sk.n, &s2), 0);
+  for (int type = SJ_KEY_ED25519; type <= SJ_KEY_COSIGNATURE_V1; type += 3) {
+    sj_buf_reset(&vk);
+    sj_buf_reset(&vk2);
+    ck_assert_int_eq(sj_signer_vkey(s, type, &vk), 0);
+    ck_assert_int_eq(sj_signer_vkey(s2, type, &vk2), 0);
+    ck_assert_uint_eq(vk.n, vk2.n);
+    ck_assert_mem_eq(vk.p, vk2.p, vk.n);
+    sj_verifier_t *v = parse_verifier((char *)vk.p), *v2 = NULL, *v3 = NULL;
+    ck_assert_int_eq(sj_verifier_type(v), type);
+    ck_assert_int_eq(sj_signer_verifier(s, type, &v2), 0);
+    ck_assert_uint_eq(sj_verifier_key_id(v2), sj_verifier_key_id(v));
+    /* derive the other type: same key id as the signer's own verifier key of that type */
+    int other = type == SJ_KEY_ED25519 ? SJ_KEY_COSIGNATURE_V1 : SJ_KEY_ED25519;
+    ck_assert_int_eq(sj_verifier_derive(v, other, &v3), 0);
+    sj_buf_t f = {0};
+    ck_assert_int_eq(sj_signer_vkey(s, other, &f), 0);
+    ASSERT_FORMATS(sj_verifier_format(v3, &b_), (char *)f.p);
+    ck_assert_uint_ne(sj_verifier_key_id(v3), sj_verifier_key_id(v));
+    sj_buf_deinit(&f);
+    sj_verifier_free(v);
+    sj_verifier_free(v2);
+    sj_verifier_free(v3);
+  }
+  /* a note signed with the parsed key verifies with the generated key's verifier */
+  sj_verifier_t *v = NULL;
+  ck_assert_int_eq(sj_signer_verifier(s, SJ_KEY_ED25519, &v), 0);
+  sj_buf_t note = {0};
+  const sj_signer_t *signers[] = {s2};
+  ck_assert_int_eq(sj_note_sign("hello\n", 6, signers, 1, &note), 0);
+  const sj_verifier_t *vs[] = {v};
+  ck_assert_int_eq(sj_note_verify((char *)note.p, note.n, vs, 1, NULL, NULL), 0);
+  ck_assert_int_eq(sj_signer_vkey(s, 2, &vk), SJ_EINVAL);
+  ck_assert_int_eq(sj_verifier_derive(v, 0, &v), SJ_EINVAL);
+  sj_verifier_free(v);
+  sj_buf_deinit(&note);
+  sodium_memzero(sk.p, sk.n);
+  sj_buf_deinit(&sk);
+  sj_buf_deinit(&vk);
+  sj_buf_deinit(&vk2);
+  sj_signer_free(s);
+  sj_signer_free(s2);
+  sj_signer_free(NULL);
+  sj_verifier_free(NULL);
+}
+END_TEST
+
+START_TEST(keys_with_a_wrong_key_id_are_refused) {
+  json_t *j = load_vectors("signed-note/vectors.json");
+  char skey[256], vkey[256];
+  snprintf(skey, sizeof skey, "%s", jstr(j, "signer_skey"));
+  snprintf(vkey, sizeof vkey, "%s", jstr(j, "signer_vkey"));
+  char *sid = strstr(skey, "+f1b216d9+"), *vid = strstr(vkey, "+f1b216d9+");
+  ck_assert_ptr_nonnull(sid);
+  ck_assert_ptr_nonnull(vid);
+  sj_signer_t *s = (sj_signer_t *)&s;
+  sj_verifier_t *v = (sj_verifier_t *)&v;
+  for (int pos = 1; pos <= 8; pos++) {
+    char save = sid[pos];
+    sid[pos] = save == '0' ? '1' : '0';
+    vid[pos] = sid[pos];
+    ck_assert_int_eq(sj_signer_parse(skey, strlen(skey), &s), SJ_EVERIFY);
+    ck_assert_int_eq(sj_verifier_parse(vkey, strlen(vkey), &v), SJ_EVERIFY);
+    sid[pos] = vid[pos] = save;
+  }
+  ck_assert_ptr_eq(s, (sj_signer_t *)&s); /* out untouched */
+  ck_assert_ptr_eq(v, (sj_verifier_t *)&v);
+  /* the cosignature key: type 0x01 with the 0x04 key id is refused, and the other way round */
+  json_t *c = load_vectors("signed-note/cosignature-vectors.json");
+  snprintf(vkey, sizeof vkey, "%s", jstr(c, "cosigner_vkey"));
+  char *b64 = strstr(vkey, "+010b7f6f+") + 10; /* base64 may hold '+' too */
+  ck_assert_mem_eq(b64, "BK", 2); /* 0x04, then the key's first byte 0xa1 */
+  memcpy(b64, "Aa", 2);            /* 0x01 and the same key: the 0x04 key id no longer matches */
+  ck_assert_int_eq(sj_verifier_parse(vkey, strlen(vkey), &v), SJ_EVERIFY);
+  memcpy(b64, "AK", 2); /* type 0x00: unknown */
+  ck_assert_int_eq(sj_verifier_parse(vkey, strlen(vkey), &v), SJ_EFORMAT);
+  ck_assert_ptr_eq(v, (sj_verifier_t *)&v);
+  json_decref(c);
+  json_decref(j);
+}
+END_TEST
+
+START_TEST(keys_malformed_texts_are_refused) {
+  static const char *bad_vkeys[] = {
+      "",
+      "example.test+f1b216d9",
+      "example.test+f1b216d9+",
+      "example.test+f1b216d+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB",
+      "example.test+f1b216dg+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB",
+      "+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB",
+      "exa mple+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB",
+      "example.test+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6U",
+      "example.test+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UBAA==",
+      "example.test+f1b216d9+Av/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB", /* type 0x02 */
+      "example.test+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6U!",
+  };
+  for (size_t i = 0; i < sizeof bad_vkeys / sizeof bad_vkeys[0]; i++) {
+    sj_verifier_t *v = NULL;
+    ck_assert_msg(sj_verifier_parse(bad_vkeys[i], strlen(bad_vkeys[i]), &v) == SJ_EFORMAT,
+                  "accepted %s", bad_vkeys[i]);
+    ck_assert_ptr_null(v);
+  }
+  static const char *bad_skeys[] = {
+      "PRIVATE+KEY+",
+      "PRIVATE+KEYS+example.test/log/310000+f1b216d9+AYRRnjaO1+jroHK6BW5qbQ5fq6kbfl8n/+Ehq6MXq+v1",
+      "example.test/log/310000+f1b216d9+AYRRnjaO1+jroHK6BW5qbQ5fq6kbfl8n/+Ehq6MXq+v1",
+      "PRIVATE+KEY+example.test/log/310000+f1b216d9+BIRRnjaO1+jroHK6BW5qbQ5fq6kbfl8n/+Ehq6MXq+v1",
+      "PRIVATE+KEY+example.test/log/310000+f1b216d9+AYRRnjaO1+jroHK6BW5qbQ5fq6kbfl8n/+Ehq6MXq+v",
+  };
+  for (size_t i = 0; i < sizeof bad_skeys / sizeof bad_skeys[0]; i++) {
+    sj_signer_t *s = NULL;
+    ck_assert_msg(sj_signer_parse(bad_skeys[i], strlen(bad_skeys[i]), &s) == SJ_EFORMAT,
+                  "accepted %s", bad_skeys[i]);
+    ck_assert_ptr_null(s);
+  }
+  static const char *bad_names[] = {"", "a b", "a+b", "a\tb", "a\nb", "caf\xc3", "\xe3\x80\x80"};
+  for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+    sj_signer_t *s = NULL;
+    ck_assert_int_eq(sj_signer_generate(bad_names[i], &s), SJ_EINVAL);
+  }
+  char longname[300];
+  memset(longname, 'n', sizeof longname - 1);
+  longname[sizeof longname - 1] = 0;
+  sj_signer_t *s = NULL;
+  ck_assert_int_eq(sj_signer_generate(longname, &s), SJ_EINVAL);
+  ck_assert_int_eq(sj_signer_generate("\xe4\xb8\x8a\xe6\xb5\xb7/log", &s), 0); /* UTF-8 is fine */
+  sj_signer_free(s);
+  /* surrounding whitespace around a verifier key is accepted */
+  const char *padded = "  example.test/log/310000+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB\r\n";
+  sj_verifier_t *v = parse_verifier(padded);
+  sj_verifier_free(v);
+}
+END_TEST
+
+/* ---- Signed notes ------------------------------------------------------------------------------ */
+
+START_TEST(notes_signed_with_the_vector_keys_are_byte_identical) {
+  json_t *j = load_vectors("signed-note/vectors.json");
+  sj_signer_t *a = parse_signer(jstr(j, "signer_skey")), *b = parse_signer(jstr(j, "other_skey"));
+  const char *text = jstr(j, "checkpoint_text");
+  const sj_signer_t *one[] = {a}, *both[] = {a, b};
+  ASSERT_FORMATS(sj_note_sign(text, strlen(text), one, 1, &b_), jstr(j, "signed_by_signer"));
+  ASSERT_FORMATS(sj_note_sign(text, strlen(text), both, 2, &b_), jstr(j, "signed_by_both"));
+  sj_signer_free(a);
+  sj_signer_free(b);
+  json_decref(j);
+}
+END_TEST
+
+START_TEST(notes_verify_known_keys_and_ignore_unknown_ones) {
+  json_t *j = load_vectors("signed-note/vectors.json");
+  sj_verifier_t *va = parse_verifier(jstr(j, "signer_vkey")), *vb = parse_verifier(jstr(j, "other_vkey"));
+  sj_signer_t *stranger = NULL;
+  sj_verifier_t *vs = NULL, *va_cosig = NULL;
+  ck_assert_int_eq(sj_signer_generate("example.test/log/310000", &stranger), 0);
+  ck_assert_int_eq(sj_signer_verifier(stranger, SJ_KEY_ED25519, &vs), 0);
+  ck_assert_int_eq(sj_verifier_derive(va, SJ_KEY_COSIGNATURE_V1, &va_cosig), 0);
+  const char *both = jstr(j, "signed_by_both"), *one = jstr(j, "signed_by_signer");
+  const char *text = jstr(j, "checkpoint_text");
+  size_t tl = 0;
+  uint64_t bits = 0;
+  const sj_verifier_t *all[] = {va, vb, vs};
+  ck_assert_int_eq(sj_note_verify(both, strlen(both), all, 3, &tl, &bits), 0);
+  ck_assert_uint_eq(tl, strlen(text));
+  ck_assert_uint_eq(bits, 3);
+  const sj_verifier_t *only_b[] = {vb};
+  ck_assert_int_eq(sj_note_verify(both, strlen(both), only_b, 1, NULL, &bits), 0);
+  ck_assert_uint_eq(bits, 1);
+  ck_assert_int_eq(sj_note_verify(one, strlen(one), only_b, 1, NULL, NULL), SJ_EVERIFY);
+  /* same name, another key (another key id): ignored, so nobody known signed */
+  const sj_verifier_t *only_s[] = {vs};
+  ck_assert_int_eq(sj_note_verify(one, strlen(one), only_s, 1, NULL, NULL), SJ_EVERIFY);
+  /* same key as a cosignature verifier: another key id, ignored too */
+  const sj_verifier_t *only_c[] = {va_cosig};
+  ck_assert_int_eq(sj_note_verify(one, strlen(one), only_c, 1, NULL, NULL), SJ_EVERIFY);
+  ck_assert_int_eq(sj_note_verify(one, strlen(one), all, 0, NULL, NULL), SJ_EVERIFY);
+  ck_assert_int_eq(sj_note_verify(one, strlen(one), all, 65, NULL, NULL), SJ_EINVAL);
+  sj_verifier_free(vs);
+  sj_verifier_free(va_cosig);
+  sj_signer_free(stranger);
+  sj_verifier_free(va);
+  sj_verifier_free(vb);
+  json_decref(j);
+}
+END_TEST
+
+/* Replaces the first occurrence of from with to in s (a buffer of cap bytes). */
+static void replace(char *s, size_t cap, const char *from, const char *to) {
+  char *at = strstr(s, from);
+  ck_assert_ptr_nonnull(at);
+  size_t fl = strlen(from), tl = strlen(to), rest = strlen(at + fl);
+  ck_assert_uint_lt((size_t)(at - s) + tl + rest, cap);
+  memmove(at + tl, at + fl, rest + 1);
+  memcpy(at, to, tl);
+}
+
+START_TEST(notes_with_a_bad_signature_by_a_known_key_are_refused) {
+  json_t *j = load_vectors("signed-note/vectors.json");
+  sj_verifier_t *va = parse_verifier(jstr(j, "signer_vkey")), *vb = parse_verifier(jstr(j, "other_vkey"));
+  const sj_verifier_t *vs[] = {va, vb}, *only_a[] = {va};
+  char note[1024];
+  /* the text changed: every signature is bad */
+  snprintf(note, sizeof note, "%s", jstr(j, "signed_by_both"));
+  replace(note, sizeof note, "\n8\n", "\n9\n");
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), vs, 2, NULL, NULL), SJ_EVERIFY);
+  /* the second signature damaged: refused by a verifier knowing it, fine for one that does not */
+  snprintf(note, sizeof note, "%s", jstr(j, "signed_by_both"));
+  replace(note, sizeof note, "LMsxRh0LpEQ6", "LMsxRh0LpEQ7");
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), vs, 2, NULL, NULL), SJ_EVERIFY);
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), only_a, 1, NULL, NULL), 0);
+  /* a known key id and name with a signature of the wrong length */
+  snprintf(note, sizeof note, "%s", jstr(j, "signed_by_both"));
+  replace(note, sizeof note, "LMsxRh0LpEQ6", "LMsxRh0LpEQ6AAAA");
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), vs, 2, NULL, NULL), SJ_EVERIFY);
+  snprintf(note, sizeof note, "%s" "\xe2\x80\x94 example.test/log/310000 8bIW2UQ=\n",
+           jstr(j, "signed_by_signer"));
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), only_a, 1, NULL, NULL), SJ_EVERIFY);
+  sj_verifier_free(va);
+  sj_verifier_free(vb);
+  json_decref(j);
+}
+END_TEST
+
+START_TEST(notes_malformed_are_refused) {
+  json_t *j = load_vectors("signed-note/vectors.json");
+  sj_verifier_t *va = parse_verifier(jstr(j, "signer_vkey"));
+  const sj_verifier_t *vs[] = {va};
+  const char *good = jstr(j, "signed_by_signer");
+  const char *sig = strstr(good, "\xe2\x80\x94");
+  ck_assert_ptr_nonnull(sig);
+  char line[256];
+  snprintf(line, sizeof line, "%s", sig); /* "— example.test/log/310000 8bIW...=\n" */
+  static const struct {
+    const char *from, *to;
+  } edits[] = {
+      {"=\n\n\xe2\x80\x94", "=\n\xe2\x80\x94"},            /* no blank line */
+      {"\xe2\x80\x94 ", "-- "},                            /* not an em dash */
+      {"\xe2\x80\x94 ", "\xe2\x80\x94"},                   /* no space after the dash */
+      {"310000 8bIW", "310000\t8bIW"},                     /* no space before the signature */
+      {"310000 8bIW", "310000  8bIW"},                     /* empty name... or empty base64 */
+      {"8bIW2UTG", "8bIW2UT"},                             /* base64 length */
+      {"8bIW2UTG", "8bIW2UT*"},                            /* base64 alphabet */
+      {"QsyeQ8=\n", "QsyeQ8=\n\n"},                        /* empty line at the end */
+      {"QsyeQ8=\n", "QsyeQ8="},                            /* no final newline */
+      {"example.test/log/310000\n8", "example.test/log/310000\r\n8"}, /* control character */
+      {"example.test/log/310000\n8", "example.test/log/310000\t\n8"},
+      {"example.test/log/310000\n8", "example.test/log/\xff\n8"},      /* not UTF-8 */
+      {"example.test/log/310000\n8", "example.test/log/\xc0\xaf\n8"},  /* overlong */
+      {"example.test/log/310000\n8", "example.test/log/\xed\xa0\x80\n8"}, /* surrogate */
+      {"example.test/log/310000\n8", "example.test/log/\xe2\x80\n8"},  /* truncated */
+  };
+  for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+    char note[1024];
+    snprintf(note, sizeof note, "%s", good);
+    replace(note, sizeof note, edits[i].from, edits[i].to);
+    size_t tl = 1234, so = 5678;
+    ck_assert_msg(sj_note_verify(note, strlen(note), vs, 1, NULL, NULL) == SJ_EFORMAT,
+                  "edit %zu accepted", i);
+    ck_assert_int_eq(sj_note_split(note, strlen(note), &tl, &so), SJ_EFORMAT);
+    ck_assert_uint_eq(tl, 1234);
+  }
+  size_t tl, so;
+  ck_assert_int_eq(sj_note_split(good, strlen(good), &tl, &so), 0);
+  ck_assert_uint_eq(tl, strlen(jstr(j, "checkpoint_text")));
+  ck_assert_uint_eq(so, tl + 1);
+  ck_assert_int_eq(sj_note_split("", 0, &tl, &so), SJ_EFORMAT);
+  ck_assert_int_eq(sj_note_split("\n\n", 2, &tl, &so), SJ_EFORMAT);
+  ck_assert_int_eq(sj_note_split("a\n\n", 3, &tl, &so), SJ_EFORMAT);
+  /* 100 signature lines are accepted, 101 are not */
+  size_t cap = strlen(good) + 101 * strlen(line) + 1;
+  char *many = malloc(cap);
+  ck_assert_ptr_nonnull(many);
+  strcpy(many, good);
+  for (int i = 1; i < 100; i++)
+    strcat(many, line);
+  ck_assert_int_eq(sj_note_verify(many, strlen(many), vs, 1, NULL, NULL), 0);
+  strcat(many, line);
+  ck_assert_int_eq(sj_note_verify(many, strlen(many), vs, 1, NULL, NULL), SJ_EFORMAT);
+  /* a signature line over 1024 bytes (by an unknown key: still refused) */
+  strcpy(many, good);
+  strcat(many, "\xe2\x80\x94 x ");
+  for (int i = 0; i < 260; i++)
+    strcat(many, "AAAA");
+  strcat(many, "\n");
+  ck_assert_int_eq(sj_note_verify(many, strlen(many), vs, 1, NULL, NULL), SJ_EFORMAT);
+  free(many);
+  /* signing refuses texts that are not note texts */
+  sj_signer_t *s = parse_signer(jstr(j, "signer_skey"));
+  const sj_signer_t *ss[] = {s};
+  sj_buf_t out = {0};
+  ck_assert_int_eq(sj_note_sign("", 0, ss, 1, &out), SJ_EFORMAT);
+  ck_assert_int_eq(sj_note_sign("no newline", 10, ss, 1, &out), SJ_EFORMAT);
+  ck_assert_int_eq(sj_note_sign("a\rb\n", 4, ss, 1, &out), SJ_EFORMAT);
+  ck_assert_int_eq(sj_note_sign("ok\n", 3, ss, 0, &out), SJ_EINVAL);
+  ck_assert_uint_eq(out.n, 0);
+  /* a text that itself holds a blank line still splits at the signature block */
+  ck_assert_int_eq(sj_note_sign("a\n\nb\n", 5, ss, 1, &out), 0);
+  ck_assert_int_eq(sj_note_verify((char *)out.p, out.n, vs, 1, &tl, NULL), 0);
+  ck_assert_uint_eq(tl, 5);
+  sj_buf_deinit(&out);
+  sj_signer_free(s);
+  sj_verifier_free(va);
+  json_decref(j);
+}
+END_TEST
+
+/* ---- Checkpoints ------------------------------------------------------------------------------- */
+
+START_TEST(checkpoints_parse_and_format_round_trip) {
+  json_t *j = load_vectors("signed-note/vectors.json");
+  const char *text = jstr(j, "checkpoint_text");
+  sj_checkpoint_t c;
+  ck_assert_int_eq(sj_checkpoint_parse(text, strlen(text), &c), 0);
+  ck_assert_str_eq(c.origin, "example.test/log/310000");
+  ck_assert_uint_eq(c.size, 8);
+  uint8_t root[SJ_HASH_LEN];
+  size_t rl;
+  ck_assert_int_eq(sj_base64_decode("XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=", 44, root, 32, &rl), 0);
+  ck_assert_mem_eq(c.root, root, 32);
+  ASSERT_FORMATS(sj_checkpoint_format(&c, &b_), text);
+  /* extension lines are allowed and ignored; the largest size parses */
+  const char *ext = "o\n18446744073709551615\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\nx y\nz\n";
+  ck_assert_int_eq(sj_checkpoint_parse(ext, strlen(ext), &c), 0);
+  ck_assert_uint_eq(c.size, UINT64_MAX);
+  ck_assert_str_eq(c.origin, "o");
+  const char *zero = "o\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n";
+  ck_assert_int_eq(sj_checkpoint_parse(zero, strlen(zero), &c), 0);
+  ck_assert_uint_eq(c.size, 0);
+  sj_checkpoint_t bad = c;
+  bad.origin[0] = 0;
+  sj_buf_t b = {0};
+  ck_assert_int_eq(sj_checkpoint_format(&bad, &b), SJ_EINVAL);
+  bad = c;
+  strcpy(bad.origin, "a\nb");
+  ck_assert_int_eq(sj_checkpoint_format(&bad, &b), SJ_EINVAL);
+  memset(bad.origin, 'x', sizeof bad.origin); /* not NUL-terminated */
+  ck_assert_int_eq(sj_checkpoint_format(&bad, &b), SJ_EINVAL);
+  ck_assert_uint_eq(b.n, 0);
+  json_decref(j);
+}
+END_TEST
+
+START_TEST(checkpoints_malformed_are_refused) {
+  static const char *bad[] = {
+      "",
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=",     /* no final newline */
+      "\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",    /* empty origin */
+      "o\n08\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",  /* leading zero */
+      "o\n00\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
+      "o\n\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",    /* empty size */
+      "o\n+8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",  /* sign */
+      "o\n-8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
+      "o\n 8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",  /* space */
+      "o\n8 \nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
+      "o\n0x8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
+      "o\n18446744073709551616\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* 2^64 */
+      "o\n99999999999999999999\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQ==\n",    /* 31 bytes */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQygA\n",   /* 33 bytes */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyh=\n",   /* non-canonical */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg\n",    /* unpadded */
+      "o\n8\n\n",                                                 /* no root */
+      "o\n8\n",
+      "o\n",
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n",  /* empty extension line */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\next", /* unterminated extension */
+      "o\t\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* control character */
+      "o\xff\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* not UTF-8 */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sj_checkpoint_t c;
+    memset(&c, 0x5a, sizeof c);
+    ck_assert_msg(sj_checkpoint_parse(bad[i], strlen(bad[i]), &c) == SJ_EFORMAT, "accepted #%zu",
+                  i);
+    ck_assert_uint_eq(c.size, 0x5a5a5a5a5a5a5a5aull);
+  }
+  char text[400];
+  memset(text, 'o', 256); /* origin of 256 bytes: one too many */
+  snprintf(text + 256, sizeof text - 256, "\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n");
+  sj_checkpoint_t c;
+  ck_assert_int_eq(sj_checkpoint_parse(text, strlen(text), &c), SJ_EFORMAT);
+  ck_assert_int_eq(sj_checkpoint_parse(text + 1, strlen(text + 1), &c), 0);
+  ck_assert_uint_eq(strlen(c.origin), 255);
+}
+END_TEST
+
+/* ---- Cosignatures ------------------------------------------------------------------------------ */
+
+static sj_signer_t *cosigner(json_t *c) {
+  uint8_t seed[32];
+  unhex(jstr(c, "cosigner_ed25519_seed_hex"), seed, 32);
+  sj_signer_t *s = NULL;
+  ck_assert_int_eq(sj_signer_from_seed(jstr(c, "cosigner_name"), seed, &s), 0);
+  return s;
+}
+
+START_TEST(cosignatures_match_the_vectors) {
+  json_t *c = load_vectors("signed-note/cosignature-vectors.json");
+  sj_signer_t *s = cosigner(c);
+  ASSERT_FORMATS(sj_signer_vkey(s, SJ_KEY_COSIGNATURE_V1, &b_), jstr(c, "cosigner_vkey"));
+  const char *text = jstr(c, "checkpoint_text");
+  uint64_t ts = (uint64_t)json_integer_value(json_object_get(c, "timestamp"));
+  ck_assert_uint_eq(ts, 1764201600u);
+  ASSERT_FORMATS(sj_cosign(s, text, strlen(text), ts, &b_), jstr(c, "cosignature_line"));
+  sj_verifier_t *v = parse_verifier(jstr(c, "cosigner_vkey"));
+  ck_assert_uint_eq(sj_verifier_key_id(v), 0x010b7f6fu);
+  uint8_t pub[32];
+  unhex(jstr(c, "cosigner_public_key_hex"), pub, 32);
+  const char *line = jstr(c, "cosignature_line");
+  uint64_t got = 0;
+  ck_assert_int_eq(sj_cosig_verify(v, text, strlen(text), line, strlen(line), &got), 0);
+  ck_assert_uint_eq(got, ts);
+  got = 0;
+  ck_assert_int_eq(sj_cosig_verify(v, text, strlen(text), line, strlen(line) - 1, &got), 0);
+  ck_assert_uint_eq(got, ts);
+  sj_verifier_free(v);
+  sj_signer_free(s);
+  json_decref(c);
+}
+END_TEST
+
+START_TEST(cosigned_checkpoints_verify_with_the_log_key_alone_and_with_the_witness) {
+  json_t *c = load_vectors("signed-note/cosignature-vectors.json");
+  json_t *j = load_vectors("signed-note/vectors.json");
+  const char *note = jstr(c, "checkpoint_signed_and_cosigned");
+  sj_verifier_t *log = parse_verifier(jstr(j, "signer_vkey"));
+  sj_verifier_t *wit = parse_verifier(jstr(c, "cosigner_vkey"));
+  const sj_verifier_t *only_log[] = {log}, *both[] = {log, wit}, *only_wit[] = {wit};
+  size_t tl;
+  uint64_t bits;
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), only_log, 1, &tl, &bits), 0);
+  ck_assert_uint_eq(bits, 1);
+  ck_assert_uint_eq(tl, strlen(jstr(c, "checkpoint_text")));
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), both, 2, NULL, &bits), 0);
+  ck_assert_uint_eq(bits, 3);
+  ck_assert_int_eq(sj_note_verify(note, strlen(note), only_wit, 1, NULL, &bits), 0);
+  ck_assert_uint_eq(bits, 1);
+  /* the same note with the cosignature's timestamp altered: the witness refuses it */
+  char bad[1024];
+  snprintf(bad, sizeof bad, "%s", note);
+  replace(bad, sizeof bad, "AQt/bwAAAABpJ5SA", "AQt/bwAAAABpJ5SB");
+  ck_assert_int_eq(sj_note_verify(bad, strlen(bad), both, 2, NULL, NULL), SJ_EVERIFY);
+  ck_assert_int_eq(sj_note_verify(bad, strlen(bad), only_log, 1, NULL, NULL), 0);
+  json_decref(j);
+  json_decref(c);
+  sj_verifier_free(log);
+  sj_verifier_free(wit);
+}
+END_TEST
+
+START_TEST(cosignature_lines_by_others_or_tampered_are_refused) {
+  json_t *c = load_vectors("signed-note/cosignature-vectors.json");
+  json_t *j = load_vectors("signed-note/vectors.json");
+  const char *text = jstr(c, "checkpoint_text");
+  sj_verifier_t *wit = parse_verifier(jstr(c, "cosigner_vkey"));
+  sj_verifier_t *log = parse_verifier(jstr(j, "signer_vkey")), *log4 = NULL;
+  ck_assert_int_eq(sj_verifier_derive(log, SJ_KEY_COSIGNATURE_V1, &log4), 0);
+  char line[512];
+  snprintf(line, sizeof line, "%s", jstr(c, "cosignature_line"));
+  uint64_t ts = 42;
+  ck_assert_int_eq(sj_cosig_verify(log4, text, strlen(text), line, strlen(line), &ts), SJ_ENOTFOUND);
+  ck_assert_int_eq(sj_cosig_verify(log, text, strlen(text), line, strlen(line), &ts), SJ_EINVAL);
+  const char *other_text = "example.test/log/310000\n9\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n";
+  ck_assert_int_eq(sj_cosig_verify(wit, other_text, strlen(other_text), line, strlen(line), &ts),
+                   SJ_EVERIFY);
+  replace(line, sizeof line, "AQt/bwAAAABpJ5SA", "AQt/bwAAAABpJ5SB"); /* timestamp + 1 */
+  ck_assert_int_eq(sj_cosig_verify(wit, text, strlen(text), line, strlen(line), &ts), SJ_EVERIFY);
+  replace(line, sizeof line, "AQt/bwAAAABpJ5SB", "AQt/bwAAAABpJ5S"); /* base64 broken */
+  ck_assert_int_eq(sj_cosig_verify(wit, text, strlen(text), line, strlen(line), &ts), SJ_EFORMAT);
+  ck_assert_int_eq(sj_cosig_verify(wit, text, strlen(text), "", 0, &ts), SJ_EFORMAT);
+  const char *shortsig = "\xe2\x80\x94 example.test/witness/320000 AQt/bwAA\n"; /* 6 bytes */
+  ck_assert_int_eq(sj_cosig_verify(wit, text, strlen(text), shortsig, strlen(shortsig), &ts),
+                   SJ_EFORMAT);
+  ck_assert_uint_eq(ts, 42);
+  /* a fresh cosignature by a generated key verifies, and only at its own timestamp */
+  sj_signer_t *s = NULL;
+  sj_verifier_t *v = NULL;
+  sj_buf_t out = {0};
+  ck_assert_int_eq(sj_signer_generate("sanjiao.test/witness/330000", &s), 0);
+  ck_assert_int_eq(sj_signer_verifier(s, SJ_KEY_COSIGNATURE_V1, &v), 0);
+  ck_assert_int_eq(sj_cosign(s, text, strlen(text), UINT64_MAX, &out), 0);
+  ck_assert_int_eq(sj_cosig_verify(v, text, strlen(text), (char *)out.p, out.n, &ts), 0);
+  ck_assert_uint_eq(ts, UINT64_MAX);
+  ck_assert_int_eq(sj_cosign(s, "x", 1, 0, &out), SJ_EFORMAT);
+  sj_buf_deinit(&out);
+  sj_signer_free(s);
+  sj_verifier_free(v);
+  sj_verifier_free(wit);
+  sj_verifier_free(log);
+  sj_verifier_free(log4);
+  json_decref(j);
+  json_decref(c);
+}
+END_TEST
 
 /* ---- Suite ------------------------------------------------------------------------------------- */
 
@@ -945,7 +1494,31 @@ static Suite *crypto_suite(void) {
   tcase_add_test(tc, frames_round_trip_and_wait_for_more_bytes);
   tcase_add_test(tc, frames_refuse_bad_lengths);
   suite_add_tcase(s, tc);
-  /*@@KEYS_SUITE@@*/
+
+  tc = tcase("keys");
+  tcase_add_test(tc, keys_parse_and_format_the_vector_keys);
+  tcase_add_test(tc, keys_generate_format_parse_round_trip);
+  tcase_add_test(tc, keys_with_a_wrong_key_id_are_refused);
+  tcase_add_test(tc, keys_malformed_texts_are_refused);
+  suite_add_tcase(s, tc);
+
+  tc = tcase("note");
+  tcase_add_test(tc, notes_signed_with_the_vector_keys_are_byte_identical);
+  tcase_add_test(tc, notes_verify_known_keys_and_ignore_unknown_ones);
+  tcase_add_test(tc, notes_with_a_bad_signature_by_a_known_key_are_refused);
+  tcase_add_test(tc, notes_malformed_are_refused);
+  suite_add_tcase(s, tc);
+
+  tc = tcase("checkpoint");
+  tcase_add_test(tc, checkpoints_parse_and_format_round_trip);
+  tcase_add_test(tc, checkpoints_malformed_are_refused);
+  suite_add_tcase(s, tc);
+
+  tc = tcase("cosignature");
+  tcase_add_test(tc, cosignatures_match_the_vectors);
+  tcase_add_test(tc, cosigned_checkpoints_verify_with_the_log_key_alone_and_with_the_witness);
+  tcase_add_test(tc, cosignature_lines_by_others_or_tampered_are_refused);
+  suite_add_tcase(s, tc);
   return s;
 }
 
