@@ -1,0 +1,227 @@
+/* node/api_read.c — lookups answered from the node's own store: one record, every record about a
+ * subject, every event naming a trace code. Point reads run on the loop (ARCHITECTURE §7). */
+#include "node/node_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LIMIT_DEFAULT 100
+#define LIMIT_MAX 1000
+#define SCAN_MAX 200000 /* index rows read for one lookup; beyond it the answer says truncated */
+
+static void get_record(sj_req_t *req, void *arg) {
+  sj_node_t *n = arg;
+  uint64_t t0 = api_now_us(), seq;
+  uint32_t region;
+  caller_t c;
+  if (api_caller(n, req, R_RECORD_GET, &c) || api_region_param(n, req, R_RECORD_GET, &region))
+    return;
+  if (parse_u64(sj_req_param(req, "seq"), &seq)) {
+    api_bad_param(n, req, R_RECORD_GET, "seq", "SEQ_INVALID", "seq must be a decimal integer");
+    return;
+  }
+  sj_buf_t out = {0}, hb = {0}, bb = {0};
+  int rv = api_entry_json(n, &c, region, seq, 1, &out, &hb, &bb);
+  if (rv == SJ_ENOTFOUND)
+    api_problem(n, req, R_RECORD_GET, 404, "Not Found", "no such entry in the logs this node holds",
+                NULL);
+  else if (rv)
+    api_problem(n, req, R_RECORD_GET, 500, "Storage error", sj_strerror(rv), NULL);
+  else
+    api_reply(n, req, R_RECORD_GET, 200, "application/json", &out, t0);
+  sj_buf_deinit(&out);
+  sj_buf_deinit(&hb);
+  sj_buf_deinit(&bb);
+}
+
+/* ---- index lookups: collect rows, newest first, page with an opaque cursor ---------------------- */
+
+typedef struct {
+  uint64_t time_ms;
+  uint32_t region;
+  uint64_t seq;
+} row_t;
+
+typedef struct {
+  row_t *v;
+  size_t n, cap;
+  int truncated;
+} rows_t;
+
+static int collect(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
+  rows_t *r = ctx;
+  if (r->n == SCAN_MAX) {
+    r->truncated = 1;
+    return 1;
+  }
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    row_t *v = realloc(r->v, cap * sizeof *v);
+    if (!v)
+      return -12;
+    r->v = v;
+    r->cap = cap;
+  }
+  r->v[r->n++] = (row_t){time_ms, region, seq};
+  return 0;
+}
+
+/* Newest first; ties by region then seq, descending, so the order is total and stable. */
+static int row_cmp(const void *a, const void *b) {
+  const row_t *x = a, *y = b;
+  if (x->time_ms != y->time_ms)
+    return x->time_ms < y->time_ms ? 1 : -1;
+  if (x->region != y->region)
+    return x->region < y->region ? 1 : -1;
+  return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+/* The cursor is the hex of the last row returned (time, region, seq). */
+static void cursor_format(const row_t *r, char out[41]) {
+  uint8_t b[20];
+  sj_put_be64(b, r->time_ms);
+  sj_put_be32(b + 8, r->region);
+  sj_put_be64(b + 12, r->seq);
+  sj_hex_encode(b, sizeof b, out);
+}
+
+static int cursor_parse(const char *s, row_t *out) {
+  uint8_t b[20];
+  if (sj_hex_decode(s, strlen(s), b, sizeof b))
+    return SJ_EINVAL;
+  *out = (row_t){sj_get_be64(b), sj_get_be32(b + 8), sj_get_be64(b + 12)};
+  return 0;
+}
+
+typedef struct {
+  int route;
+  const char *name;  /* "subject" or "code" */
+  const char *shown; /* the value echoed back */
+  uint8_t key[1 + SJ_ENTRY_MAX_KEY_LEN];
+  size_t keylen;
+  sj_index_t idx;
+} lookup_t;
+
+static int page_params(sj_node_t *n, sj_req_t *req, int route, uint64_t *limit, row_t *after,
+                       int *has_after) {
+  const char *l = sj_req_query(req, "limit"), *cur = sj_req_query(req, "cursor");
+  *limit = LIMIT_DEFAULT;
+  *has_after = 0;
+  if (l && (parse_u64(l, limit) || *limit == 0 || *limit > LIMIT_MAX)) {
+    api_bad_param(n, req, route, "limit", "LIMIT_INVALID", "limit must be an integer 1..1000");
+    return -1;
+  }
+  if (cur && *cur) {
+    if (cursor_parse(cur, after)) {
+      api_bad_param(n, req, route, "cursor", "CURSOR_INVALID",
+                    "cursor must be a next_cursor value from an earlier answer");
+      return -1;
+    }
+    *has_after = 1;
+  }
+  return 0;
+}
+
+static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup_t *lk,
+                          uint64_t t0) {
+  uint64_t limit;
+  row_t after;
+  int has_after;
+  if (page_params(n, req, lk->route, &limit, &after, &has_after))
+    return;
+  rows_t rows = {0};
+  int rv = sj_store_scan(n->store, lk->idx, lk->key, lk->keylen, NULL, collect, &rows);
+  if (rv < 0) {
+    api_problem(n, req, lk->route, 500, "Storage error", sj_strerror(rv), NULL);
+    free(rows.v);
+    return;
+  }
+  qsort(rows.v, rows.n, sizeof *rows.v, row_cmp);
+  size_t i = 0;
+  while (has_after && i < rows.n && row_cmp(&rows.v[i], &after) <= 0)
+    i++;
+  sj_buf_t out = {0}, hb = {0}, bb = {0};
+  sj_buf_printf(&out, "{\"%s\":", lk->name);
+  json_str(&out, lk->shown, strlen(lk->shown));
+  sj_buf_append_str(&out, ",\"records\":[");
+  size_t emitted = 0;
+  for (; rv >= 0 && i < rows.n && emitted < limit; i++, emitted++) {
+    if (emitted)
+      sj_buf_append_u8(&out, ',');
+    rv = api_entry_json(n, c, rows.v[i].region, rows.v[i].seq, 0, &out, &hb, &bb);
+  }
+  if (rv < 0) {
+    api_problem(n, req, lk->route, 500, "Storage error", sj_strerror(rv), NULL);
+  } else {
+    char cur[41];
+    sj_buf_append_str(&out, "],\"next_cursor\":");
+    if (i < rows.n) {
+      cursor_format(&rows.v[i - 1], cur);
+      sj_buf_printf(&out, "\"%s\"", cur);
+    } else {
+      sj_buf_append_str(&out, "null");
+    }
+    sj_buf_printf(&out, "%s}", rows.truncated ? ",\"truncated\":true" : "");
+    api_reply(n, req, lk->route, 200, "application/json", &out, t0);
+  }
+  free(rows.v);
+  sj_buf_deinit(&out);
+  sj_buf_deinit(&hb);
+  sj_buf_deinit(&bb);
+}
+
+static void get_subject(sj_req_t *req, void *arg) {
+  sj_node_t *n = arg;
+  uint64_t t0 = api_now_us();
+  caller_t c;
+  if (api_caller(n, req, R_SUBJECT, &c))
+    return;
+  const char *id = sj_req_param(req, "id");
+  size_t len = strlen(id);
+  uint8_t hk[SJ_HASH_LEN];
+  lookup_t lk = {.route = R_SUBJECT, .name = "subject", .shown = id, .idx = SJ_INDEX_SUBJECTS};
+  if (sj_uscc_check(id, len) == SJ_ID_OK) {
+    lk.keylen = sj_store_index_key(SJ_KEY_USCC, (const uint8_t *)id, len, lk.key);
+  } else if (sj_record_person_key(n->hmac_key, id, len, hk) == 0) {
+    int own = c.role == SJ_ROLE_SUBJECT && c.subject_key_type == SJ_KEY_PERSON &&
+              !memcmp(c.subject_key, hk, SJ_HASH_LEN);
+    if (c.role != SJ_ROLE_AUTHORITY && !own) {
+      api_problem(n, req, R_SUBJECT, 403, "Forbidden",
+                  "records about a person need an authority token or the person's own", NULL);
+      return;
+    }
+    lk.keylen = sj_store_index_key(SJ_KEY_PERSON, hk, sizeof hk, lk.key);
+  } else {
+    /* 17 leading digits: meant as an identity number; otherwise as a credit code. */
+    int person = len >= 17 && strspn(id, "0123456789") >= 17;
+    sj_id_code_t code = person ? sj_resident_id_check(id, len) : sj_uscc_check(id, len);
+    api_bad_param(n, req, R_SUBJECT, "id", sj_id_code_name(code),
+                  "id must be a unified social credit code or a resident identity number");
+    return;
+  }
+  answer_lookup(n, req, &c, &lk, t0);
+}
+
+static void get_trace(sj_req_t *req, void *arg) {
+  sj_node_t *n = arg;
+  uint64_t t0 = api_now_us();
+  caller_t c;
+  if (api_caller(n, req, R_TRACE, &c))
+    return;
+  const char *code = sj_req_param(req, "code");
+  sj_epc_t epc;
+  sj_epc_code_t ec = sj_epc_canonical(code, strlen(code), &epc);
+  if (ec != SJ_EPC_OK) {
+    api_bad_param(n, req, R_TRACE, "code", sj_epc_code_name(ec), sj_epc_code_message(ec));
+    return;
+  }
+  lookup_t lk = {.route = R_TRACE, .name = "code", .shown = epc.urn, .idx = SJ_INDEX_TRACE};
+  lk.keylen = sj_store_index_key(SJ_KEY_EPC, (const uint8_t *)epc.urn, epc.len, lk.key);
+  answer_lookup(n, req, &c, &lk, t0);
+}
+
+void api_register_read(sj_node_t *n) {
+  sj_server_route(n->server, "GET", "/v1/records/{region}/{seq}", NULL, get_record, n);
+  sj_server_route(n->server, "GET", "/v1/subjects/{id}", NULL, get_subject, n);
+  sj_server_route(n->server, "GET", "/v1/trace/{code*}", NULL, get_trace, n);
+}

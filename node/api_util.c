@@ -1,0 +1,205 @@
+/* node/api_util.c — what every API handler shares: who the caller is, what it may see, problem
+ * answers (RFC 7807), JSON string helpers, parameter parsing, metrics around each answer. */
+#include "node/node_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+uint64_t api_now_us(void) {
+  return uv_hrtime() / 1000u;
+}
+
+int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c) {
+  size_t len = 0;
+  const char *auth = sj_req_header(req, "authorization", &len);
+  memset(c, 0, sizeof *c);
+  if (!auth)
+    return 0;
+  if (len < 8 || strncasecmp(auth, "Bearer ", 7)) {
+    api_problem(n, req, route, 401, "Unauthorized", "Authorization must be 'Bearer <token>'", NULL);
+    return -1;
+  }
+  const sj_token_t *t = sj_tokens_find(n->tokens, auth + 7, len - 7);
+  if (!t) {
+    api_problem(n, req, route, 401, "Unauthorized", "unknown token", NULL);
+    return -1;
+  }
+  c->role = t->role;
+  c->tok = t;
+  if (t->role == SJ_ROLE_SUBJECT) {
+    size_t idn = strlen(t->arg);
+    if (sj_record_person_key(n->hmac_key, t->arg, idn, c->subject_key) == 0) {
+      c->subject_key_type = SJ_KEY_PERSON;
+      c->subject_key_len = SJ_HASH_LEN;
+    } else {
+      c->subject_key_type = SJ_KEY_USCC;
+      c->subject_key_len = idn < sizeof c->subject_key ? idn : sizeof c->subject_key;
+      memcpy(c->subject_key, t->arg, c->subject_key_len);
+    }
+  }
+  return 0;
+}
+
+static int names_subject(const caller_t *c, const sj_entry_header_t *h) {
+  for (uint16_t i = 0; i < h->nkeys; i++)
+    if (h->keys[i].type == c->subject_key_type && h->keys[i].len == c->subject_key_len &&
+        !memcmp(h->keys[i].p, c->subject_key, c->subject_key_len))
+      return 1;
+  return 0;
+}
+
+static int names_person(const sj_entry_header_t *h) {
+  for (uint16_t i = 0; i < h->nkeys; i++)
+    if (h->keys[i].type == SJ_KEY_PERSON)
+      return 1;
+  return 0;
+}
+
+/* Disclosure (docs/API.md): authorities see every body; a subject sees its own; everyone sees
+ * public records that are not about a person. */
+int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
+  if (c->role == SJ_ROLE_AUTHORITY)
+    return 1;
+  if (c->role == SJ_ROLE_SUBJECT && names_subject(c, h))
+    return 1;
+  return h->disclosure == SJ_DISCLOSE_PUBLIC && !names_person(h);
+}
+
+int json_str(sj_buf_t *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  int rv = sj_buf_reserve(b, n + 2);
+  if (rv)
+    return rv;
+  sj_buf_append_u8(b, '"');
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch >= 0x20 && ch != '"' && ch != '\\')
+      continue;
+    rv |= sj_buf_append(b, s + run, i - run);
+    char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+    if (ch == '"' || ch == '\\')
+      rv |= sj_buf_append(b, (char[]){'\\', (char)ch}, 2);
+    else
+      rv |= sj_buf_append(b, e, 6);
+    run = i + 1;
+  }
+  rv |= sj_buf_append(b, s + run, n - run);
+  rv |= sj_buf_append_u8(b, '"');
+  return rv ? -ENOMEM : 0;
+}
+
+int json_b64(sj_buf_t *b, const uint8_t *p, size_t n) {
+  size_t need = sj_base64_len(n);
+  int rv = sj_buf_reserve(b, need + 2);
+  if (rv)
+    return rv;
+  b->p[b->n++] = '"';
+  b->n += sj_base64_encode(p, n, (char *)b->p + b->n);
+  b->p[b->n++] = '"';
+  b->p[b->n] = 0;
+  return 0;
+}
+
+void api_reply(sj_node_t *n, sj_req_t *req, int route, int status, const char *ctype, sj_buf_t *b,
+               uint64_t t0) {
+  sj_header_t h[1] = {{"content-type", ctype}};
+  size_t len = b->n;
+  void *p = b->p;
+  sj_buf_init(b);
+  sj_req_respond_owned(req, status, h, 1, p, len, free);
+  sj_metrics_request(n->metrics, n->route_ids[route], status, t0 ? api_now_us() - t0 : 0);
+}
+
+void api_problem(sj_node_t *n, sj_req_t *req, int route, int status, const char *title,
+                 const char *detail, const sj_buf_t *errors_json) {
+  sj_buf_t b = {0};
+  sj_buf_printf(&b, "{\"type\":\"about:blank\",\"title\":");
+  json_str(&b, title, strlen(title));
+  sj_buf_printf(&b, ",\"status\":%d,\"detail\":", status);
+  json_str(&b, detail, strlen(detail));
+  if (errors_json) {
+    sj_buf_append_str(&b, ",\"errors\":");
+    sj_buf_append(&b, errors_json->p, errors_json->n);
+  }
+  sj_buf_append_str(&b, "}");
+  api_reply(n, req, route, status, "application/problem+json", &b, 0);
+}
+
+void api_bad_param(sj_node_t *n, sj_req_t *req, int route, const char *name, const char *code,
+                   const char *message) {
+  sj_buf_t e = {0};
+  char field[80];
+  snprintf(field, sizeof field, "/%s", name);
+  sj_buf_append_str(&e, "[{\"index\":0,\"field\":");
+  json_str(&e, field, strlen(field));
+  sj_buf_append_str(&e, ",\"code\":");
+  json_str(&e, code, strlen(code));
+  sj_buf_append_str(&e, ",\"message\":");
+  json_str(&e, message, strlen(message));
+  sj_buf_append_str(&e, "}]");
+  api_problem(n, req, route, 400, "Bad Request", message, &e);
+  sj_buf_deinit(&e);
+}
+
+int parse_u64(const char *s, uint64_t *out) {
+  if (!s || !*s || strlen(s) > 20 || strspn(s, "0123456789") != strlen(s))
+    return SJ_EINVAL;
+  errno = 0;
+  unsigned long long v = strtoull(s, NULL, 10);
+  if (errno)
+    return SJ_EINVAL;
+  *out = v;
+  return 0;
+}
+
+int api_region_param(sj_node_t *n, sj_req_t *req, int route, uint32_t *region) {
+  const char *s = sj_req_param(req, "region");
+  if (!s || sj_region_parse(s, strlen(s), region)) {
+    api_bad_param(n, req, route, "region", "REGION_INVALID",
+                  "region must be a 6-digit GB/T 2260 code such as \"310000\"");
+    return -1;
+  }
+  return 0;
+}
+
+int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq, int with_leaf,
+                   sj_buf_t *out, sj_buf_t *hb, sj_buf_t *bb) {
+  static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  sj_entry_header_t h;
+  uint8_t leaf[SJ_HASH_LEN];
+  int has_body = 0;
+  int rv = sj_store_get_entry(n->store, region, seq, hb, bb, &has_body);
+  if (rv == 0)
+    rv = sj_entry_decode(hb->p, hb->n, &h, keys, SJ_ENTRY_MAX_KEYS);
+  if (rv)
+    return rv;
+  sj_merkle_leaf_hash(hb->p, hb->n, leaf);
+  int visible = has_body && api_body_visible(c, &h);
+  sj_buf_printf(out, "{\"region\":\"%06u\",\"seq\":%llu,\"leaf_hash\":", region,
+                (unsigned long long)seq);
+  json_b64(out, leaf, sizeof leaf);
+  sj_buf_printf(out, ",\"time_ms\":%llu,\"kind\":\"%s\",\"type\":", (unsigned long long)h.time_ms,
+                h.kind == SJ_KIND_CREDIT ? "credit" : "trace");
+  json_str(out, h.type, h.type_len);
+  static const char *disc[] = {"public", "authorities", "subject"};
+  sj_buf_printf(out, ",\"disclosure\":\"%s\"", disc[h.disclosure]);
+  if (with_leaf) {
+    sj_buf_append_str(out, ",\"leaf\":");
+    json_b64(out, hb->p, hb->n);
+    if (visible) {
+      sj_buf_append_str(out, ",\"body\":");
+      json_b64(out, bb->p, bb->n);
+    }
+  }
+  if (visible) {
+    sj_buf_append_str(out, ",\"record\":"); /* the body is JSON validated at submission */
+    sj_buf_append(out, bb->p, bb->n);
+  } else {
+    sj_buf_printf(out, ",\"withheld\":\"%s\"", has_body ? "disclosure" : "not replicated");
+  }
+  return sj_buf_append_str(out, "}");
+}

@@ -1,0 +1,53 @@
+/* node/config — the node's configuration: a documented file (docs/CONFIG.md) of "key = value"
+ * lines, with command-line flags that override it. Peers (replication) are "[peer REGION]"
+ * sections. Plain data; no I/O beyond reading the file. */
+#ifndef SJ_NODE_CONFIG_H
+#define SJ_NODE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SJ_MAX_PEERS 32
+#define SJ_MAX_PEER_URLS 4
+
+typedef struct {
+  uint32_t region;                  /* the other region's code */
+  char origin[256];                 /* its log's origin name (the key name) */
+  char vkey[512];                   /* its pinned verifier key (C2SP text) */
+  char urls[SJ_MAX_PEER_URLS][256]; /* where to fetch it: its own node first, then relays */
+  size_t nurls;
+  char token_file[512];             /* file holding the peer token this node presents */
+} sj_peer_conf_t;
+
+typedef struct {
+  uint32_t region;         /* --region, required */
+  char listen[128];        /* --listen HOST:PORT, default 127.0.0.1:7300 */
+  char data_dir[512];      /* --data-dir, required */
+  char key_file[512];      /* --key, required: C2SP private key, mode 0600 */
+  char tokens_file[512];   /* --tokens, optional: no file = public only */
+  char hmac_key_file[512]; /* --hmac-key: 32-byte hex key shared by the regions for personal ids */
+  char log_level[16];      /* --log-level err|warn|info|debug, default info */
+  char debug[128];         /* --debug SUBSYSTEMS */
+  size_t block_cache_mb;   /* default 256 */
+  size_t max_body;         /* POST /v1/records body limit, default 16 MiB */
+  size_t max_group;        /* records per group commit, default 20000 */
+  size_t max_conns;        /* default 4096 */
+  size_t cache_entries;    /* lookup response cache entries, default 65536; 0 = off */
+  sj_peer_conf_t peers[SJ_MAX_PEERS];
+  size_t npeers;
+} sj_config_t;
+
+void sj_config_default(sj_config_t *c);
+/* Reads a config file over c. On error writes a message into err (errlen bytes) and returns
+ * SJ_EFORMAT or -errno. */
+int sj_config_load(sj_config_t *c, const char *path, char *err, size_t errlen);
+/* Applies argv (flags override the file; --config FILE is read first wherever it appears).
+ * Returns 0, 1 if --help was asked, or SJ_EINVAL with a message in err. */
+int sj_config_from_args(sj_config_t *c, int argc, char **argv, char *err, size_t errlen);
+/* Checks that the required settings are present; SJ_EINVAL with a message otherwise. */
+int sj_config_check(const sj_config_t *c, char *err, size_t errlen);
+/* Parses a region code (6 digits, 100000..999999). Returns 0 or SJ_EINVAL. */
+int sj_region_parse(const char *s, size_t n, uint32_t *out);
+extern const char sj_config_usage[];
+
+#endif

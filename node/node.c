@@ -1,0 +1,234 @@
+/* node/node.c — a region node's lifecycle: open the store, load the key, the personal-identifier
+ * HMAC key and the tokens, start the writer thread and the HTTP/2 API; close it all gracefully. */
+#include "node/node_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *route_labels[R_COUNT] = {
+    "POST /v1/records", "GET /v1/records", "GET /v1/subjects", "GET /v1/trace",
+    "GET checkpoint",   "GET inclusion",   "GET consistency",  "GET entries",
+    "GET /v1/keys",     "GET /healthz",    "GET /metrics",     "GET /openapi.json"};
+
+/* Reads a small secret file; refuses one that group or others may read. */
+static int read_secret(const char *path, char *out, size_t cap) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return -errno;
+  struct stat st;
+  int rv = fstat(fd, &st) ? -errno : (st.st_mode & 077) ? SJ_EPERM : 0;
+  ssize_t got = rv ? 0 : read(fd, out, cap - 1);
+  close(fd);
+  if (rv)
+    return rv;
+  if (got < 0)
+    return -EIO;
+  out[got] = 0;
+  return 0;
+}
+
+static int load_key(sj_node_t *n) {
+  char *text = sodium_malloc(4096);
+  if (!text)
+    return -ENOMEM;
+  int rv = read_secret(n->cfg.key_file, text, 4096);
+  if (rv == SJ_EPERM)
+    SJ_LOG_ERR("node", "key file %s is readable by group or others: chmod 600 it",
+               n->cfg.key_file);
+  else if (rv)
+    SJ_LOG_ERR("node", "cannot read key file %s: %s", n->cfg.key_file, sj_strerror(rv));
+  if (rv == 0 && (rv = sj_signer_parse(text, strlen(text), &n->signer)) != 0)
+    SJ_LOG_ERR("node", "key file %s is not a C2SP private key: %s", n->cfg.key_file,
+               sj_strerror(rv));
+  sodium_free(text);
+  if (rv == 0)
+    rv = sj_signer_vkey(n->signer, SJ_KEY_ED25519, &n->vkey);
+  return rv == SJ_EPERM ? SJ_EPERM : rv ? SJ_EINVAL : 0;
+}
+
+/* The regions share one HMAC key for personal identifiers (ARCHITECTURE §2). Without a configured
+ * one, a node makes its own in the data directory: fine alone, but person lookups then do not
+ * match across regions. */
+static int load_hmac_key(sj_node_t *n) {
+  char path[600], hex[160];
+  const char *p = n->cfg.hmac_key_file;
+  if (!p[0]) {
+    snprintf(path, sizeof path, "%s/hmac.key", n->cfg.data_dir);
+    p = path;
+    if (access(p, F_OK) != 0) {
+      uint8_t k[32];
+      randombytes_buf(k, sizeof k);
+      sj_hex_encode(k, sizeof k, hex);
+      int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+      if (fd < 0 || write(fd, hex, 64) != 64 || fsync(fd)) {
+        if (fd >= 0)
+          close(fd);
+        SJ_LOG_ERR("node", "cannot create %s: %s", p, strerror(errno));
+        return SJ_EINVAL;
+      }
+      close(fd);
+      SJ_LOG_WARN("node", "no hmac-key configured: created %s; person lookups will not match "
+                          "other regions' unless they share it", p);
+    }
+  }
+  int rv = read_secret(p, hex, sizeof hex);
+  if (rv == 0) {
+    hex[strcspn(hex, " \r\n\t")] = 0;
+    rv = sj_hex_decode(hex, strlen(hex), n->hmac_key, sizeof n->hmac_key);
+  }
+  if (rv)
+    SJ_LOG_ERR("node", "hmac key %s: %s (need 64 hex digits, mode 0600)", p, sj_strerror(rv));
+  sodium_memzero(hex, sizeof hex);
+  return rv ? SJ_EINVAL : 0;
+}
+
+static int load_tokens(const char *path, sj_tokens_t **out) {
+  if (!path[0])
+    return sj_tokens_empty(out);
+  int line = 0, rv = sj_tokens_load(path, out, &line);
+  if (rv == SJ_EFORMAT)
+    SJ_LOG_ERR("node", "tokens file %s:%d: expected '<role> <sha256-hex> [arg] [label]'", path,
+               line);
+  else if (rv)
+    SJ_LOG_ERR("node", "cannot read tokens file %s: %s", path, sj_strerror(rv));
+  return rv ? SJ_EINVAL : 0;
+}
+
+static int parse_listen(const char *s, char *host, size_t cap, uint16_t *port) {
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s)
+    return SJ_EINVAL;
+  size_t hl = (size_t)(colon - s);
+  if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']')
+    s++, hl -= 2;
+  uint64_t p;
+  if (hl >= cap || parse_u64(colon + 1, &p) || p > 65535)
+    return SJ_EINVAL;
+  memcpy(host, s, hl);
+  host[hl] = 0;
+  *port = (uint16_t)p;
+  return 0;
+}
+
+static int start_api(sj_node_t *n) {
+  sj_server_opts_t so;
+  char host[128];
+  uint16_t port;
+  sj_server_opts_default(&so);
+  so.max_connections = (uint32_t)n->cfg.max_conns;
+  so.max_body = n->cfg.max_body;
+  int rv = sj_server_new(n->loop, &so, &n->server);
+  if (rv)
+    return rv;
+  for (int i = 0; i < R_COUNT; i++)
+    n->route_ids[i] = sj_metrics_route(n->metrics, route_labels[i]);
+  api_register_write(n);
+  api_register_read(n);
+  api_register_log(n);
+  if (parse_listen(n->cfg.listen, host, sizeof host, &port)) {
+    SJ_LOG_ERR("node", "listen address '%s' is not HOST:PORT", n->cfg.listen);
+    return SJ_EINVAL;
+  }
+  rv = sj_server_listen(n->server, host, port);
+  if (rv)
+    SJ_LOG_ERR("node", "cannot listen on %s: %s", n->cfg.listen, sj_strerror(rv));
+  return rv;
+}
+
+static int open_store(sj_node_t *n) {
+  sj_store_opts_t so;
+  sj_store_opts_default(&so);
+  so.block_cache_mb = n->cfg.block_cache_mb;
+  int rv = sj_store_open(n->cfg.data_dir, &so, &n->store);
+  if (rv)
+    SJ_LOG_ERR("node", "cannot open store in %s: %s (%s)", n->cfg.data_dir, sj_strerror(rv),
+               sj_store_last_error());
+  return rv;
+}
+
+static void free_node(sj_node_t *n) {
+  sj_store_close(n->store);
+  sj_signer_free(n->signer);
+  sj_buf_deinit(&n->vkey);
+  sj_tokens_free(n->tokens);
+  sj_metrics_free(n->metrics);
+  sodium_memzero(n->hmac_key, sizeof n->hmac_key);
+  free(n);
+}
+
+int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
+  sj_node_t *n = calloc(1, sizeof *n);
+  if (!n)
+    return -ENOMEM;
+  n->loop = loop;
+  n->cfg = *cfg;
+  snprintf(n->region_str, sizeof n->region_str, "%06u", cfg->region);
+  mkdir(cfg->data_dir, 0700);
+  int rv = sj_crypto_init();
+  rv = rv ? rv : load_key(n);
+  rv = rv ? rv : load_hmac_key(n);
+  rv = rv ? rv : load_tokens(cfg->tokens_file, &n->tokens);
+  rv = rv ? rv : sj_metrics_new(&n->metrics);
+  rv = rv ? rv : open_store(n);
+  rv = rv ? rv : sj_writer_start(loop, n->store, cfg->region, n->signer, cfg->max_group, &n->writer);
+  if (rv) {
+    free_node(n);
+    return rv;
+  }
+  rv = start_api(n);
+  if (rv) {
+    sj_node_close(n, NULL, NULL);
+    return rv;
+  }
+  uint64_t size;
+  sj_store_head(n->store, cfg->region, &size, NULL, NULL);
+  SJ_LOG_INFO("node", "region %s (%s) listening on %s:%u, log size %llu, %zu tokens",
+              n->region_str, sj_signer_name(n->signer), cfg->listen, sj_server_port(n->server),
+              (unsigned long long)size, sj_tokens_count(n->tokens));
+  *out = n;
+  return 0;
+}
+
+uint16_t sj_node_port(const sj_node_t *n) {
+  return sj_server_port(n->server);
+}
+
+int sj_node_reload(sj_node_t *n) {
+  sj_tokens_t *t = NULL;
+  int rv = load_tokens(n->cfg.tokens_file, &t);
+  if (rv)
+    return rv;
+  sj_tokens_free(n->tokens);
+  n->tokens = t;
+  SJ_LOG_INFO("node", "reloaded %zu tokens from %s", sj_tokens_count(t), n->cfg.tokens_file);
+  return 0;
+}
+
+/* The server is closed (in-flight requests answered); now drain the writer and close the store. */
+static void on_server_closed(void *arg) {
+  sj_node_t *n = arg;
+  void (*done)(void *) = n->close_done;
+  void *done_arg = n->close_arg;
+  sj_writer_stop(n->writer);
+  free_node(n);
+  if (done)
+    done(done_arg);
+}
+
+void sj_node_close(sj_node_t *n, void (*done)(void *arg), void *arg) {
+  if (n->closing)
+    return;
+  n->closing = 1;
+  n->close_done = done;
+  n->close_arg = arg;
+  if (n->server)
+    sj_server_close(n->server, 5000, on_server_closed, n);
+  else
+    on_server_closed(n);
+}

@@ -1,0 +1,97 @@
+/* node/node_int.h — the node's state and the helpers its API files share (api_*.c, node.c). */
+#ifndef SJ_NODE_INT_H
+#define SJ_NODE_INT_H
+
+#include "common/common.h"
+#include "crypto/crypto.h"
+#include "net/net.h"
+#include "node/config.h"
+#include "node/metrics.h"
+#include "node/node.h"
+#include "node/record.h"
+#include "node/tokens.h"
+#include "node/writer.h"
+#include "storage/storage.h"
+
+#include <uv.h>
+
+/* Routes, for metrics labels. */
+enum {
+  R_RECORDS_POST, R_RECORD_GET, R_SUBJECT, R_TRACE, R_CHECKPOINT, R_INCLUSION, R_CONSISTENCY,
+  R_ENTRIES, R_KEYS, R_HEALTHZ, R_METRICS, R_OPENAPI, R_COUNT
+};
+
+/* One in-flight Idempotency-Key (chained hash table keyed by XXH3, full compare behind it). */
+typedef struct idem_slot {
+  struct idem_slot *next;
+  uint64_t h;
+  char key[72];
+} idem_slot_t;
+#define IDEM_BUCKETS 1024
+
+struct sj_node {
+  uv_loop_t *loop;
+  sj_config_t cfg;
+  char region_str[8];    /* "310000" */
+  sj_store_t *store;
+  sj_signer_t *signer;   /* the region's key: signs checkpoints */
+  sj_buf_t vkey;         /* its verifier key text */
+  sj_writer_t *writer;
+  sj_server_t *server;
+  sj_tokens_t *tokens;
+  sj_metrics_t *metrics;
+  int route_ids[R_COUNT];
+  uint8_t hmac_key[SJ_REC_HMAC_KEY_LEN];
+  idem_slot_t *inflight[IDEM_BUCKETS];
+  uint64_t posts_inflight; /* POST /v1/records waiting for the writer */
+  void (*close_done)(void *);
+  void *close_arg;
+  int closing;
+};
+
+/* Who is asking. */
+typedef struct {
+  sj_role_t role;
+  const sj_token_t *tok; /* NULL for the public */
+  uint8_t subject_key_type; /* SJ_ROLE_SUBJECT: its index key */
+  uint8_t subject_key[SJ_HASH_LEN];
+  size_t subject_key_len;
+} caller_t;
+
+/* Finds the caller from the Authorization header. On a bad header or unknown token answers 401
+ * and returns nonzero. */
+int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c);
+/* Whether the caller may see the body of an entry with this header. */
+int api_body_visible(const caller_t *c, const sj_entry_header_t *h);
+
+/* Answers an RFC 7807 problem. errors_json (may be NULL) is a JSON array. */
+void api_problem(sj_node_t *n, sj_req_t *req, int route, int status, const char *title,
+                 const char *detail, const sj_buf_t *errors_json);
+/* Answers with an owned buffer's bytes (the buffer is consumed). */
+void api_reply(sj_node_t *n, sj_req_t *req, int route, int status, const char *ctype, sj_buf_t *b,
+               uint64_t t0);
+/* A problem naming one invalid parameter: 400 with errors [{"field":name,"code":code}]. */
+void api_bad_param(sj_node_t *n, sj_req_t *req, int route, const char *name, const char *code,
+                   const char *message);
+
+/* Appends s as a JSON string (quoted, escaped). */
+int json_str(sj_buf_t *b, const char *s, size_t n);
+/* Appends base64 of p as a JSON string. */
+int json_b64(sj_buf_t *b, const uint8_t *p, size_t n);
+
+/* Parses a region path parameter; answers 400 and returns nonzero when invalid. */
+int api_region_param(sj_node_t *n, sj_req_t *req, int route, uint32_t *region);
+/* Parses an unsigned decimal query/path value; 0 or SJ_EINVAL. */
+int parse_u64(const char *s, uint64_t *out);
+
+/* Appends one entry as a JSON object {"region","seq","leaf_hash",...} for lookups: with_leaf adds
+ * "leaf" (header bytes) and the body where visible. Errors from the store. */
+int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq, int with_leaf,
+                   sj_buf_t *out, sj_buf_t *scratch_h, sj_buf_t *scratch_b);
+
+void api_register_write(sj_node_t *n);
+void api_register_read(sj_node_t *n);
+void api_register_log(sj_node_t *n);
+uint64_t api_now_us(void);
+
+#endif

@@ -1,0 +1,49 @@
+/* node/tokens — the tokens file and who a bearer token says the caller is.
+ *
+ * File format, one token a line ('#' starts a comment; blank lines ignored):
+ *   submit    <sha256-hex of the exact ASCII token> [label]
+ *   authority <sha256-hex> [label]
+ *   subject   <sha256-hex> <USCC or resident identity number> [label]
+ *   peer      <sha256-hex> <region code> [label]
+ * Only hashes are stored; a presented token is hashed and compared in constant time against every
+ * line. Loop thread only (reloaded on SIGHUP by swapping the table). */
+#ifndef SJ_NODE_TOKENS_H
+#define SJ_NODE_TOKENS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+  SJ_ROLE_PUBLIC = 0, /* no token */
+  SJ_ROLE_SUBMIT,
+  SJ_ROLE_AUTHORITY,
+  SJ_ROLE_SUBJECT,
+  SJ_ROLE_PEER,
+} sj_role_t;
+
+typedef struct {
+  sj_role_t role;
+  uint8_t hash[32];
+  char arg[40];   /* subject id or peer region; "" otherwise */
+  char label[64]; /* for logs and the audit trail */
+} sj_token_t;
+
+typedef struct sj_tokens sj_tokens_t;
+
+/* Loads path. On a malformed line returns SJ_EFORMAT and, if errline is not NULL, its number.
+ * Errors: -errno (cannot read), SJ_EFORMAT, -ENOMEM. */
+int sj_tokens_load(const char *path, sj_tokens_t **out, int *errline);
+/* An empty table (every caller is the public). */
+int sj_tokens_empty(sj_tokens_t **out);
+void sj_tokens_free(sj_tokens_t *t);
+size_t sj_tokens_count(const sj_tokens_t *t);
+
+/* Finds the token (n bytes, as presented after "Bearer "). Returns the matching entry (borrowed,
+ * valid while t lives) or NULL. Takes the same time whether or not, and wherever, it matches. */
+const sj_token_t *sj_tokens_find(const sj_tokens_t *t, const char *token, size_t n);
+
+const char *sj_role_name(sj_role_t r);
+/* Parses "submit", "authority", "subject", "peer". Returns 0 or SJ_EINVAL. */
+int sj_role_parse(const char *s, sj_role_t *out);
+
+#endif

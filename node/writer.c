@@ -1,0 +1,288 @@
+/* node/writer.c — group commit on a writer thread.
+ *
+ * The loop thread queues submissions; the writer thread takes everything queued (up to max_group
+ * records), builds one batch — headers with consecutive sequence numbers and chain links, tree
+ * rows, index rows, the idempotency rows — signs one checkpoint for the resulting tree, commits
+ * with one fsync, and posts the finished submissions back to the loop through a uv_async. */
+#include "node/writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct sj_writer {
+  uv_async_t async; /* wakes the loop to run done callbacks; async.data = this */
+  uv_loop_t *loop;
+  sj_store_t *store;
+  uint32_t region;
+  const sj_signer_t *signer;
+  size_t max_group;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  sj_write_req_t *queue_head, *queue_tail; /* submitted, not yet taken (under lock) */
+  sj_write_req_t *done_head, *done_tail;   /* finished, not yet delivered (under lock) */
+  int stopping;                            /* under lock */
+  uint64_t last_time_ms;                   /* writer thread only: keeps entry times monotonic */
+  sj_writer_stats_t stats;
+  sj_buf_t hdr, text, note; /* writer thread only: scratch */
+};
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void list_push(sj_write_req_t **head, sj_write_req_t **tail, sj_write_req_t *r) {
+  r->next = NULL;
+  if (*tail)
+    (*tail)->next = r;
+  else
+    *head = r;
+  *tail = r;
+}
+
+/* Takes submissions off the queue until max_group records (at least one submission). */
+static sj_write_req_t *take_group(sj_writer_t *w) {
+  sj_write_req_t *head = w->queue_head, *last = head;
+  size_t n = head->nitems;
+  while (last->next && n + last->next->nitems <= w->max_group) {
+    last = last->next;
+    n += last->nitems;
+  }
+  w->queue_head = last->next;
+  if (!w->queue_head)
+    w->queue_tail = NULL;
+  last->next = NULL;
+  return head;
+}
+
+static void count_group(sj_writer_t *w, size_t n) {
+  unsigned bucket = 0;
+  for (size_t lim = 1; n > lim && bucket < 7; lim = lim == 1 ? 9 : lim * 10 + 9)
+    bucket++;
+  atomic_fetch_add(&w->stats.group_hist[bucket], 1);
+}
+
+/* Appends one submission's items to the batch. */
+static int add_items(sj_writer_t *w, sj_store_batch_t *b, sj_write_req_t *r) {
+  uint64_t size;
+  uint8_t root[SJ_HASH_LEN];
+  sj_entry_header_t h;
+  memset(&h, 0, sizeof h);
+  h.version = SJ_ENTRY_VERSION;
+  h.region = w->region;
+  for (size_t i = 0; i < r->nitems; i++) {
+    const sj_write_item_t *it = &r->items[i];
+    sj_store_batch_head(b, &size, root, h.prev);
+    if (i == 0)
+      r->first_seq = size;
+    uint64_t t = now_ms();
+    w->last_time_ms = t > w->last_time_ms ? t : w->last_time_ms;
+    h.seq = size;
+    h.time_ms = w->last_time_ms;
+    h.kind = it->kind;
+    h.disclosure = it->disclosure;
+    h.type = it->type;
+    h.type_len = it->type_len;
+    h.keys = it->keys;
+    h.nkeys = it->nkeys;
+    if (it->body_len > UINT32_MAX)
+      return SJ_ETOOBIG;
+    h.body_len = (uint32_t)it->body_len;
+    sj_sha256(it->body, it->body_len, h.body_hash);
+    sj_buf_reset(&w->hdr);
+    int rv = sj_entry_encode(&h, &w->hdr);
+    if (rv == 0)
+      rv = sj_store_batch_add(b, w->hdr.p, w->hdr.n, it->body, it->body_len, r->leaf_hashes[i]);
+    if (rv)
+      return rv;
+  }
+  return 0;
+}
+
+/* The idempotency rows, once the group's final size is known. */
+static int put_idem_rows(sj_store_batch_t *b, sj_write_req_t *group, uint64_t size) {
+  uint8_t v[SJ_HASH_LEN + 20];
+  int rv = 0;
+  for (sj_write_req_t *r = group; rv == 0 && r; r = r->next) {
+    if (!r->idem_key)
+      continue;
+    memcpy(v, r->idem_body_hash, SJ_HASH_LEN);
+    sj_put_be64(v + SJ_HASH_LEN, r->first_seq);
+    sj_put_be32(v + SJ_HASH_LEN + 8, (uint32_t)r->nitems);
+    sj_put_be64(v + SJ_HASH_LEN + 12, size);
+    rv = sj_store_batch_put_meta(b, r->idem_key, v, sizeof v);
+  }
+  return rv;
+}
+
+/* Signs the checkpoint of the batch's resulting tree and puts it in the batch. */
+static int sign_checkpoint(sj_writer_t *w, sj_store_batch_t *b, uint64_t *size) {
+  sj_checkpoint_t cp;
+  uint8_t last[SJ_HASH_LEN];
+  memset(&cp, 0, sizeof cp);
+  snprintf(cp.origin, sizeof cp.origin, "%s", sj_signer_name(w->signer));
+  sj_store_batch_head(b, &cp.size, cp.root, last);
+  sj_buf_reset(&w->text);
+  sj_buf_reset(&w->note);
+  int rv = sj_checkpoint_format(&cp, &w->text);
+  if (rv == 0)
+    rv = sj_note_sign((const char *)w->text.p, w->text.n, &w->signer, 1, &w->note);
+  if (rv == 0)
+    rv = sj_store_batch_set_checkpoint(b, (const char *)w->note.p, w->note.n);
+  if (rv == 0)
+    *size = cp.size;
+  return rv;
+}
+
+static int commit_group(sj_writer_t *w, sj_write_req_t *group) {
+  sj_store_batch_t *b = NULL;
+  uint64_t size = 0;
+  size_t n = 0;
+  int rv = sj_store_batch_begin(w->store, w->region, &b);
+  for (sj_write_req_t *r = group; rv == 0 && r; r = r->next) {
+    rv = add_items(w, b, r);
+    n += r->nitems;
+  }
+  if (rv == 0)
+    rv = sign_checkpoint(w, b, &size);
+  if (rv == 0)
+    rv = put_idem_rows(b, group, size);
+  if (rv) {
+    sj_store_batch_abort(b);
+    return rv;
+  }
+  uint64_t t0 = mono_ns();
+  rv = sj_store_batch_commit(b, 1);
+  atomic_fetch_add(&w->stats.commit_ns, mono_ns() - t0);
+  if (rv)
+    return rv;
+  atomic_fetch_add(&w->stats.commits, 1);
+  atomic_fetch_add(&w->stats.records, n);
+  count_group(w, n);
+  for (sj_write_req_t *r = group; r; r = r->next)
+    r->tree_size = size;
+  return 0;
+}
+
+static void finish(sj_writer_t *w, sj_write_req_t *group, int rv) {
+  pthread_mutex_lock(&w->lock);
+  while (group) {
+    sj_write_req_t *next = group->next;
+    group->rv = rv;
+    list_push(&w->done_head, &w->done_tail, group);
+    group = next;
+  }
+  pthread_mutex_unlock(&w->lock);
+  uv_async_send(&w->async);
+}
+
+static void *writer_main(void *arg) {
+  sj_writer_t *w = arg;
+  for (;;) {
+    pthread_mutex_lock(&w->lock);
+    while (!w->queue_head && !w->stopping)
+      pthread_cond_wait(&w->cond, &w->lock);
+    if (!w->queue_head) { /* stopping and drained */
+      pthread_mutex_unlock(&w->lock);
+      break;
+    }
+    sj_write_req_t *group = take_group(w);
+    pthread_mutex_unlock(&w->lock);
+    int rv = commit_group(w, group);
+    if (rv)
+      atomic_fetch_add(&w->stats.failures, 1);
+    finish(w, group, rv);
+  }
+  return NULL;
+}
+
+/* Loop thread: deliver finished submissions. */
+static void on_async(uv_async_t *a) {
+  sj_writer_t *w = a->data;
+  pthread_mutex_lock(&w->lock);
+  sj_write_req_t *r = w->done_head;
+  w->done_head = w->done_tail = NULL;
+  pthread_mutex_unlock(&w->lock);
+  while (r) {
+    sj_write_req_t *next = r->next;
+    r->done(r);
+    r = next;
+  }
+}
+
+int sj_writer_start(uv_loop_t *loop, sj_store_t *store, uint32_t region, const sj_signer_t *signer,
+                    size_t max_group, sj_writer_t **out) {
+  sj_writer_t *w = calloc(1, sizeof *w);
+  if (!w)
+    return -ENOMEM;
+  w->loop = loop;
+  w->store = store;
+  w->region = region;
+  w->signer = signer;
+  w->max_group = max_group ? max_group : 20000;
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  int rv = uv_async_init(loop, &w->async, on_async);
+  if (rv) {
+    free(w);
+    return rv;
+  }
+  w->async.data = w;
+  rv = pthread_create(&w->thread, NULL, writer_main, w);
+  if (rv) {
+    uv_close((uv_handle_t *)&w->async, (uv_close_cb)free); /* async is the first member */
+    return -rv;
+  }
+  *out = w;
+  return 0;
+}
+
+int sj_writer_submit(sj_writer_t *w, sj_write_req_t *r) {
+  pthread_mutex_lock(&w->lock);
+  if (w->stopping) {
+    pthread_mutex_unlock(&w->lock);
+    return SJ_ECLOSED;
+  }
+  list_push(&w->queue_head, &w->queue_tail, r);
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+  return 0;
+}
+
+static void on_writer_closed(uv_handle_t *h) {
+  sj_writer_t *w = h->data;
+  pthread_mutex_destroy(&w->lock);
+  pthread_cond_destroy(&w->cond);
+  free(w);
+}
+
+void sj_writer_stop(sj_writer_t *w) {
+  if (!w)
+    return;
+  pthread_mutex_lock(&w->lock);
+  w->stopping = 1;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->thread, NULL);
+  on_async(&w->async); /* deliver what finished while stopping */
+  sj_buf_deinit(&w->hdr);
+  sj_buf_deinit(&w->text);
+  sj_buf_deinit(&w->note);
+  uv_close((uv_handle_t *)&w->async, on_writer_closed);
+}
+
+const sj_writer_stats_t *sj_writer_stats(const sj_writer_t *w) {
+  return &w->stats;
+}
