@@ -6,6 +6,8 @@
  * reports every rule broken, each with a JSON Pointer into the record. */
 #include "node/record.h"
 
+#include "node/credit.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -347,6 +349,7 @@ static void check_credit(vctx_t *c, json_t *rec, sj_record_t *r) {
   int d = get_enum(c, rec, "disclosure", 1, disclosures, "DISCLOSURE_INVALID",
                    "public, authorities, subject");
   r->disclosure = (uint8_t)(d < 0 ? 0 : d);
+  c->nerr += sj_credit_check(rec, c->index, c->line, c->errs); /* node/credit.c */
 }
 
 /* ---- EPCIS event times
