@@ -14,7 +14,9 @@
 static const char *route_labels[R_COUNT] = {
     "POST /v1/records", "GET /v1/records", "GET /v1/subjects", "GET /v1/trace",
     "GET checkpoint",   "GET inclusion",   "GET consistency",  "GET entries",
-    "GET /v1/keys",     "GET /healthz",    "GET /metrics",     "GET /openapi.json"};
+    "GET /v1/keys",     "GET /healthz",    "GET /metrics",     "GET /openapi.json",
+    "GET report",       "GET audit",       "GET journey",      "POST epcis capture",
+    "GET epcis events", "GET /v1/status",  "GET /v1/alerts",   "POST cosignatures"};
 
 /* Reads a small secret file; refuses one that group or others may read. */
 static int read_secret(const char *path, char *out, size_t cap) {
@@ -131,6 +133,8 @@ static int start_api(sj_node_t *n) {
   api_register_write(n);
   api_register_read(n);
   api_register_log(n);
+  api_register_credit(n);
+  api_register_trace(n);
   if (parse_listen(n->cfg.listen, host, sizeof host, &port)) {
     SJ_LOG_ERR("node", "listen address '%s' is not HOST:PORT", n->cfg.listen);
     return SJ_EINVAL;

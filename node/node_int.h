@@ -18,7 +18,11 @@
 /* Routes, for metrics labels. */
 enum {
   R_RECORDS_POST, R_RECORD_GET, R_SUBJECT, R_TRACE, R_CHECKPOINT, R_INCLUSION, R_CONSISTENCY,
-  R_ENTRIES, R_KEYS, R_HEALTHZ, R_METRICS, R_OPENAPI, R_COUNT
+  R_ENTRIES, R_KEYS, R_HEALTHZ, R_METRICS, R_OPENAPI,
+  R_REPORT, R_AUDIT,                          /* api_credit.c */
+  R_JOURNEY, R_EPCIS_CAPTURE, R_EPCIS_EVENTS, /* api_trace.c */
+  R_STATUS, R_ALERTS, R_COSIGNATURES,         /* replication */
+  R_COUNT
 };
 
 /* One in-flight Idempotency-Key (chained hash table keyed by XXH3, full compare behind it). */
@@ -92,6 +96,8 @@ int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t se
 void api_register_write(sj_node_t *n);
 void api_register_read(sj_node_t *n);
 void api_register_log(sj_node_t *n);
+void api_register_credit(sj_node_t *n); /* node/api_credit.c */
+void api_register_trace(sj_node_t *n);  /* node/api_trace.c */
 uint64_t api_now_us(void);
 
 #endif
