@@ -43,31 +43,6 @@ int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c) {
   return 0;
 }
 
-static int names_subject(const caller_t *c, const sj_entry_header_t *h) {
-  for (uint16_t i = 0; i < h->nkeys; i++)
-    if (h->keys[i].type == c->subject_key_type && h->keys[i].len == c->subject_key_len &&
-        !memcmp(h->keys[i].p, c->subject_key, c->subject_key_len))
-      return 1;
-  return 0;
-}
-
-static int names_person(const sj_entry_header_t *h) {
-  for (uint16_t i = 0; i < h->nkeys; i++)
-    if (h->keys[i].type == SJ_KEY_PERSON)
-      return 1;
-  return 0;
-}
-
-/* Disclosure (docs/API.md): authorities see every body; a subject sees its own; everyone sees
- * public records that are not about a person. */
-int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
-  if (c->role == SJ_ROLE_AUTHORITY)
-    return 1;
-  if (c->role == SJ_ROLE_SUBJECT && names_subject(c, h))
-    return 1;
-  return h->disclosure == SJ_DISCLOSE_PUBLIC && !names_person(h);
-}
-
 int json_str(sj_buf_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   int rv = sj_buf_reserve(b, n + 2);
@@ -195,11 +170,7 @@ int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t se
       json_b64(out, bb->p, bb->n);
     }
   }
-  if (visible) {
-    sj_buf_append_str(out, ",\"record\":"); /* the body is JSON validated at submission */
-    sj_buf_append(out, bb->p, bb->n);
-  } else {
+  if (!has_body || api_disclose_record(n, c, &h, bb->p, bb->n, out))
     sj_buf_printf(out, ",\"withheld\":\"%s\"", has_body ? "disclosure" : "not replicated");
-  }
   return sj_buf_append_str(out, "}");
 }

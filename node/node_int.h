@@ -65,8 +65,13 @@ typedef struct {
 /* Finds the caller from the Authorization header. On a bad header or unknown token answers 401
  * and returns nonzero. */
 int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c);
-/* Whether the caller may see the body of an entry with this header. */
+/* Whether the caller may see the body of an entry with this header (node/disclosure.c). */
 int api_body_visible(const caller_t *c, const sj_entry_header_t *h);
+/* Appends ",\"record\":<the record as the caller may see it>" to out and returns 0, or returns
+ * 1 (nothing appended) when the caller may see nothing of the body. Records the read in the audit
+ * trail where the data is not public (node/disclosure.c). */
+int api_disclose_record(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h,
+                        const uint8_t *body, size_t len, sj_buf_t *out);
 
 /* Answers an RFC 7807 problem. errors_json (may be NULL) is a JSON array. */
 void api_problem(sj_node_t *n, sj_req_t *req, int route, int status, const char *title,

@@ -41,5 +41,9 @@ int cmd_subject(int argc, char **argv, const cli_opts_t *o);
 int cmd_trace(int argc, char **argv, const cli_opts_t *o);
 int cmd_checkpoint(int argc, char **argv, const cli_opts_t *o);
 int cmd_prove(int argc, char **argv, const cli_opts_t *o);
+int cmd_report(int argc, char **argv, const cli_opts_t *o);  /* tools/cli/report.c */
+int cmd_sample(int argc, char **argv);                       /* tools/cli/sample.c */
+int cmd_import(int argc, char **argv, const cli_opts_t *o);  /* tools/cli/import.c */
+int cmd_cluster(int argc, char **argv);                      /* tools/cli/cluster.c */
 
 #endif

@@ -18,6 +18,10 @@ static const char usage[] =
     "  trace CODE                          every event naming a trace code (EPC URN or Digital Link)\n"
     "  checkpoint REGION                   the region's latest signed checkpoint\n"
     "  prove REGION SEQ --vkey VKEY        fetch a record, its proof and checkpoint; verify offline\n"
+    "  report ID                           a subject's credit report\n"
+    "  sample --records N --seed S --out DIR   deterministic Delta test data, NDJSON per region\n"
+    "  import FILE                         bulk import (NDJSON, EPCIS document, CSV of lists)\n"
+    "  cluster up|down --dir DIR [--base-port P]   a local four-region cluster\n"
     "The token comes from --token-file FILE or $SANJIAO_TOKEN; the node from --node or\n"
     "$SANJIAO_NODE (default http://127.0.0.1:7300).\n";
 
@@ -38,6 +42,10 @@ int main(int argc, char **argv) {
     return cmd_keygen(argc, argv);
   if (!strcmp(cmd, "token"))
     return cmd_token(argc, argv);
+  if (!strcmp(cmd, "sample"))
+    return cmd_sample(argc, argv);
+  if (!strcmp(cmd, "cluster"))
+    return cmd_cluster(argc, argv);
   cli_opts_t o;
   int rv = cli_common_args(&argc, argv, &o);
   if (rv)
@@ -54,6 +62,10 @@ int main(int argc, char **argv) {
     return cmd_checkpoint(argc, argv, &o);
   if (!strcmp(cmd, "prove"))
     return cmd_prove(argc, argv, &o);
+  if (!strcmp(cmd, "report"))
+    return cmd_report(argc, argv, &o);
+  if (!strcmp(cmd, "import"))
+    return cmd_import(argc, argv, &o);
   fprintf(stderr, "sanjiao: unknown command '%s'\n%s", cmd, usage);
   return 2;
 }
