@@ -1,7 +1,8 @@
 /* bench/sha256.c — SHA-256 throughput on the input sizes the log hashes most: 65 bytes (a Merkle
  * node: 0x01 || left || right) and 300 bytes (a typical entry header with its 0x00 prefix).
  * Compares libsodium, OpenSSL's one-shot SHA256(), OpenSSL EVP with a pre-fetched EVP_MD and a
- * reused context, and what sj_sha256 / sj_merkle_node_hash use. Single-threaded.
+ * reused context, EVP_Digest() with the pre-fetched EVP_MD, and crypto's own sj_sha256 and
+ * Merkle hashes as built. Single-threaded; figures in docs/BENCHMARKS.md.
  *
  * Usage: sjbench-sha256 [seconds per case, default 1] */
 #include "crypto/crypto.h"
@@ -41,6 +42,15 @@ static void h_evp_digest(const uint8_t *p, size_t n, uint8_t out[32]) {
 
 static void h_sj(const uint8_t *p, size_t n, uint8_t out[32]) {
   sj_sha256(p, n, out);
+}
+
+/* The Merkle hashes as the log computes them: n counts the prefix byte, so 65 is a node hash
+ * (0x01 || 32 || 32) and 300 a leaf hash of a 299-byte header. */
+static void h_sj_merkle(const uint8_t *p, size_t n, uint8_t out[32]) {
+  if (n == 65)
+    sj_merkle_node_hash(p + 1, p + 33, out);
+  else
+    sj_merkle_leaf_hash(p + 1, n - 1, out);
 }
 
 static double now(void) {
@@ -83,6 +93,7 @@ int main(int argc, char **argv) {
       {"openssl EVP, pre-fetched MD, reused ctx", h_evp_prefetched},
       {"openssl EVP_Digest(), pre-fetched MD", h_evp_digest},
       {"sj_sha256 (as built)", h_sj},
+      {"sj_merkle_node_hash / sj_merkle_leaf_hash", h_sj_merkle},
   };
   const size_t sizes[] = {65, 300};
   printf("%-42s %8s %14s %10s\n", "implementation", "bytes", "hashes/s", "ns/hash");

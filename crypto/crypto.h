@@ -18,7 +18,10 @@
 /* Returns 0, or SJ_EINVAL if libsodium cannot initialise. Idempotent. */
 int sj_crypto_init(void);
 
-/* ---- Hashing ----------------------------------------------------------------------------------- */
+/* ---- Hashing -----------------------------------------------------------------------------------
+ * These cannot fail and may be called from any thread. out may alias the inputs. SHA-256 is
+ * OpenSSL's (one context per thread, freed at thread exit), HMAC libsodium's; see
+ * docs/BENCHMARKS.md for why. */
 void sj_sha256(const void *p, size_t n, uint8_t out[SJ_HASH_LEN]);
 /* HMAC-SHA256(key, msg) — used for personal identifiers in index keys (ARCHITECTURE §2). */
 void sj_hmac_sha256(const uint8_t *key, size_t keylen, const void *msg, size_t n,
@@ -242,12 +245,19 @@ typedef struct {
   const sj_index_key_t *keys; /* borrowed array of nkeys */
 } sj_entry_header_t;
 
-/* Appends the encoded header to out. Errors: SJ_EINVAL (a field outside its range). */
+/* Appends the encoded header to out (docs/FORMAT.md §1); out is unchanged on failure.
+ * Errors: SJ_EINVAL (a field outside its range: version, region not 100000..999999, kind,
+ * disclosure, type_len not 1..64, seq 0 with a non-zero prev, more than SJ_ENTRY_MAX_KEYS keys, a
+ * key of unknown type or of length 0 / over SJ_ENTRY_MAX_KEY_LEN / other than 32 for
+ * SJ_KEY_PERSON, or a header over SJ_ENTRY_MAX_HEADER), -ENOMEM. */
 int sj_entry_encode(const sj_entry_header_t *h, sj_buf_t *out);
 /* Strict decoding of exactly n bytes: every length checked against the bytes present, unknown
- * versions, kinds, disclosures and key types refused, trailing bytes refused. Pointers in *out and
- * keys borrow from p. keys must hold keys_cap entries; more keys than that is SJ_ETOOBIG.
- * Errors: SJ_ETRUNC, SJ_EFORMAT, SJ_EVERSION, SJ_ETOOBIG. */
+ * versions, kinds, disclosures and key types refused, trailing bytes refused; whatever the
+ * encoder refuses, the decoder refuses too, so an accepted header re-encodes to the same bytes.
+ * Pointers in *out and keys borrow from p. keys must hold keys_cap entries; more keys than that is
+ * SJ_ETOOBIG. *out is written only on success; keys[] may be overwritten on failure.
+ * Errors: SJ_ETRUNC (input ends early), SJ_EFORMAT, SJ_EVERSION (first byte not
+ * SJ_ENTRY_VERSION), SJ_ETOOBIG (n over SJ_ENTRY_MAX_HEADER, or keys_cap too small). */
 int sj_entry_decode(const uint8_t *p, size_t n, sj_entry_header_t *out, sj_index_key_t *keys,
                     size_t keys_cap);
 
@@ -259,10 +269,14 @@ int sj_entry_check_body(const sj_entry_header_t *h, const uint8_t *body, size_t 
  *   u32 header length || header || u32 body length or 0xFFFFFFFF when the body is withheld || body
  * all big-endian. */
 #define SJ_FRAME_NO_BODY 0xFFFFFFFFu
+/* Appends one frame to out (unchanged on failure). Errors: SJ_EINVAL (hn 0 or over
+ * SJ_ENTRY_MAX_HEADER, bn >= SJ_FRAME_NO_BODY), -ENOMEM. */
 int sj_frame_append(sj_buf_t *out, const uint8_t *hdr, size_t hn, const uint8_t *body, size_t bn,
                     int has_body);
 /* Reads one frame from p[0..n). Returns the bytes consumed (> 0), 0 if more bytes are needed, or
- * SJ_EFORMAT / SJ_ETOOBIG (header over SJ_ENTRY_MAX_HEADER or body over max_body). Borrows. */
+ * SJ_EFORMAT (header length 0) / SJ_ETOOBIG (header over SJ_ENTRY_MAX_HEADER or body over
+ * max_body). hdr and body borrow from p (body->p is NULL when withheld); the out-parameters are
+ * written only when a whole frame is returned. */
 long sj_frame_next(const uint8_t *p, size_t n, size_t max_body, sj_bytes_t *hdr, sj_bytes_t *body,
                    int *has_body);
 

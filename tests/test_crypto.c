@@ -409,8 +409,9 @@ START_TEST(merkle_inclusion_tampering_is_refused) {
 END_TEST
 
 /* For every consistency proof up to 32 leaves: any flipped bit in the path or either root, a path
- * one hash shorter or longer, and any other (first, second) pair checked against that pair's own
- * roots (unless its proof happens to be the very same hashes): refused. */
+ * one hash shorter or longer: refused. And a proof for any pair up to 16 leaves, checked as any
+ * other pair up to 32 against that pair's own roots (unless its proof happens to be the very same
+ * hashes): refused. */
 START_TEST(merkle_consistency_tampering_is_refused) {
   memtree_t *t = memtree_new(32);
   uint8_t roots[33][SJ_HASH_LEN];
@@ -447,7 +448,7 @@ START_TEST(merkle_consistency_tampering_is_refused) {
         EXPECT_REFUSED(sj_merkle_verify_consistency(m, n, r1, r2, path, len));
         r2[bit / 8] ^= mask;
       }
-      for (uint64_t n2 = 1; n2 <= 32; n2++)
+      for (uint64_t n2 = 1; n2 <= 32 && n <= 16; n2++) /* every pair twice would cost 280k runs */
         for (uint64_t m2 = 1; m2 <= n2; m2++) {
           if ((m2 == m && n2 == n) || same_path(proofs[m2][n2], lens[m2][n2], path, len))
             continue;
