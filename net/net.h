@@ -71,7 +71,8 @@ typedef struct {
 /* Fills o with the defaults above. Any thread. */
 void sj_server_opts_default(sj_server_opts_t *o);
 
-/* Creates a server on loop. opts may be NULL (defaults); it is copied. Errors: SJ_EINVAL, -ENOMEM. */
+/* Creates a server on loop. opts may be NULL (defaults); it is copied.
+ * Errors: SJ_EINVAL, -ENOMEM. */
 int sj_server_new(uv_loop_t *loop, const sj_server_opts_t *opts, sj_server_t **out);
 
 /* A request handler. For a collecting route it is called once the whole request (headers and
@@ -82,10 +83,12 @@ int sj_server_new(uv_loop_t *loop, const sj_server_opts_t *opts, sj_server_t **o
 typedef void (*sj_handler_fn)(sj_req_t *req, void *arg);
 
 typedef struct {
-  size_t max_body;  /* request body limit in bytes; 0 = the server's max_body. Exceeding it
-                       (content-length announced or bytes counted) answers 413 and stops reading
-                       the body (RST_STREAM NO_ERROR after the answer). */
-  int stream_body;  /* nonzero: deliver the body in chunks (sj_req_set_body_cb), not collected */
+  size_t max_body; /* request body limit in bytes; 0 = the server's max_body. Exceeding it
+                      (content-length announced or bytes counted) answers 413 without calling
+                      the handler; further body bytes are discarded, and the stream is reset
+                      (RST_STREAM NO_ERROR) if 1 MiB more arrives or the upload stalls beyond
+                      the request timeout. */
+  int stream_body; /* nonzero: deliver the body in chunks (sj_req_set_body_cb), not collected */
 } sj_route_opts_t;
 
 /* Adds a route: method ("GET", "POST", ...) and a pattern of '/'-separated segments, each a
@@ -107,13 +110,13 @@ int sj_server_listen(sj_server_t *s, const char *host, uint16_t port);
 uint16_t sj_server_port(const sj_server_t *s);
 
 typedef struct {
-  uint64_t conns_accepted;   /* connections served */
-  uint64_t conns_refused;    /* connections closed at once: max_connections reached */
-  uint64_t conns_open;       /* connections open now */
-  uint64_t conns_idle_closed;/* connections closed by the idle timeout */
-  uint64_t requests;         /* requests that reached routing */
-  uint64_t requests_timed_out;
-  uint64_t streams_open;     /* requests alive now (server side of the stream open) */
+  uint64_t conns_accepted;     /* connections served */
+  uint64_t conns_refused;      /* connections closed at once: max_connections reached */
+  uint64_t conns_open;         /* connections open now */
+  uint64_t conns_idle_closed;  /* connections closed by the idle timeout */
+  uint64_t requests;           /* requests that reached routing */
+  uint64_t requests_timed_out; /* answered 408/503 by the request timeout */
+  uint64_t streams_open;       /* requests alive now (server side of the stream open) */
 } sj_server_stats_t;
 
 void sj_server_stats(const sj_server_t *s, sj_server_stats_t *out);
@@ -162,7 +165,8 @@ void sj_req_set_body_cb(sj_req_t *req, sj_req_body_cb cb, void *arg);
 
 /* Called once when the stream is gone: err 0 once the complete response was sent, SJ_ECLOSED if
  * it was reset by the peer, timed out, or lost with its connection. After it, replies return
- * SJ_ECLOSED. req stays valid while referenced. Not called if the stream closed before it was set. */
+ * SJ_ECLOSED. req stays valid while referenced. Not called if the stream closed before it was
+ * set. */
 typedef void (*sj_req_close_cb)(sj_req_t *req, int err, void *arg);
 void sj_req_set_on_close(sj_req_t *req, sj_req_close_cb cb, void *arg);
 
@@ -190,7 +194,8 @@ int sj_req_respond_error(sj_req_t *req, int status, const char *message);
 int sj_req_stream_start(sj_req_t *req, int status, const sj_header_t *hdrs, size_t nhdrs);
 int sj_req_stream_write(sj_req_t *req, const void *p, size_t n);
 int sj_req_stream_end(sj_req_t *req);
-/* Bytes written to the stream and not yet taken by the HTTP/2 layer (flow control may hold them). */
+/* Bytes written to the stream and not yet taken by the HTTP/2 layer (flow control may hold
+ * them). */
 size_t sj_req_stream_pending(const sj_req_t *req);
 /* cb runs (on the loop, outside other callbacks) each time the pending bytes fall to zero. */
 typedef void (*sj_req_drain_cb)(sj_req_t *req, void *arg);
@@ -204,14 +209,14 @@ typedef struct sj_client sj_client_t;
 typedef struct sj_call sj_call_t;
 
 typedef struct {
-  uint64_t connect_timeout_ms;  /* TCP connect (and name resolution); 5000 */
-  uint64_t request_timeout_ms;  /* whole request, for requests that set none; 30000; 0 = never */
-  size_t max_response_body;     /* collected bodies beyond it fail with SJ_ETOOBIG; 64 MiB */
-  size_t max_write_queue;       /* bytes buffered for the socket; 1 MiB */
-  uint32_t stream_window;       /* initial per-stream receive window; 1 MiB */
-  uint32_t conn_window;         /* connection receive window; 16 MiB */
-  int retry_refused;            /* resend requests the server refused unprocessed (REFUSED_STREAM,
-                                   or beyond a GOAWAY's last stream), up to 3 times; 1 */
+  uint64_t connect_timeout_ms; /* TCP connect (and name resolution); 5000 */
+  uint64_t request_timeout_ms; /* whole request, for requests that set none; 30000; 0 = never */
+  size_t max_response_body;    /* collected bodies beyond it fail with SJ_ETOOBIG; 64 MiB */
+  size_t max_write_queue;      /* bytes buffered for the socket; 1 MiB */
+  uint32_t stream_window;      /* initial per-stream receive window; 1 MiB */
+  uint32_t conn_window;        /* connection receive window; 16 MiB */
+  int retry_refused;           /* resend requests the server refused unprocessed (REFUSED_STREAM,
+                                  or beyond a GOAWAY's last stream), up to 3 times; 1 */
 } sj_client_opts_t;
 
 void sj_client_opts_default(sj_client_opts_t *o);
@@ -226,10 +231,10 @@ int sj_client_new(uv_loop_t *loop, const char *url, const sj_client_opts_t *opts
 
 /* A response as the callbacks see it. Everything is borrowed, valid during the callback. */
 typedef struct {
-  int status;                /* 0 if no response headers arrived */
-  const sj_header_t *hdrs;   /* response headers (lower-case names), no pseudo-headers */
+  int status;              /* 0 if no response headers arrived */
+  const sj_header_t *hdrs; /* response headers (lower-case names), no pseudo-headers */
   size_t nhdrs;
-  const uint8_t *body;       /* collected body (mode without on_data); else NULL */
+  const uint8_t *body; /* collected body (mode without on_data); else NULL */
   size_t body_len;
 } sj_resp_t;
 
@@ -248,13 +253,13 @@ typedef struct {
 } sj_call_cbs_t;
 
 typedef struct {
-  const char *method;        /* "GET" */
-  const char *path;          /* "/v1/logs/310000/checkpoint?x=1", already %-encoded */
-  const sj_header_t *hdrs;   /* extra request headers (lower-case names); copied */
+  const char *method;      /* "GET" */
+  const char *path;        /* "/v1/logs/310000/checkpoint?x=1", already %-encoded */
+  const sj_header_t *hdrs; /* extra request headers (lower-case names); copied */
   size_t nhdrs;
-  const void *body;          /* request body, copied; NULL/0 for none */
+  const void *body; /* request body, copied; NULL/0 for none */
   size_t body_len;
-  uint64_t timeout_ms;       /* 0 = the client's request_timeout_ms */
+  uint64_t timeout_ms; /* 0 = the client's request_timeout_ms */
 } sj_call_req_t;
 
 /* Starts a request. call_out (may be NULL) receives a handle valid until on_done returns, for
