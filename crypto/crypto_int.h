@@ -14,11 +14,11 @@
 #define SJ_KEY_NAME_MAX 255 /* a sane bound on key names; origins share it (SJ_ORIGIN_MAX) */
 
 struct sj_signer {
-  char *name;         /* owned, NUL-terminated, validated by name_ok() */
-  uint8_t pub[32];    /* Ed25519 public key */
-  uint8_t *sk;        /* sodium_malloc'd: libsodium secret key = seed (32) || public key (32) */
-  uint32_t id_note;   /* key id of the 0x01 (note signature) verifier key */
-  uint32_t id_cosig;  /* key id of the 0x04 (cosignature/v1) verifier key */
+  char *name;        /* owned, NUL-terminated, validated by name_ok() */
+  uint8_t pub[32];   /* Ed25519 public key */
+  uint8_t *sk;       /* sodium_malloc'd: libsodium secret key = seed (32) || public key (32) */
+  uint32_t id_note;  /* key id of the 0x01 (note signature) verifier key */
+  uint32_t id_cosig; /* key id of the 0x04 (cosignature/v1) verifier key */
 };
 
 struct sj_verifier {

@@ -43,8 +43,8 @@ static int zero_hash(const uint8_t h[SJ_HASH_LEN]) {
 /* The rules the encoder enforces and the decoder re-checks on the fields it read. */
 static int fields_ok(const sj_entry_header_t *h) {
   return h->region >= 100000 && h->region <= 999999 && kind_ok(h->kind) &&
-         disclosure_ok(h->disclosure) && h->type_len >= 1 &&
-         h->type_len <= SJ_ENTRY_MAX_TYPE_LEN && (h->seq != 0 || zero_hash(h->prev));
+         disclosure_ok(h->disclosure) && h->type_len >= 1 && h->type_len <= SJ_ENTRY_MAX_TYPE_LEN &&
+         (h->seq != 0 || zero_hash(h->prev));
 }
 
 static size_t encoded_len(const sj_entry_header_t *h) {
@@ -167,7 +167,7 @@ int sj_entry_check_body(const sj_entry_header_t *h, const uint8_t *body, size_t 
   return sodium_memcmp(d, h->body_hash, SJ_HASH_LEN) == 0 ? 0 : SJ_EVERIFY;
 }
 
-/* ---- Frames ------------------------------------------------------------------------------------ */
+/* ---- Frames ---------------------------------------------------------------------------------- */
 
 int sj_frame_append(sj_buf_t *out, const uint8_t *hdr, size_t hn, const uint8_t *body, size_t bn,
                     int has_body) {

@@ -20,8 +20,8 @@
 #include <string.h>
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static EVP_MD *g_md;         /* SHA-256, fetched once; immutable and shared by all threads */
-static pthread_key_t g_key;  /* destroys each thread's context when the thread exits */
+static EVP_MD *g_md;        /* SHA-256, fetched once; immutable and shared by all threads */
+static pthread_key_t g_key; /* destroys each thread's context when the thread exits */
 static int g_key_ok;
 static _Thread_local EVP_MD_CTX *tl_ctx; /* this thread's context, NULL until its first hash */
 static _Thread_local int tl_failed;      /* allocation failed once: use libsodium from now on */

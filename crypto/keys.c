@@ -15,7 +15,8 @@
 
 #define KEY_B64_LEN 44 /* base64 of 33 bytes */
 
-/* ---- UTF-8 --------------------------------------------------------------------------------------- */
+/* ---- UTF-8
+ * --------------------------------------------------------------------------------------- */
 
 /* Decodes one well-formed UTF-8 sequence at p[0..n) (n >= 1): returns its length and the code
  * point in *cp, or 0 if malformed (bad lead byte, truncated, overlong, surrogate, > U+10FFFF). */
@@ -84,7 +85,7 @@ int sj_key_name_ok(const char *s, size_t n) {
   return 1;
 }
 
-/* ---- Key ids ----------------------------------------------------------------------------------- */
+/* ---- Key ids --------------------------------------------------------------------------------- */
 
 uint32_t sj_key_id(const char *name, size_t namelen, uint8_t type, const uint8_t pub[32]) {
   uint8_t buf[SJ_KEY_NAME_MAX + 2 + 32], d[SJ_HASH_LEN];
@@ -152,7 +153,7 @@ static int decode_key(sj_bytes_t b64, uint8_t t[33]) {
   return 0;
 }
 
-/* ---- Signers ----------------------------------------------------------------------------------- */
+/* ---- Signers --------------------------------------------------------------------------------- */
 
 void sj_signer_free(sj_signer_t *s) {
   if (!s)
@@ -256,7 +257,7 @@ int sj_signer_vkey(const sj_signer_t *s, int type, sj_buf_t *out) {
   return append_key(out, "", s->name, id, (uint8_t)type, s->pub);
 }
 
-/* ---- Verifiers --------------------------------------------------------------------------------- */
+/* ---- Verifiers ------------------------------------------------------------------------------- */
 
 static int verifier_new(const char *name, size_t nl, int type, const uint8_t pub[32],
                         sj_verifier_t **out) {

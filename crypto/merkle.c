@@ -157,8 +157,8 @@ int sj_merkle_verify_inclusion(const uint8_t leaf_hash[SJ_HASH_LEN], uint64_t in
   return sn == 0 && sodium_memcmp(r, root, SJ_HASH_LEN) == 0 ? 0 : SJ_EVERIFY;
 }
 
-int sj_merkle_verify_consistency(uint64_t first, uint64_t second,
-                                 const uint8_t root1[SJ_HASH_LEN], const uint8_t root2[SJ_HASH_LEN],
+int sj_merkle_verify_consistency(uint64_t first, uint64_t second, const uint8_t root1[SJ_HASH_LEN],
+                                 const uint8_t root2[SJ_HASH_LEN],
                                  const uint8_t path[][SJ_HASH_LEN], size_t path_len) {
   if (first == 0 || first > second || path_len > SJ_MERKLE_MAX_PATH)
     return SJ_EVERIFY;
@@ -198,7 +198,7 @@ int sj_merkle_verify_consistency(uint64_t first, uint64_t second,
   return 0;
 }
 
-/* ---- Frontier ---------------------------------------------------------------------------------- */
+/* ---- Frontier -------------------------------------------------------------------------------- */
 
 void sj_merkle_frontier_init(sj_merkle_frontier_t *f) {
   memset(f, 0, sizeof *f);

@@ -7,7 +7,8 @@
  *
  * Signature bytes begin with the signer's 4-byte key id. For an Ed25519 note key (type 0x01) the
  * rest is the 64-byte signature of the text; for a cosignature/v1 key (type 0x04) it is an 8-byte
- * big-endian timestamp and the 64-byte signature of "cosignature/v1\ntime <timestamp>\n" || text. */
+ * big-endian timestamp and the 64-byte signature of "cosignature/v1\ntime <timestamp>\n" || text.
+ */
 #include "crypto/crypto_int.h"
 
 #include <errno.h>
@@ -22,15 +23,14 @@
 typedef struct {
   const char *name; /* borrowed from the note, not NUL-terminated */
   size_t name_len;
-  uint32_t id;                 /* first four bytes of sig */
-  uint8_t sig[SIG_BYTES_MAX];  /* decoded: key id || algorithm-specific bytes */
+  uint32_t id;                /* first four bytes of sig */
+  uint8_t sig[SIG_BYTES_MAX]; /* decoded: key id || algorithm-specific bytes */
   size_t len;
 } sigline_t;
 
 /* Parses one signature line p[0..n), without its newline. */
 static int parse_sig_line(const char *p, size_t n, sigline_t *out) {
-  if (n > SIG_LINE_MAX || n < SJ_SIG_PREFIX_LEN ||
-      memcmp(p, SJ_SIG_PREFIX, SJ_SIG_PREFIX_LEN) != 0)
+  if (n > SIG_LINE_MAX || n < SJ_SIG_PREFIX_LEN || memcmp(p, SJ_SIG_PREFIX, SJ_SIG_PREFIX_LEN) != 0)
     return SJ_EFORMAT;
   p += SJ_SIG_PREFIX_LEN;
   n -= SJ_SIG_PREFIX_LEN;
@@ -87,7 +87,7 @@ int sj_note_split(const char *note, size_t n, size_t *text_len, size_t *sigs_off
   return 0;
 }
 
-/* ---- Signing ----------------------------------------------------------------------------------- */
+/* ---- Signing --------------------------------------------------------------------------------- */
 
 /* Appends "— <name> <base64(sig[0..len))>\n". */
 static int append_sig_line(sj_buf_t *out, const char *name, const uint8_t *sig, size_t len) {
@@ -144,7 +144,7 @@ int sj_cosign(const sj_signer_t *s, const char *checkpoint_text, size_t n, uint6
   return rv;
 }
 
-/* ---- Verifying --------------------------------------------------------------------------------- */
+/* ---- Verifying ------------------------------------------------------------------------------- */
 
 static int line_is_by(const sigline_t *l, const sj_verifier_t *v) {
   return l->id == v->id && l->name_len == strlen(v->name) &&
@@ -220,8 +220,8 @@ int sj_note_verify(const char *note, size_t n, const sj_verifier_t *const *verif
   return 0;
 }
 
-int sj_cosig_verify(const sj_verifier_t *v, const char *checkpoint_text, size_t n,
-                    const char *line, size_t line_len, uint64_t *timestamp) {
+int sj_cosig_verify(const sj_verifier_t *v, const char *checkpoint_text, size_t n, const char *line,
+                    size_t line_len, uint64_t *timestamp) {
   if (v->type != SJ_KEY_COSIGNATURE_V1)
     return SJ_EINVAL;
   if (!text_ok(checkpoint_text, n))

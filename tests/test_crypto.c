@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- Helpers ----------------------------------------------------------------------------------- */
+/* ---- Helpers --------------------------------------------------------------------------------- */
 
 static void setup(void) {
   ck_assert_int_eq(sj_crypto_init(), 0);
@@ -64,7 +64,8 @@ static uint64_t rnd(void) {
   return rng_state * 2685821657736338717ull;
 }
 
-/* ---- An in-memory tree: every perfect subtree precomputed from the leaf hashes ------------------ */
+/* ---- An in-memory tree: every perfect subtree precomputed from the leaf hashes ------------------
+ */
 
 #define MEM_MAX 512
 typedef struct {
@@ -156,7 +157,7 @@ static size_t ref_subproof(const memtree_t *t, uint64_t m, uint64_t lo, uint64_t
   return len + 1;
 }
 
-/* ---- Hashing ----------------------------------------------------------------------------------- */
+/* ---- Hashing --------------------------------------------------------------------------------- */
 
 START_TEST(sha256_matches_known_digests) {
   uint8_t d[SJ_HASH_LEN], want[SJ_HASH_LEN];
@@ -208,7 +209,7 @@ START_TEST(leaf_hash_equals_prefixed_sha256_at_every_size) {
 }
 END_TEST
 
-/* ---- Merkle: RFC 6962 vectors ------------------------------------------------------------------ */
+/* ---- Merkle: RFC 6962 vectors ---------------------------------------------------------------- */
 
 typedef struct {
   uint8_t leaf[8][SJ_HASH_LEN];
@@ -306,7 +307,8 @@ START_TEST(merkle_consistency_proofs_match_rfc6962_vectors) {
 }
 END_TEST
 
-/* ---- Merkle: exhaustive checks on in-memory trees ---------------------------------------------- */
+/* ---- Merkle: exhaustive checks on in-memory trees ----------------------------------------------
+ */
 
 static int same_path(uint8_t a[][SJ_HASH_LEN], size_t an, uint8_t b[][SJ_HASH_LEN], size_t bn) {
   return an == bn && (an == 0 || memcmp(a, b, an * SJ_HASH_LEN) == 0);
@@ -452,9 +454,10 @@ START_TEST(merkle_consistency_tampering_is_refused) {
         for (uint64_t m2 = 1; m2 <= n2; m2++) {
           if ((m2 == m && n2 == n) || same_path(proofs[m2][n2], lens[m2][n2], path, len))
             continue;
-          EXPECT(sj_merkle_verify_consistency(m2, n2, roots[m2], roots[n2], path, len) == SJ_EVERIFY,
-                 "proof %u->%u accepted as %u->%u", (unsigned)m, (unsigned)n,
-                        (unsigned)m2, (unsigned)n2);
+          EXPECT(sj_merkle_verify_consistency(m2, n2, roots[m2], roots[n2], path, len) ==
+                     SJ_EVERIFY,
+                 "proof %u->%u accepted as %u->%u", (unsigned)m, (unsigned)n, (unsigned)m2,
+                 (unsigned)n2);
         }
       if (len)
         EXPECT_REFUSED(sj_merkle_verify_consistency(m, n, r1, r2, path, len - 1));
@@ -472,7 +475,7 @@ START_TEST(merkle_consistency_tampering_is_refused) {
 }
 END_TEST
 
-/* ---- Frontier ---------------------------------------------------------------------------------- */
+/* ---- Frontier -------------------------------------------------------------------------------- */
 
 typedef struct {
   unsigned level[16];
@@ -553,7 +556,7 @@ START_TEST(frontier_append_aborted_by_emit_leaves_it_unchanged) {
 }
 END_TEST
 
-/* ---- Base64 ------------------------------------------------------------------------------------ */
+/* ---- Base64 ---------------------------------------------------------------------------------- */
 
 START_TEST(base64_round_trips_and_matches_rfc4648) {
   static const char *enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
@@ -585,8 +588,8 @@ START_TEST(base64_round_trips_and_matches_rfc4648) {
 END_TEST
 
 START_TEST(base64_decode_is_strict) {
-  static const char *bad[] = {"Zg=",  "Zg",   "Zm9",  "Z===", "====", "Zg==Zg==", "Zm=v",
-                              "Zh==", "Zm9=", "Zm 9", "Zm9v\n", "Zm9-", "Zm9_", "=m9v"};
+  static const char *bad[] = {"Zg=",  "Zg",   "Zm9",  "Z===",   "====", "Zg==Zg==", "Zm=v",
+                              "Zh==", "Zm9=", "Zm 9", "Zm9v\n", "Zm9-", "Zm9_",     "=m9v"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     uint8_t out[16];
     size_t n = 99;
@@ -597,7 +600,7 @@ START_TEST(base64_decode_is_strict) {
 }
 END_TEST
 
-/* ---- Entry codec ------------------------------------------------------------------------------- */
+/* ---- Entry codec ----------------------------------------------------------------------------- */
 
 /* The three documented vectors of docs/FORMAT.md: header hex and leaf hash, computed there
  * independently (Python struct + hashlib). */
@@ -649,7 +652,8 @@ START_TEST(entry_format_vectors_decode_reencode_and_hash) {
     const char *body = format_vectors[i].body;
     ck_assert_int_eq(sj_entry_check_body(&h, (const uint8_t *)body, strlen(body)), 0);
     ck_assert_int_eq(sj_entry_check_body(&h, (const uint8_t *)body, strlen(body) - 1), SJ_EVERIFY);
-    ck_assert_int_eq(sj_entry_check_body(&h, (const uint8_t *)"{\"rating\":\"B\"}", 14), SJ_EVERIFY);
+    ck_assert_int_eq(sj_entry_check_body(&h, (const uint8_t *)"{\"rating\":\"B\"}", 14),
+                     SJ_EVERIFY);
   }
 }
 END_TEST
@@ -734,7 +738,7 @@ START_TEST(entry_decode_rejects_bad_fields) {
   } while (0)
   MUTATE(0, 0, SJ_EVERSION);
   MUTATE(0, 2, SJ_EVERSION);
-  MUTATE(53, 0, SJ_EFORMAT);  /* kind */
+  MUTATE(53, 0, SJ_EFORMAT); /* kind */
   MUTATE(53, 3, SJ_EFORMAT);
   MUTATE(54, 3, SJ_EFORMAT);  /* disclosure */
   MUTATE(91, 0, SJ_EFORMAT);  /* type_len 0 */
@@ -762,7 +766,7 @@ START_TEST(entry_decode_rejects_bad_fields) {
   ck_assert_int_eq(decode_exact(t, n, 16), SJ_EFORMAT);
   sj_put_be32(t + 1, 1000000);
   ck_assert_int_eq(decode_exact(t, n, 16), SJ_EFORMAT);
-  MUTATE(40, 1, SJ_EFORMAT); /* seq 0 with a non-zero prev */
+  MUTATE(40, 1, SJ_EFORMAT);                             /* seq 0 with a non-zero prev */
   ck_assert_int_eq(decode_exact(raw, n, 0), SJ_ETOOBIG); /* more keys than the caller's array */
   ck_assert_int_eq(sj_entry_decode(raw, SJ_ENTRY_MAX_HEADER + 1, NULL, NULL, 0), SJ_ETOOBIG);
 #undef MUTATE
@@ -845,7 +849,7 @@ START_TEST(entry_encode_refuses_out_of_range_fields) {
 }
 END_TEST
 
-/* ---- Frames ------------------------------------------------------------------------------------ */
+/* ---- Frames ---------------------------------------------------------------------------------- */
 
 START_TEST(frames_round_trip_and_wait_for_more_bytes) {
   sj_buf_t b = {0};
@@ -853,9 +857,9 @@ START_TEST(frames_round_trip_and_wait_for_more_bytes) {
   ck_assert_int_eq(sj_frame_append(&b, hdr, 3, body, 5, 1), 0);
   ck_assert_int_eq(sj_frame_append(&b, hdr, 3, NULL, 0, 0), 0);
   ck_assert_int_eq(sj_frame_append(&b, hdr, 2, body, 0, 1), 0);
-  const uint8_t want[] = {0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o',
-                          0, 0, 0, 3, 1, 2, 3, 0xff, 0xff, 0xff, 0xff,
-                          0, 0, 0, 2, 1, 2, 0, 0, 0, 0};
+  const uint8_t want[] = {0,    0,   0,   3, 1, 2, 3, 0, 0, 0, 5,    'h',  'e',
+                          'l',  'l', 'o', 0, 0, 0, 3, 1, 2, 3, 0xff, 0xff, 0xff,
+                          0xff, 0,   0,   0, 2, 1, 2, 0, 0, 0, 0};
   ck_assert_uint_eq(b.n, sizeof want);
   ck_assert_mem_eq(b.p, want, sizeof want);
   sj_bytes_t h, bd;
@@ -895,7 +899,7 @@ START_TEST(frames_refuse_bad_lengths) {
 }
 END_TEST
 
-/* ---- Keys -------------------------------------------------------------------------------------- */
+/* ---- Keys ------------------------------------------------------------------------------------ */
 
 static sj_signer_t *parse_signer(const char *text) {
   sj_signer_t *s = NULL;
@@ -1021,8 +1025,8 @@ START_TEST(keys_with_a_wrong_key_id_are_refused) {
   json_t *c = load_vectors("signed-note/cosignature-vectors.json");
   snprintf(vkey, sizeof vkey, "%s", jstr(c, "cosigner_vkey"));
   char *b64 = strstr(vkey, "+010b7f6f+") + 10; /* base64 may hold '+' too */
-  ck_assert_mem_eq(b64, "BK", 2); /* 0x04, then the key's first byte 0xa1 */
-  memcpy(b64, "Aa", 2);            /* 0x01 and the same key: the 0x04 key id no longer matches */
+  ck_assert_mem_eq(b64, "BK", 2);              /* 0x04, then the key's first byte 0xa1 */
+  memcpy(b64, "Aa", 2); /* 0x01 and the same key: the 0x04 key id no longer matches */
   ck_assert_int_eq(sj_verifier_parse(vkey, strlen(vkey), &v), SJ_EVERIFY);
   memcpy(b64, "AK", 2); /* type 0x00: unknown */
   ck_assert_int_eq(sj_verifier_parse(vkey, strlen(vkey), &v), SJ_EFORMAT);
@@ -1078,13 +1082,14 @@ START_TEST(keys_malformed_texts_are_refused) {
   ck_assert_int_eq(sj_signer_generate("\xe4\xb8\x8a\xe6\xb5\xb7/log", &s), 0); /* UTF-8 is fine */
   sj_signer_free(s);
   /* surrounding whitespace around a verifier key is accepted */
-  const char *padded = "  example.test/log/310000+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB\r\n";
+  const char *padded =
+      "  example.test/log/310000+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB\r\n";
   sj_verifier_t *v = parse_verifier(padded);
   sj_verifier_free(v);
 }
 END_TEST
 
-/* ---- Signed notes ------------------------------------------------------------------------------ */
+/* ---- Signed notes ---------------------------------------------------------------------------- */
 
 START_TEST(notes_signed_with_the_vector_keys_are_byte_identical) {
   json_t *j = load_vectors("signed-note/vectors.json");
@@ -1101,7 +1106,8 @@ END_TEST
 
 START_TEST(notes_verify_known_keys_and_ignore_unknown_ones) {
   json_t *j = load_vectors("signed-note/vectors.json");
-  sj_verifier_t *va = parse_verifier(jstr(j, "signer_vkey")), *vb = parse_verifier(jstr(j, "other_vkey"));
+  sj_verifier_t *va = parse_verifier(jstr(j, "signer_vkey")),
+                *vb = parse_verifier(jstr(j, "other_vkey"));
   sj_signer_t *stranger = NULL;
   sj_verifier_t *vs = NULL, *va_cosig = NULL;
   ck_assert_int_eq(sj_signer_generate("example.test/log/310000", &stranger), 0);
@@ -1148,7 +1154,8 @@ static void replace(char *s, size_t cap, const char *from, const char *to) {
 
 START_TEST(notes_with_a_bad_signature_by_a_known_key_are_refused) {
   json_t *j = load_vectors("signed-note/vectors.json");
-  sj_verifier_t *va = parse_verifier(jstr(j, "signer_vkey")), *vb = parse_verifier(jstr(j, "other_vkey"));
+  sj_verifier_t *va = parse_verifier(jstr(j, "signer_vkey")),
+                *vb = parse_verifier(jstr(j, "other_vkey"));
   const sj_verifier_t *vs[] = {va, vb}, *only_a[] = {va};
   char note[1024];
   /* the text changed: every signature is bad */
@@ -1164,7 +1171,9 @@ START_TEST(notes_with_a_bad_signature_by_a_known_key_are_refused) {
   snprintf(note, sizeof note, "%s", jstr(j, "signed_by_both"));
   replace(note, sizeof note, "LMsxRh0LpEQ6", "LMsxRh0LpEQ6AAAA");
   ck_assert_int_eq(sj_note_verify(note, strlen(note), vs, 2, NULL, NULL), SJ_EVERIFY);
-  snprintf(note, sizeof note, "%s" "\xe2\x80\x94 example.test/log/310000 8bIW2UQ=\n",
+  snprintf(note, sizeof note,
+           "%s"
+           "\xe2\x80\x94 example.test/log/310000 8bIW2UQ=\n",
            jstr(j, "signed_by_signer"));
   ck_assert_int_eq(sj_note_verify(note, strlen(note), only_a, 1, NULL, NULL), SJ_EVERIFY);
   sj_verifier_free(va);
@@ -1185,21 +1194,21 @@ START_TEST(notes_malformed_are_refused) {
   static const struct {
     const char *from, *to;
   } edits[] = {
-      {"=\n\n\xe2\x80\x94", "=\n\xe2\x80\x94"},            /* no blank line */
-      {"\xe2\x80\x94 ", "-- "},                            /* not an em dash */
-      {"\xe2\x80\x94 ", "\xe2\x80\x94"},                   /* no space after the dash */
-      {"310000 8bIW", "310000\t8bIW"},                     /* no space before the signature */
-      {"310000 8bIW", "310000  8bIW"},                     /* empty name... or empty base64 */
-      {"8bIW2UTG", "8bIW2UT"},                             /* base64 length */
-      {"8bIW2UTG", "8bIW2UT*"},                            /* base64 alphabet */
-      {"QsyeQ8=\n", "QsyeQ8=\n\n"},                        /* empty line at the end */
-      {"QsyeQ8=\n", "QsyeQ8="},                            /* no final newline */
+      {"=\n\n\xe2\x80\x94", "=\n\xe2\x80\x94"}, /* no blank line */
+      {"\xe2\x80\x94 ", "-- "},                 /* not an em dash */
+      {"\xe2\x80\x94 ", "\xe2\x80\x94"},        /* no space after the dash */
+      {"310000 8bIW", "310000\t8bIW"},          /* no space before the signature */
+      {"310000 8bIW", "310000  8bIW"},          /* empty name... or empty base64 */
+      {"8bIW2UTG", "8bIW2UT"},                  /* base64 length */
+      {"8bIW2UTG", "8bIW2UT*"},                 /* base64 alphabet */
+      {"QsyeQ8=\n", "QsyeQ8=\n\n"},             /* empty line at the end */
+      {"QsyeQ8=\n", "QsyeQ8="},                 /* no final newline */
       {"example.test/log/310000\n8", "example.test/log/310000\r\n8"}, /* control character */
       {"example.test/log/310000\n8", "example.test/log/310000\t\n8"},
-      {"example.test/log/310000\n8", "example.test/log/\xff\n8"},      /* not UTF-8 */
-      {"example.test/log/310000\n8", "example.test/log/\xc0\xaf\n8"},  /* overlong */
+      {"example.test/log/310000\n8", "example.test/log/\xff\n8"},         /* not UTF-8 */
+      {"example.test/log/310000\n8", "example.test/log/\xc0\xaf\n8"},     /* overlong */
       {"example.test/log/310000\n8", "example.test/log/\xed\xa0\x80\n8"}, /* surrogate */
-      {"example.test/log/310000\n8", "example.test/log/\xe2\x80\n8"},  /* truncated */
+      {"example.test/log/310000\n8", "example.test/log/\xe2\x80\n8"},     /* truncated */
   };
   for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
     char note[1024];
@@ -1256,7 +1265,7 @@ START_TEST(notes_malformed_are_refused) {
 }
 END_TEST
 
-/* ---- Checkpoints ------------------------------------------------------------------------------- */
+/* ---- Checkpoints ----------------------------------------------------------------------------- */
 
 START_TEST(checkpoints_parse_and_format_round_trip) {
   json_t *j = load_vectors("signed-note/vectors.json");
@@ -1267,11 +1276,13 @@ START_TEST(checkpoints_parse_and_format_round_trip) {
   ck_assert_uint_eq(c.size, 8);
   uint8_t root[SJ_HASH_LEN];
   size_t rl;
-  ck_assert_int_eq(sj_base64_decode("XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=", 44, root, 32, &rl), 0);
+  ck_assert_int_eq(
+      sj_base64_decode("XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=", 44, root, 32, &rl), 0);
   ck_assert_mem_eq(c.root, root, 32);
   ASSERT_FORMATS(sj_checkpoint_format(&c, &b_), text);
   /* extension lines are allowed and ignored; the largest size parses */
-  const char *ext = "o\n18446744073709551615\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\nx y\nz\n";
+  const char *ext =
+      "o\n18446744073709551615\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\nx y\nz\n";
   ck_assert_int_eq(sj_checkpoint_parse(ext, strlen(ext), &c), 0);
   ck_assert_uint_eq(c.size, UINT64_MAX);
   ck_assert_str_eq(c.origin, "o");
@@ -1295,28 +1306,28 @@ END_TEST
 START_TEST(checkpoints_malformed_are_refused) {
   static const char *bad[] = {
       "",
-      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=",     /* no final newline */
-      "\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",    /* empty origin */
-      "o\n08\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",  /* leading zero */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=",    /* no final newline */
+      "\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",   /* empty origin */
+      "o\n08\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* leading zero */
       "o\n00\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
-      "o\n\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",    /* empty size */
-      "o\n+8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",  /* sign */
+      "o\n\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",   /* empty size */
+      "o\n+8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* sign */
       "o\n-8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
-      "o\n 8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",  /* space */
+      "o\n 8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* space */
       "o\n8 \nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
       "o\n0x8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
       "o\n18446744073709551616\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* 2^64 */
       "o\n99999999999999999999\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",
-      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQ==\n",    /* 31 bytes */
-      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQygA\n",   /* 33 bytes */
-      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyh=\n",   /* non-canonical */
-      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg\n",    /* unpadded */
-      "o\n8\n\n",                                                 /* no root */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQ==\n",  /* 31 bytes */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQygA\n", /* 33 bytes */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyh=\n", /* non-canonical */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg\n",  /* unpadded */
+      "o\n8\n\n",                                             /* no root */
       "o\n8\n",
       "o\n",
-      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n",  /* empty extension line */
-      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\next", /* unterminated extension */
-      "o\t\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* control character */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n\n",   /* empty extension line */
+      "o\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\next",  /* unterminated extension */
+      "o\t\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n",   /* control character */
       "o\xff\n8\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n", /* not UTF-8 */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1336,7 +1347,7 @@ START_TEST(checkpoints_malformed_are_refused) {
 }
 END_TEST
 
-/* ---- Cosignatures ------------------------------------------------------------------------------ */
+/* ---- Cosignatures ---------------------------------------------------------------------------- */
 
 static sj_signer_t *cosigner(json_t *c) {
   uint8_t seed[32];
@@ -1410,9 +1421,11 @@ START_TEST(cosignature_lines_by_others_or_tampered_are_refused) {
   char line[512];
   snprintf(line, sizeof line, "%s", jstr(c, "cosignature_line"));
   uint64_t ts = 42;
-  ck_assert_int_eq(sj_cosig_verify(log4, text, strlen(text), line, strlen(line), &ts), SJ_ENOTFOUND);
+  ck_assert_int_eq(sj_cosig_verify(log4, text, strlen(text), line, strlen(line), &ts),
+                   SJ_ENOTFOUND);
   ck_assert_int_eq(sj_cosig_verify(log, text, strlen(text), line, strlen(line), &ts), SJ_EINVAL);
-  const char *other_text = "example.test/log/310000\n9\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n";
+  const char *other_text =
+      "example.test/log/310000\n9\nXcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=\n";
   ck_assert_int_eq(sj_cosig_verify(wit, other_text, strlen(other_text), line, strlen(line), &ts),
                    SJ_EVERIFY);
   replace(line, sizeof line, "AQt/bwAAAABpJ5SA", "AQt/bwAAAABpJ5SB"); /* timestamp + 1 */
@@ -1445,7 +1458,7 @@ START_TEST(cosignature_lines_by_others_or_tampered_are_refused) {
 }
 END_TEST
 
-/* ---- Suite ------------------------------------------------------------------------------------- */
+/* ---- Suite ----------------------------------------------------------------------------------- */
 
 static TCase *tcase(const char *name) {
   TCase *tc = tcase_create(name);
