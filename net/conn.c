@@ -15,12 +15,13 @@ typedef struct {
   uv_tcp_t tcp;    /* tcp.data points back here */
   uv_write_t wreq; /* the one write in flight */
   uv_connect_t creq;
-  sj_buf_t fill; /* frames waiting for the next write */
-  sj_buf_t busy; /* bytes of the write in flight */
-  int writing;   /* wreq in flight */
-  int closing;   /* close requested: no more events but on_closed */
-  int closed;    /* uv_close called */
-  int eof_sent;  /* on_eof was delivered */
+  sj_buf_t fill;   /* frames waiting for the next write */
+  sj_buf_t busy;   /* bytes of the write in flight */
+  size_t busy_off; /* busy's prefix that uv_try_write already sent */
+  int writing;     /* wreq in flight */
+  int closing;     /* close requested: no more events but on_closed */
+  int closed;      /* uv_close called */
+  int eof_sent;    /* on_eof was delivered */
   int reading;
 } tcp_conn_t;
 
@@ -80,8 +81,8 @@ static void start_write(tcp_conn_t *t);
 static void write_cb(uv_write_t *w, int status) {
   tcp_conn_t *t = w->data;
   t->writing = 0;
-  t->base.queued -= t->busy.n;
-  t->busy.n = 0;
+  t->base.queued -= t->busy.n - t->busy_off;
+  t->busy.n = t->busy_off = 0;
   if (t->busy.cap > KEEP_CAP)
     sj_buf_deinit(&t->busy);
   if (t->closed)
@@ -109,10 +110,34 @@ static void write_cb(uv_write_t *w, int status) {
 static void start_write(tcp_conn_t *t) {
   if (t->writing || !t->fill.n || t->closed)
     return;
+  /* Most bursts fit in the socket buffer: write them now, without a request, a callback or an
+   * epoll change. Only what the kernel does not take goes through uv_write. */
+  uv_buf_t b = uv_buf_init((char *)t->fill.p, (unsigned)t->fill.n);
+  int n = uv_try_write((uv_stream_t *)&t->tcp, &b, 1);
+  if (n == (int)t->fill.n) {
+    t->base.queued -= t->fill.n;
+    t->fill.n = 0;
+    if (t->fill.cap > KEEP_CAP)
+      sj_buf_deinit(&t->fill);
+    return;
+  }
+  if (n < 0 && n != UV_EAGAIN) {
+    t->base.queued = 0;
+    t->fill.n = 0;
+    if (t->closing)
+      do_close(t);
+    else
+      deliver_eof(t, n);
+    return;
+  }
+  if (n < 0)
+    n = 0;
   sj_buf_t tmp = t->busy;
   t->busy = t->fill;
   t->fill = tmp;
-  uv_buf_t b = uv_buf_init((char *)t->busy.p, (unsigned)t->busy.n);
+  t->base.queued -= (size_t)n;
+  t->busy_off = (size_t)n;
+  b = uv_buf_init((char *)t->busy.p + n, (unsigned)(t->busy.n - (size_t)n));
   t->wreq.data = t;
   int rv = uv_write(&t->wreq, (uv_stream_t *)&t->tcp, &b, 1, write_cb);
   if (rv < 0) {
@@ -161,10 +186,10 @@ static void op_close(sj_conn_t *c, int graceful) {
       uv_read_stop((uv_stream_t *)&t->tcp);
     t->reading = 0;
   }
-  if (graceful && (t->writing || t->fill.n)) {
-    start_write(t); /* on completion write_cb closes */
-    return;
-  }
+  if (graceful && t->fill.n)
+    start_write(t);
+  if (graceful && t->writing)
+    return; /* write_cb closes once the data is out */
   do_close(t);
 }
 

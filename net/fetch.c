@@ -54,9 +54,16 @@ int sj_http_fetch(const char *url, const char *method, const sj_header_t *hdrs, 
   o.request_timeout_ms = timeout_ms ? timeout_ms : 30000;
   if (o.connect_timeout_ms > o.request_timeout_ms)
     o.connect_timeout_ms = o.request_timeout_ms;
-  rv = sj_client_new(&loop, url, &o, &f.cl);
+  /* The request target: the URL's path and query, "/" when empty, without a fragment. */
+  sj_buf_t path;
+  sj_buf_init(&path);
+  rv = *u.path == '/' ? 0 : sj_buf_append_u8(&path, '/');
+  if (rv == 0)
+    rv = sj_buf_append(&path, u.path, strcspn(u.path, "#"));
+  if (rv == 0)
+    rv = sj_client_new(&loop, url, &o, &f.cl);
   if (rv == 0) {
-    sj_call_req_t r = {method, *u.path == '/' ? u.path : "/", hdrs, nhdrs, body, body_len, 0};
+    sj_call_req_t r = {method, (const char *)path.p, hdrs, nhdrs, body, body_len, 0};
     sj_call_cbs_t cbs = {NULL, NULL, on_done, &f};
     rv = sj_client_request(f.cl, &r, &cbs, NULL);
     if (rv < 0)
@@ -65,6 +72,7 @@ int sj_http_fetch(const char *url, const char *method, const sj_header_t *hdrs, 
     if (rv == 0)
       rv = f.err;
   }
+  sj_buf_deinit(&path);
   int crv = uv_loop_close(&loop);
   if (rv == 0 && crv < 0)
     rv = crv; /* a handle leaked: a bug here, worth surfacing */

@@ -353,6 +353,21 @@ static int can_answer(const sj_req_t *r) {
   return 0;
 }
 
+/* Decimal digits of v into out (NUL-terminated), returning their count: content-length on every
+ * reply, without printf's machinery. */
+static size_t fmt_size(char out[24], size_t v) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  out[n] = 0;
+  return n;
+}
+
 #define NV(n, v, vl, fl) ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), (fl)})
 
 /* Submits status + headers (+ content-length when with_len) and, when has_data, the data
@@ -375,10 +390,8 @@ static int submit(sj_req_t *r, int status, const sj_header_t *hdrs, size_t nhdrs
   if (extra)
     nv[k++] = (nghttp2_nv){(uint8_t *)extra->name, (uint8_t *)extra->value, strlen(extra->name),
                            strlen(extra->value), NGHTTP2_NV_FLAG_NONE};
-  if (with_len) {
-    int l = snprintf(r->clen, sizeof r->clen, "%zu", len);
-    nv[k++] = NV("content-length", r->clen, (size_t)l, nocopy);
-  }
+  if (with_len)
+    nv[k++] = NV("content-length", r->clen, fmt_size(r->clen, len), nocopy);
   nghttp2_data_provider prd = {.source.ptr = r, .read_callback = sj_req_read_cb};
   int rv = nghttp2_submit_response(r->conn->h2.ng, r->stream_id, nv, k, has_data ? &prd : NULL);
   if (nv != stack)

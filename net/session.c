@@ -72,18 +72,25 @@ int sj_h2_recv(sj_h2_t *h, const uint8_t *p, size_t n) {
 int sj_h2_pump(sj_h2_t *h) {
   if (h->dead || !h->tr)
     return 0;
-  while (h->tr->queued < h->max_queue) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(h->ng, &data);
-    if (n < 0)
-      return (int)n;
-    if (n == 0)
-      break;
-    if (h->tr->ops->write(h->tr, data, (size_t)n) < 0)
-      return NGHTTP2_ERR_NOMEM;
+  for (;;) {
+    while (h->tr->queued < h->max_queue) {
+      const uint8_t *data;
+      ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+      if (n < 0)
+        return (int)n;
+      if (n == 0) {
+        h->tr->ops->flush(h->tr);
+        return 0;
+      }
+      if (h->tr->ops->write(h->tr, data, (size_t)n) < 0)
+        return NGHTTP2_ERR_NOMEM;
+    }
+    /* The bound is reached: flush. If the socket took it all at once, carry on producing;
+     * otherwise the transport's on_drain calls us again. */
+    h->tr->ops->flush(h->tr);
+    if (h->tr->queued >= h->max_queue)
+      return 0;
   }
-  h->tr->ops->flush(h->tr);
-  return 0;
 }
 
 int sj_h2_finished(const sj_h2_t *h) {

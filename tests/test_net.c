@@ -1143,6 +1143,9 @@ START_TEST(test_http_fetch_sync) {
   ck_assert_int_eq(status, 200);
   ck_assert_str_eq((char *)body.p, "hello from sanjiao\n");
   ck_assert_str_eq((char *)ct.p, "text/plain");
+  snprintf(url, sizeof url, "http://127.0.0.1:%u?x=1#frag", b.port); /* target "/?x=1" */
+  ck_assert_int_eq(sj_http_fetch(url, "GET", NULL, 0, NULL, 0, 5000, &status, &body, NULL), 0);
+  ck_assert_int_eq(status, 404);
   snprintf(url, sizeof url, "http://127.0.0.1:%u/missing", b.port);
   ck_assert_int_eq(sj_http_fetch(url, "GET", NULL, 0, NULL, 0, 5000, &status, &body, NULL), 0);
   ck_assert_int_eq(status, 404);
