@@ -30,7 +30,15 @@ static void get_checkpoint(sj_req_t *req, void *arg) {
   if (held_region(n, req, R_CHECKPOINT, &region, &size))
     return;
   sj_buf_t note = {0};
-  int rv = sj_store_checkpoint_latest(n->store, region, &size, &note);
+  uint64_t k = 0;
+  const char *cos = sj_req_query(req, "cosigned");
+  if (cos && parse_u64(cos, &k)) {
+    api_bad_param(n, req, R_CHECKPOINT, "cosigned", "PARAM_INVALID", "cosigned must be an integer");
+    return;
+  }
+  int rv = k == 0 ? sj_store_checkpoint_latest(n->store, region, &size, &note)
+           : region != n->cfg.region || api_cosigned_size(n, k, &size) ? SJ_ENOTFOUND
+                                                                     : sj_store_checkpoint_get(n->store, region, size, &note);
   if (rv)
     api_problem(n, req, R_CHECKPOINT, rv == SJ_ENOTFOUND ? 404 : 500, "No checkpoint",
                 sj_strerror(rv), NULL);
@@ -122,7 +130,19 @@ static void get_entries(sj_req_t *req, void *arg) {
   uint64_t t0 = api_now_us(), size, start, limit = ENTRIES_LIMIT_DEFAULT;
   uint32_t region;
   caller_t c;
-  if (api_caller(n, req, R_ENTRIES, &c) || held_region(n, req, R_ENTRIES, &region, &size) ||
+  const char *follow = sj_req_query(req, "follow");
+  if (api_caller(n, req, R_ENTRIES, &c))
+    return;
+  if (follow && !strcmp(follow, "1")) { /* a region not held yet is fine: entries come later */
+    if (api_region_param(n, req, R_ENTRIES, &region) ||
+        query_u64(n, req, R_ENTRIES, "start", &start))
+      return;
+    int rv = api_follow_start(n, req, &c, region, start);
+    if (rv)
+      api_problem(n, req, R_ENTRIES, 500, "Follow failed", sj_strerror(rv), NULL);
+    return;
+  }
+  if (held_region(n, req, R_ENTRIES, &region, &size) ||
       query_u64(n, req, R_ENTRIES, "start", &start))
     return;
   if (sj_req_query(req, "limit") &&
@@ -210,6 +230,7 @@ static void get_metrics(sj_req_t *req, void *arg) {
   size_t nr = 0;
   sj_metrics_render(n->metrics, &b);
   writer_metrics(n, &b);
+  repl_metrics(n, &b);
   sj_buf_append_str(&b, "# TYPE sanjiao_log_size gauge\n");
   sj_store_regions(n->store, regions, 64, &nr);
   for (size_t i = 0; i < nr && i < 64; i++) {

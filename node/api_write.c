@@ -93,6 +93,7 @@ static void on_written(sj_write_req_t *w) {
     sj_buf_t b = {0};
     accepted_json(n, w->first_seq, p->nrecs, p->leaf, w->tree_size, &b);
     api_reply(n, p->req, R_RECORDS_POST, 201, "application/json", &b, p->t0);
+    api_follow_notify(n, n->cfg.region);
   }
   sj_req_unref(p->req);
   post_free(p);

@@ -13,7 +13,7 @@ const char sj_config_usage[] =
     "                    [--listen HOST:PORT] [--tokens FILE] [--hmac-key FILE]\n"
     "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
-    "                    [--max-conns N] [--cache-entries N]\n"
+    "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
 
 void sj_config_default(sj_config_t *c) {
@@ -25,6 +25,7 @@ void sj_config_default(sj_config_t *c) {
   c->max_group = 20000;
   c->max_conns = 4096;
   c->cache_entries = 65536;
+  c->poll_ms = 5000;
 }
 
 int sj_region_parse(const char *s, size_t n, uint32_t *out) {
@@ -85,6 +86,12 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return parse_size(v, &c->max_conns);
   if (!strcmp(k, "cache-entries") || !strcmp(k, "cache_entries"))
     return parse_size(v, &c->cache_entries);
+  if (!strcmp(k, "poll-ms") || !strcmp(k, "poll_ms")) {
+    size_t ms;
+    int rv = parse_size(v, &ms);
+    c->poll_ms = ms ? ms : 1;
+    return rv;
+  }
   return SJ_ENOTFOUND;
 }
 

@@ -33,6 +33,7 @@ typedef struct {
   size_t max_group;        /* records per group commit, default 20000 */
   size_t max_conns;        /* default 4096 */
   size_t cache_entries;    /* lookup response cache entries, default 65536; 0 = off */
+  uint64_t poll_ms;        /* replication: checkpoint poll period, default 5000 */
   sj_peer_conf_t peers[SJ_MAX_PEERS];
   size_t npeers;
 } sj_config_t;

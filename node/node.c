@@ -135,6 +135,7 @@ static int start_api(sj_node_t *n) {
   api_register_log(n);
   api_register_credit(n);
   api_register_trace(n);
+  api_register_repl(n);
   if (parse_listen(n->cfg.listen, host, sizeof host, &port)) {
     SJ_LOG_ERR("node", "listen address '%s' is not HOST:PORT", n->cfg.listen);
     return SJ_EINVAL;
@@ -157,6 +158,7 @@ static int open_store(sj_node_t *n) {
 }
 
 static void free_node(sj_node_t *n) {
+  repl_free(n);
   sj_store_close(n->store);
   sj_signer_free(n->signer);
   sj_buf_deinit(&n->vkey);
@@ -186,6 +188,8 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
     return rv;
   }
   rv = start_api(n);
+  if (rv == 0)
+    rv = repl_start(n);
   if (rv) {
     sj_node_close(n, NULL, NULL);
     return rv;
@@ -231,6 +235,8 @@ void sj_node_close(sj_node_t *n, void (*done)(void *arg), void *arg) {
   n->closing = 1;
   n->close_done = done;
   n->close_arg = arg;
+  repl_stop(n);
+  api_follow_close_all(n);
   if (n->server)
     sj_server_close(n->server, 5000, on_server_closed, n);
   else

@@ -33,6 +33,9 @@ typedef struct idem_slot {
 } idem_slot_t;
 #define IDEM_BUCKETS 1024
 
+typedef struct follow_sub follow_sub_t; /* node/follow.c */
+typedef struct repl repl_t;             /* node/replicate.c */
+
 struct sj_node {
   uv_loop_t *loop;
   sj_config_t cfg;
@@ -48,6 +51,9 @@ struct sj_node {
   uint8_t hmac_key[SJ_REC_HMAC_KEY_LEN];
   idem_slot_t *inflight[IDEM_BUCKETS];
   uint64_t posts_inflight; /* POST /v1/records waiting for the writer */
+  follow_sub_t *follow_subs; /* open follow streams (node/follow.c) */
+  repl_t *repl;              /* followers of the other regions (node/replicate.c) */
+  uint64_t cosigned[33];     /* [k]: newest size of our checkpoints carrying >= k cosignatures */
   void (*close_done)(void *);
   void *close_arg;
   int closing;
@@ -97,6 +103,28 @@ int parse_u64(const char *s, uint64_t *out);
  * "leaf" (header bytes) and the body where visible. Errors from the store. */
 int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq, int with_leaf,
                    sj_buf_t *out, sj_buf_t *scratch_h, sj_buf_t *scratch_b);
+
+/* Follow streams (node/follow.c): start one on req (answers it), wake the streams of a region
+ * after a commit, end them all at shutdown. */
+int api_follow_start(sj_node_t *n, sj_req_t *req, const caller_t *c, uint32_t region,
+                     uint64_t start);
+void api_follow_notify(sj_node_t *n, uint32_t region);
+void api_follow_close_all(sj_node_t *n);
+
+/* Replication (node/replicate.c): start following every configured peer region; stop. */
+int repl_start(sj_node_t *n);
+void repl_stop(sj_node_t *n);
+void repl_free(sj_node_t *n); /* after repl_stop and a loop turn */
+/* The pinned key of a peer region: as checkpoint (0x01) or cosignature (0x04) verifier; NULL if
+ * the region is not configured. */
+const sj_verifier_t *repl_verifier(sj_node_t *n, uint32_t region, int cosignature);
+/* Appends the per-region status / alerts JSON (node/replicate.c). */
+void repl_status_json(sj_node_t *n, sj_buf_t *out);
+void repl_alerts_json(sj_node_t *n, sj_buf_t *out);
+void repl_metrics(sj_node_t *n, sj_buf_t *out);
+void api_register_repl(sj_node_t *n);
+/* The newest size of our own checkpoints carrying at least k cosignatures (node/api_repl.c). */
+int api_cosigned_size(sj_node_t *n, uint64_t k, uint64_t *size);
 
 void api_register_write(sj_node_t *n);
 void api_register_read(sj_node_t *n);

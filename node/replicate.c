@@ -1,0 +1,886 @@
+/* node/replicate.c — followers: this node's verified copies of the other regions' logs.
+ *
+ * For each configured peer region a follower, driven by the loop:
+ *   1. fetches the region's latest checkpoint (from the region's own node or any relay) and checks
+ *      its signature with the pinned verifier key;
+ *   2. catches up in chunks: the entries are added to a store batch (which checks sequence numbers,
+ *      chain links and body hashes), then a consistency proof from the batch's tree to the signed
+ *      tree is verified before the chunk is committed — the last chunk's root must equal the
+ *      checkpoint's, and the checkpoint is stored in that batch;
+ *   3. then follows: one long-lived stream (node/follow.c) pushes entries and the checkpoints that
+ *      cover them; a batch commits only when a signed checkpoint's root matches it;
+ *   4. cosigns what it verified (C2SP cosignature/v1, at most once a second per region) and sends
+ *      the cosignature to the origin.
+ * Nothing unverified is stored or served. A relay that lies gets a failure report and the follower
+ * moves to the next URL; two validly signed checkpoints that cannot both be honest are proof of
+ * equivocation: stored durably, listed by GET /v1/alerts, and the region is no longer followed.
+ *
+ * Replicated batches are committed without fsync on the loop: an unsynced tail lost in a crash is
+ * fetched again (the origin holds the durable copy). Loop thread only. */
+#include "node/node_int.h"
+
+#include <jansson.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHUNK 10000                 /* entries per catch-up request */
+#define MAX_BODY (16u << 20)        /* largest body accepted from a peer */
+#define MAX_NOTE 65536              /* largest checkpoint note accepted from a peer */
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+#define COSIGN_EVERY_MS 1000
+#define RECENT_FAILURES 32
+
+typedef enum { ST_IDLE, ST_CHECKPOINT, ST_CATCHUP, ST_FOLLOW, ST_EQUIVOCATED } fstate_t;
+static const char *state_names[] = {"idle", "checking", "catching_up", "following", "equivocated"};
+
+typedef struct {
+  char url[256];
+  sj_client_t *client;
+} peer_conn_t;
+
+typedef struct {
+  struct repl *r;
+  const sj_peer_conf_t *conf;
+  sj_verifier_t *v;      /* the region's pinned checkpoint key (type 0x01) */
+  sj_verifier_t *v_cos;  /* the same key as a cosignature/v1 verifier (its cosignatures to us) */
+  char auth[320];        /* "Bearer <peer token>", or "" */
+  size_t url_idx;
+  fstate_t st;
+  sj_call_t *call;       /* the request in flight, if any */
+  uv_timer_t timer;
+  uint64_t backoff_ms;
+  sj_buf_t note;         /* the checkpoint being caught up to */
+  size_t note_text_len;
+  sj_checkpoint_t cp;
+  sj_store_batch_t *batch;
+  uint64_t batch_last_time_ms; /* origin time of the newest entry in the batch */
+  sj_buf_t rx;           /* follow stream bytes not yet parsed */
+  size_t rx_off;
+  /* status */
+  uint64_t origin_size, last_checkpoint_ms, lag_ms, last_cosign_ms, cosigned_size, failures;
+  sj_call_t *side_call;  /* a checkpoint poll while the follow stream is open */
+  uint64_t size_at_poll; /* local size at the previous poll: no progress means a stuck stream */
+  char last_error[200];
+} follower_t;
+
+typedef struct {
+  uint64_t when_ms;
+  uint32_t region;
+  char url[256];
+  char what[200];
+} failure_t;
+
+struct repl {
+  sj_node_t *n;
+  follower_t f[SJ_MAX_PEERS];
+  size_t nf;
+  peer_conn_t conns[SJ_MAX_PEERS * SJ_MAX_PEER_URLS];
+  size_t nconns;
+  failure_t recent[RECENT_FAILURES];
+  size_t nrecent;
+  uint64_t equivocations;
+  int stopping;
+  int closing_handles;
+};
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static sj_node_t *node_of(follower_t *f) {
+  return f->r->n;
+}
+
+static const char *cur_url(follower_t *f) {
+  return f->conf->urls[f->url_idx];
+}
+
+static sj_client_t *client_for(struct repl *r, const char *url) {
+  for (size_t i = 0; i < r->nconns; i++)
+    if (!strcmp(r->conns[i].url, url))
+      return r->conns[i].client;
+  return NULL;
+}
+
+/* ---- failures, evidence ------------------------------------------------------------------------- */
+
+static void poll_later(follower_t *f, uint64_t ms);
+
+static void abort_batch(follower_t *f) {
+  sj_store_batch_abort(f->batch);
+  f->batch = NULL;
+}
+
+/* Something did not verify or could not be fetched: report it, try the next URL with backoff.
+ * Never taken as proof of anything. */
+__attribute__((format(printf, 2, 3))) static void fail(follower_t *f, const char *fmt, ...) {
+  struct repl *r = f->r;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(f->last_error, sizeof f->last_error, fmt, ap);
+  va_end(ap);
+  SJ_LOG_WARN("repl", "%06u via %s: %s", f->conf->region, cur_url(f), f->last_error);
+  failure_t *x = &r->recent[r->nrecent++ % RECENT_FAILURES];
+  x->when_ms = now_ms();
+  x->region = f->conf->region;
+  snprintf(x->url, sizeof x->url, "%s", cur_url(f));
+  snprintf(x->what, sizeof x->what, "%s", f->last_error);
+  f->failures++;
+  abort_batch(f);
+  if (f->call) {
+    sj_call_t *c = f->call;
+    f->call = NULL;
+    sj_call_cancel(c);
+  }
+  f->url_idx = (f->url_idx + 1) % f->conf->nurls;
+  f->backoff_ms = f->backoff_ms ? f->backoff_ms * 2 : BACKOFF_MIN_MS;
+  if (f->backoff_ms > BACKOFF_MAX_MS)
+    f->backoff_ms = BACKOFF_MAX_MS;
+  /* Every URL was tried once: wait the backoff; otherwise move on at once. */
+  poll_later(f, f->url_idx == 0 ? f->backoff_ms : 0);
+}
+
+static void evidence_key(uint32_t region, char out[32]) {
+  snprintf(out, 32, "alert/%06u", region);
+}
+
+/* Two checkpoints, both validly signed by the origin, that cannot both be honest. */
+static void equivocation(follower_t *f, const sj_buf_t *a, const char *b, size_t bn,
+                         const char *why) {
+  sj_node_t *n = node_of(f);
+  sj_buf_t ev = {0};
+  char key[32];
+  sj_buf_printf(&ev, "{\"region\":\"%06u\",\"kind\":\"equivocation\",\"detected_ms\":%llu,\"why\":",
+                f->conf->region, (unsigned long long)now_ms());
+  json_str(&ev, why, strlen(why));
+  sj_buf_append_str(&ev, ",\"url\":");
+  json_str(&ev, cur_url(f), strlen(cur_url(f)));
+  sj_buf_append_str(&ev, ",\"checkpoint_a\":");
+  json_str(&ev, (const char *)a->p, a->n);
+  sj_buf_append_str(&ev, ",\"checkpoint_b\":");
+  json_str(&ev, b, bn);
+  sj_buf_append_str(&ev, "}");
+  evidence_key(f->conf->region, key);
+  int rv = sj_store_meta_put(n->store, key, ev.p, ev.n);
+  SJ_LOG_ERR("repl", "%06u EQUIVOCATION (%s): evidence %s; no longer following this region",
+             f->conf->region, why, rv ? "NOT STORED" : "stored");
+  sj_buf_deinit(&ev);
+  f->r->equivocations++;
+  f->st = ST_EQUIVOCATED;
+  abort_batch(f);
+  uv_timer_stop(&f->timer);
+}
+
+/* ---- requests ----------------------------------------------------------------------------------- */
+
+static int request(follower_t *f, const char *url, const char *method, const char *path,
+                   const void *body, size_t len, uint64_t timeout_ms, const sj_call_cbs_t *cbs,
+                   sj_call_t **call) {
+  sj_header_t h[2];
+  size_t nh = 0;
+  if (f->auth[0])
+    h[nh++] = (sj_header_t){"authorization", f->auth};
+  if (body)
+    h[nh++] = (sj_header_t){"content-type", "text/plain"};
+  sj_call_req_t rq = {method, path, h, nh, body, len, timeout_ms};
+  return sj_client_request(client_for(f->r, url), &rq, cbs, call);
+}
+
+static void start_follow(follower_t *f);
+static void fetch_chunk(follower_t *f);
+static void on_timer(uv_timer_t *t);
+
+/* ---- cosigning ---------------------------------------------------------------------------------- */
+
+static void on_cosign_done(int err, const sj_resp_t *resp, void *arg) {
+  follower_t *f = arg;
+  if (err || resp->status != 200)
+    SJ_LOG_WARN("repl", "%06u: cosignature not taken by %s: %s (status %d)", f->conf->region,
+                f->conf->urls[0], err ? sj_strerror(err) : "refused", resp->status);
+}
+
+/* Cosigns the checkpoint we hold for the region (if new and not too soon) and sends it to the
+ * origin, the first URL. */
+static void cosign(follower_t *f, int force) {
+  sj_node_t *n = node_of(f);
+  sj_buf_t note = {0}, line = {0};
+  uint64_t size = 0, now = now_ms();
+  size_t text_len, sigs;
+  if (!force && now - f->last_cosign_ms < COSIGN_EVERY_MS)
+    return;
+  if (sj_store_checkpoint_latest(n->store, f->conf->region, &size, &note) ||
+      size == f->cosigned_size || sj_note_split((char *)note.p, note.n, &text_len, &sigs) ||
+      sj_cosign(n->signer, (char *)note.p, text_len, now / 1000, &line)) {
+    sj_buf_deinit(&note);
+    return;
+  }
+  char path[96];
+  snprintf(path, sizeof path, "/v1/logs/%06u/cosignatures?size=%llu", f->conf->region,
+           (unsigned long long)size);
+  sj_call_cbs_t cbs = {NULL, NULL, on_cosign_done, f};
+  if (request(f, f->conf->urls[0], "POST", path, line.p, line.n, 10000, &cbs, NULL) == 0) {
+    f->last_cosign_ms = now;
+    f->cosigned_size = size;
+  }
+  sj_buf_deinit(&note);
+  sj_buf_deinit(&line);
+}
+
+/* ---- committing --------------------------------------------------------------------------------- */
+
+/* The batch reached the signed checkpoint f->cp: store it with the entries, commit, tell the
+ * relays' followers, cosign. Returns 0, or nonzero after fail(). */
+static int commit_at_checkpoint(follower_t *f, const char *note, size_t note_len) {
+  sj_node_t *n = node_of(f);
+  uint64_t size;
+  uint8_t root[SJ_HASH_LEN], last[SJ_HASH_LEN];
+  sj_store_batch_head(f->batch, &size, root, last);
+  if (size != f->cp.size || memcmp(root, f->cp.root, SJ_HASH_LEN)) {
+    fail(f, "entries up to %llu do not give the signed root", (unsigned long long)f->cp.size);
+    return -1;
+  }
+  int rv = sj_store_batch_set_checkpoint(f->batch, note, note_len);
+  if (rv == 0)
+    rv = sj_store_batch_commit(f->batch, 0);
+  else
+    sj_store_batch_abort(f->batch);
+  f->batch = NULL;
+  if (rv) {
+    fail(f, "cannot store: %s (%s)", sj_strerror(rv), sj_store_last_error());
+    return -1;
+  }
+  uint64_t now = now_ms();
+  f->lag_ms = now > f->batch_last_time_ms ? now - f->batch_last_time_ms : 0;
+  f->last_checkpoint_ms = now;
+  f->backoff_ms = 0;
+  f->last_error[0] = 0;
+  api_follow_notify(n, f->conf->region);
+  cosign(f, 0);
+  return 0;
+}
+
+/* Adds one frame's entry to the open batch (opening one if needed). */
+static int add_entry(follower_t *f, sj_bytes_t hdr, sj_bytes_t body, int has_body) {
+  static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  sj_entry_header_t h;
+  int rv = f->batch ? 0 : sj_store_batch_begin(node_of(f)->store, f->conf->region, &f->batch);
+  if (rv == 0)
+    rv = sj_store_batch_add(f->batch, hdr.p, hdr.n, has_body ? body.p : NULL, body.n, NULL);
+  if (rv == 0 && sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0)
+    f->batch_last_time_ms = h.time_ms;
+  return rv;
+}
+
+/* ---- 1. the checkpoint -------------------------------------------------------------------------- */
+
+/* A stored checkpoint of the same size with another root, both signed: equivocation. */
+static int check_same_size(follower_t *f, const char *note, size_t len) {
+  sj_node_t *n = node_of(f);
+  sj_buf_t old = {0};
+  sj_checkpoint_t oc;
+  size_t tl, so;
+  int rv = 0;
+  if (sj_store_checkpoint_get(n->store, f->conf->region, f->cp.size, &old) == 0 &&
+      sj_note_split((char *)old.p, old.n, &tl, &so) == 0 &&
+      sj_checkpoint_parse((char *)old.p, tl, &oc) == 0 && memcmp(oc.root, f->cp.root, 32)) {
+    equivocation(f, &old, note, len, "two signed checkpoints of the same size, different roots");
+    rv = -1;
+  }
+  sj_buf_deinit(&old);
+  return rv;
+}
+
+static void on_checkpoint(int err, const sj_resp_t *resp, void *arg) {
+  follower_t *f = arg;
+  sj_node_t *n = node_of(f);
+  f->call = NULL;
+  if (f->r->stopping)
+    return;
+  if (!err && resp->status == 404 && f->url_idx == 0) {
+    /* The origin has no entries yet: follow from zero, the first commit will be pushed. */
+    start_follow(f);
+    return;
+  }
+  if (err || resp->status != 200) {
+    fail(f, "checkpoint: %s", err ? sj_strerror(err) : resp->status == 404 ? "none yet" : "refused");
+    return;
+  }
+  const sj_verifier_t *vs[1] = {f->v};
+  size_t tl = 0;
+  sj_checkpoint_t cp;
+  if (resp->body_len > MAX_NOTE ||
+      sj_note_verify((const char *)resp->body, resp->body_len, vs, 1, &tl, NULL) ||
+      sj_checkpoint_parse((const char *)resp->body, tl, &cp) ||
+      strcmp(cp.origin, sj_verifier_name(f->v))) {
+    fail(f, "checkpoint not signed by the pinned key of %06u", f->conf->region);
+    return;
+  }
+  f->cp = cp;
+  f->origin_size = cp.size > f->origin_size ? cp.size : f->origin_size;
+  sj_buf_reset(&f->note);
+  sj_buf_append(&f->note, resp->body, resp->body_len);
+  f->note_text_len = tl;
+  if (check_same_size(f, (const char *)resp->body, resp->body_len))
+    return;
+  uint64_t local;
+  uint8_t root[SJ_HASH_LEN];
+  sj_store_head(n->store, f->conf->region, &local, root, NULL);
+  if (cp.size < local) { /* a stale relay: nothing to do with it */
+    start_follow(f);
+    return;
+  }
+  if (cp.size == local) {
+    if (memcmp(root, cp.root, SJ_HASH_LEN)) {
+      fail(f, "signed checkpoint at %llu disagrees with the verified tree",
+           (unsigned long long)local);
+      return;
+    }
+    cosign(f, 1);
+    start_follow(f);
+    return;
+  }
+  f->st = ST_CATCHUP;
+  fetch_chunk(f);
+}
+
+/* A poll while following: watch for equivocation, cosign the newest checkpoint, and restart a
+ * stream that made no progress for a whole poll period while the origin moved on. */
+static void on_side_checkpoint(int err, const sj_resp_t *resp, void *arg) {
+  follower_t *f = arg;
+  f->side_call = NULL;
+  if (f->r->stopping || f->st != ST_FOLLOW || err || resp->status != 200)
+    return;
+  const sj_verifier_t *vs[1] = {f->v};
+  size_t tl = 0;
+  sj_checkpoint_t cp;
+  if (resp->body_len > MAX_NOTE ||
+      sj_note_verify((const char *)resp->body, resp->body_len, vs, 1, &tl, NULL) ||
+      sj_checkpoint_parse((const char *)resp->body, tl, &cp) ||
+      strcmp(cp.origin, sj_verifier_name(f->v)))
+    return; /* the stream path reports bad checkpoints; this is only a watch */
+  sj_checkpoint_t saved = f->cp;
+  f->cp = cp;
+  int eq = check_same_size(f, (const char *)resp->body, resp->body_len);
+  f->cp = saved;
+  if (eq)
+    return;
+  uint64_t local;
+  sj_store_head(node_of(f)->store, f->conf->region, &local, NULL, NULL);
+  f->origin_size = cp.size > f->origin_size ? cp.size : f->origin_size;
+  if (cp.size == local)
+    cosign(f, 1);
+  if (cp.size > local && local == f->size_at_poll && f->call) {
+    sj_call_t *c = f->call;
+    f->call = NULL;
+    f->st = ST_IDLE;
+    sj_call_cancel(c);
+    poll_later(f, 0);
+    return;
+  }
+  f->size_at_poll = local;
+}
+
+static void poll_now(follower_t *f) {
+  char path[64];
+  if (f->st == ST_EQUIVOCATED || f->r->stopping)
+    return;
+  if (f->st == ST_FOLLOW && f->call) {
+    uv_timer_start(&f->timer, on_timer, node_of(f)->cfg.poll_ms, 0);
+    if (f->side_call)
+      return;
+    snprintf(path, sizeof path, "/v1/logs/%06u/checkpoint", f->conf->region);
+    sj_call_cbs_t cbs = {NULL, NULL, on_side_checkpoint, f};
+    request(f, cur_url(f), "GET", path, NULL, 0, 10000, &cbs, &f->side_call);
+    return;
+  }
+  f->st = ST_CHECKPOINT;
+  snprintf(path, sizeof path, "/v1/logs/%06u/checkpoint", f->conf->region);
+  sj_call_cbs_t cbs = {NULL, NULL, on_checkpoint, f};
+  int rv = request(f, cur_url(f), "GET", path, NULL, 0, 10000, &cbs, &f->call);
+  if (rv)
+    fail(f, "cannot request the checkpoint: %s", sj_strerror(rv));
+}
+
+static void on_timer(uv_timer_t *t) {
+  poll_now(t->data);
+}
+
+static void poll_later(follower_t *f, uint64_t ms) {
+  if (f->st != ST_EQUIVOCATED && !f->r->stopping)
+    uv_timer_start(&f->timer, on_timer, ms, 0);
+}
+
+/* ---- 2. catching up ----------------------------------------------------------------------------- */
+
+static void on_consistency(int err, const sj_resp_t *resp, void *arg);
+
+/* Parses every frame of a collected entries answer into the batch. */
+static int add_frames(follower_t *f, const uint8_t *p, size_t n, uint64_t *count) {
+  size_t off = 0;
+  while (off < n) {
+    sj_bytes_t hdr, body;
+    int has_body = 0;
+    long used = sj_frame_next(p + off, n - off, MAX_BODY, &hdr, &body, &has_body);
+    if (used <= 0)
+      return used ? (int)used : SJ_ETRUNC;
+    int rv = add_entry(f, hdr, body, has_body);
+    if (rv)
+      return rv;
+    off += (size_t)used;
+    (*count)++;
+  }
+  return 0;
+}
+
+static void on_entries(int err, const sj_resp_t *resp, void *arg) {
+  follower_t *f = arg;
+  f->call = NULL;
+  if (f->r->stopping)
+    return;
+  uint64_t count = 0, size;
+  uint8_t root[SJ_HASH_LEN];
+  int rv = err ? err : resp->status != 200 ? SJ_EPROTO : 0;
+  if (rv == 0)
+    rv = add_frames(f, resp->body, resp->body_len, &count);
+  if (rv || count == 0) {
+    fail(f, "entries: %s", rv ? sj_strerror(rv) : "empty answer");
+    return;
+  }
+  sj_store_batch_head(f->batch, &size, root, NULL);
+  if (size > f->cp.size) {
+    fail(f, "entries beyond the checkpoint's size");
+    return;
+  }
+  if (size == f->cp.size) {
+    if (commit_at_checkpoint(f, (char *)f->note.p, f->note.n) == 0)
+      start_follow(f);
+    return;
+  }
+  char path[128];
+  snprintf(path, sizeof path, "/v1/logs/%06u/proof/consistency?first=%llu&second=%llu",
+           f->conf->region, (unsigned long long)size, (unsigned long long)f->cp.size);
+  sj_call_cbs_t cbs = {NULL, NULL, on_consistency, f};
+  rv = request(f, cur_url(f), "GET", path, NULL, 0, 30000, &cbs, &f->call);
+  if (rv)
+    fail(f, "cannot request a consistency proof: %s", sj_strerror(rv));
+}
+
+/* Decodes {"consistency":[b64...]} into path. */
+static int parse_proof(const sj_resp_t *resp, uint8_t path[][SJ_HASH_LEN], size_t *len) {
+  json_error_t e;
+  json_t *j = json_loadb((const char *)resp->body, resp->body_len, 0, &e);
+  json_t *arr = json_object_get(j, "consistency");
+  size_t n = json_array_size(arr), got;
+  int rv = json_is_array(arr) && n <= SJ_MERKLE_MAX_PATH ? 0 : SJ_EFORMAT;
+  for (size_t i = 0; rv == 0 && i < n; i++) {
+    const char *s = json_string_value(json_array_get(arr, i));
+    rv = s && sj_base64_decode(s, strlen(s), path[i], SJ_HASH_LEN, &got) == 0 && got == SJ_HASH_LEN
+             ? 0 : SJ_EFORMAT;
+  }
+  json_decref(j);
+  if (rv == 0)
+    *len = n;
+  return rv;
+}
+
+/* A chunk is verified when its tree is a prefix of the signed tree: commit it, fetch the next. */
+static void on_consistency(int err, const sj_resp_t *resp, void *arg) {
+  follower_t *f = arg;
+  f->call = NULL;
+  if (f->r->stopping)
+    return;
+  uint8_t path[SJ_MERKLE_MAX_PATH][SJ_HASH_LEN], root[SJ_HASH_LEN];
+  size_t len = 0;
+  uint64_t size;
+  if (err || resp->status != 200 || parse_proof(resp, path, &len)) {
+    fail(f, "consistency proof: %s", err ? sj_strerror(err) : "bad answer");
+    return;
+  }
+  sj_store_batch_head(f->batch, &size, root, NULL);
+  if (sj_merkle_verify_consistency(size, f->cp.size, root, f->cp.root,
+                                   (const uint8_t(*)[SJ_HASH_LEN])path, len)) {
+    fail(f, "entries up to %llu are not a prefix of the signed tree of %llu",
+         (unsigned long long)size, (unsigned long long)f->cp.size);
+    return;
+  }
+  int rv = sj_store_batch_commit(f->batch, 0);
+  f->batch = NULL;
+  if (rv) {
+    fail(f, "cannot store: %s", sj_strerror(rv));
+    return;
+  }
+  api_follow_notify(node_of(f), f->conf->region);
+  fetch_chunk(f);
+}
+
+static void fetch_chunk(follower_t *f) {
+  uint64_t local;
+  sj_store_head(node_of(f)->store, f->conf->region, &local, NULL, NULL);
+  uint64_t want = f->cp.size - local < CHUNK ? f->cp.size - local : CHUNK;
+  char path[128];
+  snprintf(path, sizeof path, "/v1/logs/%06u/entries?start=%llu&limit=%llu", f->conf->region,
+           (unsigned long long)local, (unsigned long long)want);
+  sj_call_cbs_t cbs = {NULL, NULL, on_entries, f};
+  int rv = request(f, cur_url(f), "GET", path, NULL, 0, 60000, &cbs, &f->call);
+  if (rv)
+    fail(f, "cannot request entries: %s", sj_strerror(rv));
+}
+
+/* ---- 3. following ------------------------------------------------------------------------------- */
+
+/* A checkpoint record of the follow stream. Returns 0 or nonzero after fail(). */
+static int follow_checkpoint(follower_t *f, const uint8_t *p, size_t len) {
+  const sj_verifier_t *vs[1] = {f->v};
+  size_t tl = 0;
+  sj_checkpoint_t cp;
+  if (sj_note_verify((const char *)p, len, vs, 1, &tl, NULL) ||
+      sj_checkpoint_parse((const char *)p, tl, &cp) || strcmp(cp.origin, sj_verifier_name(f->v))) {
+    fail(f, "follow: checkpoint not signed by the pinned key");
+    return -1;
+  }
+  f->cp = cp;
+  f->origin_size = cp.size > f->origin_size ? cp.size : f->origin_size;
+  if (check_same_size(f, (const char *)p, len))
+    return -1;
+  if (!f->batch) /* nothing new: a checkpoint we already hold */
+    return 0;
+  return commit_at_checkpoint(f, (const char *)p, len);
+}
+
+/* Parses whole records out of f->rx. Returns 0, or nonzero after fail(). */
+static int follow_parse(follower_t *f) {
+  while (f->rx.n > f->rx_off) {
+    const uint8_t *p = f->rx.p + f->rx_off;
+    size_t n = f->rx.n - f->rx_off;
+    long used = 0;
+    int rv = 0;
+    if (p[0] == 'E') {
+      sj_bytes_t hdr, body;
+      int has_body = 0;
+      used = sj_frame_next(p + 1, n - 1, MAX_BODY, &hdr, &body, &has_body);
+      if (used > 0 && (rv = add_entry(f, hdr, body, has_body)) != 0) {
+        fail(f, "follow: entry refused: %s", sj_strerror(rv));
+        return -1;
+      }
+    } else if (p[0] == 'C') {
+      uint32_t len = n >= 5 ? sj_get_be32(p + 1) : 0;
+      if (len > MAX_NOTE)
+        used = SJ_ETOOBIG;
+      else if (n >= 5 && n - 5 >= len) {
+        used = (long)len + 4;
+        if (follow_checkpoint(f, p + 5, len))
+          return -1;
+      }
+    } else {
+      used = SJ_EPROTO;
+    }
+    if (used < 0) {
+      fail(f, "follow: malformed stream: %s", sj_strerror((int)used));
+      return -1;
+    }
+    if (used == 0)
+      break;
+    f->rx_off += (size_t)used + 1;
+  }
+  if (f->rx_off == f->rx.n) { /* all consumed: reuse the buffer */
+    sj_buf_reset(&f->rx);
+    f->rx_off = 0;
+  } else if (f->rx_off > (1u << 20)) {
+    memmove(f->rx.p, f->rx.p + f->rx_off, f->rx.n - f->rx_off);
+    f->rx.n -= f->rx_off;
+    f->rx_off = 0;
+  }
+  return 0;
+}
+
+static int on_follow_data(const uint8_t *p, size_t n, void *arg) {
+  follower_t *f = arg;
+  if (f->r->stopping || f->st != ST_FOLLOW)
+    return 1;
+  sj_call_t *call = f->call;
+  f->call = NULL; /* inside this call's callback: fail() must not cancel it; returning 1 does */
+  if (f->rx.n - f->rx_off + n > 2 * MAX_BODY + MAX_NOTE) {
+    fail(f, "follow: a record larger than any allowed");
+    return 1;
+  }
+  if (sj_buf_append(&f->rx, p, n) || follow_parse(f))
+    return 1; /* fail() scheduled the next attempt */
+  f->call = call;
+  return 0;
+}
+
+static void on_follow_done(int err, const sj_resp_t *resp, void *arg) {
+  follower_t *f = arg;
+  (void)resp;
+  if (f->call == NULL) /* cancelled by fail(), which scheduled what comes next */
+    return;
+  f->call = NULL;
+  if (f->r->stopping || f->st != ST_FOLLOW)
+    return;
+  fail(f, "follow stream ended: %s", err ? sj_strerror(err) : "closed by the peer");
+}
+
+static void start_follow(follower_t *f) {
+  uint64_t local;
+  sj_store_head(node_of(f)->store, f->conf->region, &local, NULL, NULL);
+  abort_batch(f);
+  sj_buf_reset(&f->rx);
+  f->rx_off = 0;
+  f->st = ST_FOLLOW;
+  f->backoff_ms = 0;
+  char path[96];
+  snprintf(path, sizeof path, "/v1/logs/%06u/entries?start=%llu&follow=1", f->conf->region,
+           (unsigned long long)local);
+  sj_call_cbs_t cbs = {NULL, on_follow_data, on_follow_done, f};
+  int rv = request(f, cur_url(f), "GET", path, NULL, 0, 0, &cbs, &f->call);
+  if (rv)
+    fail(f, "cannot open the follow stream: %s", sj_strerror(rv));
+  /* A poll now and then still checks the origin's newest checkpoint and cosigns it. */
+  uv_timer_start(&f->timer, on_timer, node_of(f)->cfg.poll_ms, 0);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------------- */
+
+static int read_token(const char *path, char *auth, size_t cap) {
+  char tok[256] = "";
+  FILE *fp = fopen(path, "r");
+  if (!fp)
+    return SJ_EINVAL;
+  int ok = fgets(tok, sizeof tok, fp) != NULL;
+  fclose(fp);
+  tok[strcspn(tok, " \r\n\t")] = 0;
+  if (!ok || !tok[0])
+    return SJ_EINVAL;
+  snprintf(auth, cap, "Bearer %s", tok);
+  return 0;
+}
+
+static int add_conn(struct repl *r, const char *url) {
+  if (client_for(r, url))
+    return 0;
+  sj_client_opts_t o;
+  sj_client_opts_default(&o);
+  o.request_timeout_ms = 0; /* follow streams stay open; every other request sets its own */
+  peer_conn_t *c = &r->conns[r->nconns];
+  snprintf(c->url, sizeof c->url, "%s", url);
+  int rv = sj_client_new(r->n->loop, url, &o, &c->client);
+  if (rv == 0)
+    r->nconns++;
+  return rv;
+}
+
+static int follower_init(struct repl *r, follower_t *f, const sj_peer_conf_t *pc) {
+  sj_node_t *n = r->n;
+  f->r = r;
+  f->conf = pc;
+  int rv = sj_verifier_parse(pc->vkey, strlen(pc->vkey), &f->v);
+  if (rv == 0)
+    rv = sj_verifier_derive(f->v, SJ_KEY_COSIGNATURE_V1, &f->v_cos);
+  if (rv) {
+    SJ_LOG_ERR("repl", "[peer %06u] vkey is not a C2SP verifier key", pc->region);
+    return SJ_EINVAL;
+  }
+  if (pc->token_file[0] && read_token(pc->token_file, f->auth, sizeof f->auth)) {
+    SJ_LOG_ERR("repl", "[peer %06u] cannot read token file %s", pc->region, pc->token_file);
+    return SJ_EINVAL;
+  }
+  for (size_t i = 0; rv == 0 && i < pc->nurls; i++)
+    rv = add_conn(r, pc->urls[i]);
+  if (rv) {
+    SJ_LOG_ERR("repl", "[peer %06u] bad url: %s", pc->region, sj_strerror(rv));
+    return rv;
+  }
+  uv_timer_init(n->loop, &f->timer);
+  f->timer.data = f;
+  char key[32];
+  sj_buf_t ev = {0};
+  evidence_key(pc->region, key);
+  if (sj_store_meta_get(n->store, key, &ev) == 0) {
+    f->st = ST_EQUIVOCATED;
+    SJ_LOG_ERR("repl", "%06u: equivocation evidence on record; not following", pc->region);
+  }
+  sj_buf_deinit(&ev);
+  return 0;
+}
+
+int repl_start(sj_node_t *n) {
+  struct repl *r = calloc(1, sizeof *r);
+  if (!r)
+    return -12;
+  r->n = n;
+  n->repl = r;
+  for (size_t i = 0; i < n->cfg.npeers; i++) {
+    int rv = follower_init(r, &r->f[i], &n->cfg.peers[i]);
+    if (rv)
+      return rv;
+    r->nf++;
+    poll_later(&r->f[i], 10 * i); /* spread the first polls a little */
+  }
+  return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct repl *r = h->data;
+  (void)r;
+}
+
+void repl_stop(sj_node_t *n) {
+  struct repl *r = n->repl;
+  if (!r)
+    return;
+  r->stopping = 1;
+  for (size_t i = 0; i < r->nf; i++) {
+    follower_t *f = &r->f[i];
+    if (f->call) {
+      sj_call_t *c = f->call;
+      f->call = NULL;
+      sj_call_cancel(c);
+    }
+    if (f->side_call) {
+      sj_call_t *c = f->side_call;
+      f->side_call = NULL;
+      sj_call_cancel(c);
+    }
+    abort_batch(f);
+    uv_timer_stop(&f->timer);
+    f->timer.data = r;
+    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    sj_verifier_free(f->v);
+    sj_verifier_free(f->v_cos);
+    sj_buf_deinit(&f->note);
+    sj_buf_deinit(&f->rx);
+  }
+  for (size_t i = 0; i < r->nconns; i++)
+    sj_client_close(r->conns[i].client, NULL, NULL);
+  /* The timers finish closing on the next loop turn; r lives until the node frees it. */
+}
+
+void repl_free(sj_node_t *n) {
+  free(n->repl);
+  n->repl = NULL;
+}
+
+const sj_verifier_t *repl_verifier(sj_node_t *n, uint32_t region, int cosignature) {
+  struct repl *r = n->repl;
+  for (size_t i = 0; r && i < r->nf; i++)
+    if (r->f[i].conf->region == region)
+      return cosignature ? r->f[i].v_cos : r->f[i].v;
+  return NULL;
+}
+
+/* ---- status, alerts, metrics -------------------------------------------------------------------- */
+
+static void cosigners_json(sj_node_t *n, uint32_t region, sj_buf_t *out) {
+  sj_buf_t note = {0};
+  uint64_t size;
+  size_t tl, so;
+  sj_buf_append_u8(out, '[');
+  if (sj_store_checkpoint_latest(n->store, region, &size, &note) == 0 &&
+      sj_note_split((char *)note.p, note.n, &tl, &so) == 0) {
+    int first = 1, line = 0;
+    for (size_t i = so; i < note.n; line++) { /* signature lines: "— <name> <sig>\n" */
+      size_t e = i;
+      while (e < note.n && note.p[e] != '\n')
+        e++;
+      const char *s = (const char *)note.p + i + 4; /* after the em dash and space */
+      const char *sp = memchr(s, ' ', (size_t)((const char *)note.p + e - s));
+      if (line > 0 && sp) { /* the first line is the origin's own signature */
+        sj_buf_append_str(out, first ? "" : ",");
+        json_str(out, s, (size_t)(sp - s));
+        first = 0;
+      }
+      i = e + 1;
+    }
+  }
+  sj_buf_append_u8(out, ']');
+  sj_buf_deinit(&note);
+}
+
+void repl_status_json(sj_node_t *n, sj_buf_t *out) {
+  struct repl *r = n->repl;
+  uint64_t size;
+  sj_store_head(n->store, n->cfg.region, &size, NULL, NULL);
+  sj_buf_printf(out, "{\"region\":\"%s\",\"regions\":[{\"region\":\"%s\",\"origin\":", n->region_str,
+                n->region_str);
+  json_str(out, sj_signer_name(n->signer), strlen(sj_signer_name(n->signer)));
+  sj_buf_printf(out, ",\"state\":\"origin\",\"local_size\":%llu,\"origin_size\":%llu,\"cosigners\":",
+                (unsigned long long)size, (unsigned long long)size);
+  cosigners_json(n, n->cfg.region, out);
+  sj_buf_append_u8(out, '}');
+  for (size_t i = 0; r && i < r->nf; i++) {
+    follower_t *f = &r->f[i];
+    sj_store_head(n->store, f->conf->region, &size, NULL, NULL);
+    sj_buf_printf(out, ",{\"region\":\"%06u\",\"origin\":", f->conf->region);
+    json_str(out, sj_verifier_name(f->v), strlen(sj_verifier_name(f->v)));
+    sj_buf_printf(out, ",\"state\":\"%s\",\"local_size\":%llu,\"origin_size\":%llu,"
+                       "\"lag_entries\":%llu,\"lag_ms\":%llu,\"last_checkpoint_ms\":%llu,\"url\":",
+                  state_names[f->st], (unsigned long long)size, (unsigned long long)f->origin_size,
+                  (unsigned long long)(f->origin_size > size ? f->origin_size - size : 0),
+                  (unsigned long long)f->lag_ms, (unsigned long long)f->last_checkpoint_ms);
+    json_str(out, cur_url(f), strlen(cur_url(f)));
+    sj_buf_append_str(out, ",\"last_error\":");
+    json_str(out, f->last_error, strlen(f->last_error));
+    sj_buf_append_str(out, ",\"cosigners\":");
+    cosigners_json(n, f->conf->region, out);
+    sj_buf_append_u8(out, '}');
+  }
+  sj_buf_append_str(out, "]}");
+}
+
+void repl_alerts_json(sj_node_t *n, sj_buf_t *out) {
+  struct repl *r = n->repl;
+  sj_buf_t ev = {0};
+  char key[32];
+  int first = 1;
+  sj_buf_append_str(out, "{\"alerts\":[");
+  for (size_t i = 0; r && i < r->nf; i++) {
+    evidence_key(r->f[i].conf->region, key);
+    if (sj_store_meta_get(n->store, key, &ev) == 0) {
+      sj_buf_append_str(out, first ? "" : ",");
+      sj_buf_append(out, ev.p, ev.n);
+      first = 0;
+    }
+  }
+  sj_buf_append_str(out, "],\"recent_failures\":[");
+  size_t cnt = r ? (r->nrecent < RECENT_FAILURES ? r->nrecent : RECENT_FAILURES) : 0;
+  for (size_t i = 0; i < cnt; i++) {
+    const failure_t *x = &r->recent[(r->nrecent - 1 - i) % RECENT_FAILURES];
+    sj_buf_printf(out, "%s{\"region\":\"%06u\",\"kind\":\"verification_failed\",\"when_ms\":%llu,"
+                       "\"url\":", i ? "," : "", x->region, (unsigned long long)x->when_ms);
+    json_str(out, x->url, strlen(x->url));
+    sj_buf_append_str(out, ",\"what\":");
+    json_str(out, x->what, strlen(x->what));
+    sj_buf_append_u8(out, '}');
+  }
+  sj_buf_append_str(out, "]}");
+  sj_buf_deinit(&ev);
+}
+
+void repl_metrics(sj_node_t *n, sj_buf_t *out) {
+  struct repl *r = n->repl;
+  sj_buf_printf(out, "# TYPE sanjiao_equivocations_total counter\nsanjiao_equivocations_total %llu\n"
+                     "# TYPE sanjiao_replication_lag_entries gauge\n",
+                (unsigned long long)(r ? r->equivocations : 0));
+  for (size_t i = 0; r && i < r->nf; i++) {
+    uint64_t size;
+    follower_t *f = &r->f[i];
+    sj_store_head(n->store, f->conf->region, &size, NULL, NULL);
+    sj_buf_printf(out, "sanjiao_replication_lag_entries{region=\"%06u\"} %llu\n", f->conf->region,
+                  (unsigned long long)(f->origin_size > size ? f->origin_size - size : 0));
+  }
+  sj_buf_append_str(out, "# TYPE sanjiao_replication_lag_ms gauge\n");
+  for (size_t i = 0; r && i < r->nf; i++)
+    sj_buf_printf(out, "sanjiao_replication_lag_ms{region=\"%06u\"} %llu\n", r->f[i].conf->region,
+                  (unsigned long long)r->f[i].lag_ms);
+  sj_buf_append_str(out, "# TYPE sanjiao_replication_failures_total counter\n");
+  for (size_t i = 0; r && i < r->nf; i++)
+    sj_buf_printf(out, "sanjiao_replication_failures_total{region=\"%06u\"} %llu\n",
+                  r->f[i].conf->region, (unsigned long long)r->f[i].failures);
+}
