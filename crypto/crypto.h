@@ -76,8 +76,10 @@ typedef struct {
   uint8_t h[64][SJ_HASH_LEN]; /* h[b] valid iff bit b of size is set */
 } sj_merkle_frontier_t;
 
-/* Called for the leaf itself (level 0) and each perfect subtree the append completes. A non-zero
- * return aborts sj_merkle_frontier_append, which returns it; the frontier is then unchanged. */
+/* Called for the leaf itself (level 0) and each perfect subtree the append completes, in order of
+ * increasing level. A non-zero return aborts sj_merkle_frontier_append, which returns it; the
+ * frontier is then unchanged. emit may be NULL. Appending to a frontier of size 2^64 - 1 is
+ * SJ_ERANGE. */
 typedef int (*sj_merkle_emit_fn)(void *ctx, unsigned level, uint64_t index,
                                  const uint8_t hash[SJ_HASH_LEN]);
 

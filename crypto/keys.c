@@ -113,10 +113,15 @@ static int parse_id(const char *s, size_t n, uint32_t *id) {
   return 0;
 }
 
+static int is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Drops surrounding blanks (a key file's final newline, say). Not strchr: it would match NUL. */
 static void trim(const char **s, size_t *n) {
-  while (*n && strchr(" \t\r\n", (*s)[0]))
+  while (*n && is_blank((*s)[0]))
     (*s)++, (*n)--;
-  while (*n && strchr(" \t\r\n", (*s)[*n - 1]))
+  while (*n && is_blank((*s)[*n - 1]))
     (*n)--;
 }
 

@@ -1086,6 +1086,13 @@ START_TEST(keys_malformed_texts_are_refused) {
       "  example.test/log/310000+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB\r\n";
   sj_verifier_t *v = parse_verifier(padded);
   sj_verifier_free(v);
+  /* but a NUL is not whitespace */
+  static const char nul[] =
+      "\0example.test/log/310000+f1b216d9+Af/EAH8OixIxT5wVflpjJQ48xymrjE03oMfYRmDvR6UB";
+  v = NULL;
+  ck_assert_int_eq(sj_verifier_parse(nul, sizeof nul - 1, &v), SJ_EFORMAT);
+  ck_assert_int_eq(sj_verifier_parse(nul + 1, sizeof nul - 2, &v), 0);
+  sj_verifier_free(v);
 }
 END_TEST
 
