@@ -513,8 +513,8 @@ static void conn_close(cli_conn_t *c, int graceful) {
 static void conn_kick(sj_h2_t *h) {
   cli_conn_t *c = (cli_conn_t *)h;
   sj_client_t *cl = c->cl;
-  if (c->state == CONN_CLOSING)
-    return;
+  if (c->state == CONN_CLOSING || h->in_recv)
+    return; /* inside mem_recv: ev_read kicks when it returns */
   if (cl->cur == c)
     submit_waiting(cl);
   int rv = sj_h2_pump(h);

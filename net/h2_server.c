@@ -301,8 +301,8 @@ void sj_srv_run_drains(srv_conn_t *c) {
 
 static void conn_kick(sj_h2_t *h) {
   srv_conn_t *c = (srv_conn_t *)h;
-  if (c->closing)
-    return;
+  if (c->closing || h->in_recv)
+    return; /* inside mem_recv: ev_read kicks when it returns */
   int rv = sj_h2_pump(h);
   if (rv < 0) {
     SJ_LOG_WARN(NET, "%s closing: %s", h->tr->peer, nghttp2_strerror(rv));

@@ -70,7 +70,9 @@ int sj_h2_recv(sj_h2_t *h, const uint8_t *p, size_t n) {
 }
 
 int sj_h2_pump(sj_h2_t *h) {
-  if (h->dead || !h->tr)
+  /* Never from inside mem_recv (a handler closing the server, say): nghttp2 is not re-entrant,
+   * and the read path pumps as soon as mem_recv returns. */
+  if (h->dead || !h->tr || h->in_recv)
     return 0;
   for (;;) {
     while (h->tr->queued < h->max_queue) {

@@ -971,6 +971,31 @@ START_TEST(test_graceful_shutdown_finishes_in_flight) {
 }
 END_TEST
 
+static int g_shutdown_closed;
+
+static void h_shutdown(sj_req_t *req, void *arg) {
+  (void)arg;
+  /* Closing the server from inside its own callback chain, then answering. */
+  sj_server_close(srv, 1000, on_closed_flag, &g_shutdown_closed);
+  srv = NULL;
+  ck_assert_int_eq(sj_req_respond(req, 200, NULL, 0, "bye", 3), 0);
+}
+
+START_TEST(test_shutdown_from_handler) {
+  start_server(NULL);
+  g_shutdown_closed = 0;
+  ck_assert_int_eq(sj_server_route(srv, "POST", "/shutdown", NULL, h_shutdown, NULL), 0);
+  listen_and_connect();
+  result_t r;
+  do_request("POST", "/shutdown", NULL, 0, NULL, 0, &r);
+  ck_assert_int_eq(r.err, 0);
+  ck_assert_int_eq(r.status, 200);
+  ck_assert(body_is(&r, "bye"));
+  ck_assert(run_until(&g_shutdown_closed, 1, 5000));
+  sj_buf_deinit(&r.body);
+}
+END_TEST
+
 START_TEST(test_shutdown_deadline_cuts_streams) {
   start_server(NULL);
   memset(&g_push, 0, sizeof g_push);
@@ -1187,6 +1212,7 @@ static Suite *net_suite(void) {
       {"client_cancel", test_client_cancel_and_connect_errors},
       {"shutdown_graceful", test_graceful_shutdown_finishes_in_flight},
       {"shutdown_deadline", test_shutdown_deadline_cuts_streams},
+      {"shutdown_from_handler", test_shutdown_from_handler},
       {"curl", test_curl_prior_knowledge},
       {"h2load", test_h2load_no_failures},
       {"fetch", test_http_fetch_sync},
