@@ -25,6 +25,7 @@
 
 typedef struct {
   uint64_t n, batch, body, sync_n, proofs;
+  unsigned keys;
   const char *dir;
 } args_t;
 
@@ -78,22 +79,34 @@ static void make_body(uint64_t seq, size_t want, sj_buf_t *b) {
   sj_buf_append_str(b, "\"}");
 }
 
-/* Generates the next B entries of g's chain into g->hdr / g->body; returns the leaf hash chain. */
-static void generate(gen_t *g, uint64_t count, size_t body_len) {
-  char uscc[19], epc[64];
+static uint64_t mix(uint64_t x) { /* splitmix64 finaliser: a fixed pseudo-random draw */
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+/* Generates the next count entries of g's chain into g->hdr / g->body. Keys: one enterprise
+ * (USCC) drawn from a pool of 10^6, and nkeys-1 lots (EPC) drawn from a pool of 10^6: random
+ * positions in the index, as real submissions are. */
+static void generate(gen_t *g, uint64_t count, size_t body_len, unsigned nkeys) {
+  char uscc[19], epc[8][64];
+  sj_index_key_t keys[8];
   for (uint64_t i = 0; i < count; i++, g->seq++) {
-    snprintf(uscc, sizeof uscc, "91310000MA%08llu", (unsigned long long)(g->seq % 100000000));
-    int en = snprintf(epc, sizeof epc, "urn:epc:id:sgtin:0614141.107346.%llu",
-                      (unsigned long long)(g->seq / 3));
-    sj_index_key_t keys[3] = {{SJ_KEY_USCC, 18, (const uint8_t *)uscc},
-                              {SJ_KEY_USCC, 18, (const uint8_t *)"91320000MA1FL8XX3B"},
-                              {SJ_KEY_EPC, (uint16_t)en, (const uint8_t *)epc}};
+    uint64_t r = mix(g->seq ^ ((uint64_t)g->region << 40));
+    snprintf(uscc, sizeof uscc, "91310000MA%08llu", (unsigned long long)(r % 1000000));
+    keys[0] = (sj_index_key_t){SJ_KEY_USCC, 18, (const uint8_t *)uscc};
+    for (unsigned k = 1; k < nkeys; k++) {
+      int en = snprintf(epc[k], sizeof epc[k], "urn:epc:id:sgtin:0614141.107346.%llu",
+                        (unsigned long long)(mix(r + k) % 1000000));
+      keys[k] = (sj_index_key_t){SJ_KEY_EPC, (uint16_t)en, (const uint8_t *)epc[k]};
+    }
     make_body(g->seq, body_len, &g->body[i]);
     sj_entry_header_t h = {.version = SJ_ENTRY_VERSION, .region = g->region, .seq = g->seq,
                            .time_ms = 1700000000000ull + g->seq, .kind = SJ_KIND_CREDIT,
                            .disclosure = SJ_DISCLOSE_PUBLIC, .type_len = 7, .type = "penalty",
-                           .body_len = (uint32_t)g->body[i].n,
-                           .nkeys = (uint16_t)(g->seq % 3 == 0 ? 3 : 2), .keys = keys};
+                           .body_len = (uint32_t)g->body[i].n, .nkeys = (uint16_t)nkeys,
+                           .keys = keys};
     memcpy(h.prev, g->prev, SJ_HASH_LEN);
     sj_sha256(g->body[i].p, g->body[i].n, h.body_hash);
     sj_buf_reset(&g->hdr[i]);
@@ -133,7 +146,7 @@ static rocksdb_t *raw_open(const char *path, rocksdb_cache_t *cache) {
   return db;
 }
 
-/* One raw batch of the same rows the store writes for entries: (region, seq) -> flags | len |
+/* One raw batch of the rows the store writes for entries: (region, seq) -> flags | len |
  * header | body. */
 static void raw_write(rocksdb_t *db, rocksdb_writeoptions_t *wo, const gen_t *g, uint64_t first,
                       uint64_t count) {
@@ -173,7 +186,7 @@ static void store_write_batch(sj_store_t *s, const gen_t *g, uint64_t count, int
     die("commit", rv);
 }
 
-/* Appends n entries of region to both stores; prints records/s of each and the ratio. */
+/* Appends n entries of region to the store and the raw DB; prints records/s and the ratio. */
 static void append_phase(const args_t *a, sj_store_t *s, rocksdb_t *raw, uint32_t region,
                          uint64_t n, int sync) {
   gen_t g = {.region = region};
@@ -184,7 +197,7 @@ static void append_phase(const args_t *a, sj_store_t *s, rocksdb_t *raw, uint32_
   double t_store = 0, t_raw = 0, t0;
   for (uint64_t done = 0; done < n;) {
     uint64_t count = n - done < a->batch ? n - done : a->batch;
-    generate(&g, count, a->body);
+    generate(&g, count, a->body, a->keys);
     t0 = now();
     store_write_batch(s, &g, count, sync);
     t_store += now() - t0;
@@ -196,10 +209,11 @@ static void append_phase(const args_t *a, sj_store_t *s, rocksdb_t *raw, uint32_
       fprintf(stderr, "  %s: %llu / %llu\n", sync ? "synced" : "unsynced",
               (unsigned long long)done, (unsigned long long)n);
   }
-  printf("append %-8s n=%llu batch=%llu body=%llu: store %.0f rec/s, raw rocksdb %.0f rec/s, "
-         "ratio %.2f\n",
+  printf("append %-8s n=%llu batch=%llu body=%llu keys=%u: store %.0f rec/s, raw rocksdb %.0f "
+         "rec/s, ratio %.2f\n",
          sync ? "synced" : "unsynced", (unsigned long long)n, (unsigned long long)a->batch,
-         (unsigned long long)a->body, (double)n / t_store, (double)n / t_raw, t_raw / t_store);
+         (unsigned long long)a->body, a->keys, (double)n / t_store, (double)n / t_raw,
+         t_raw / t_store);
   for (uint64_t i = 0; i < a->batch; i++) {
     sj_buf_deinit(&g.hdr[i]);
     sj_buf_deinit(&g.body[i]);
@@ -238,12 +252,12 @@ static void proof_phase(const args_t *a, sj_store_t *s, uint32_t region) {
 
 static void usage(void) {
   fprintf(stderr, "usage: sjbench-store [--n N] [--batch B] [--body BYTES] [--sync-n N] "
-                  "[--proofs P] [--dir DIR]\n");
+                  "[--proofs P] [--keys 1..8] [--dir DIR]\n");
   exit(2);
 }
 
 static void parse_args(int argc, char **argv, args_t *a) {
-  *a = (args_t){1000000, 100, 300, 100000, 200000, NULL};
+  *a = (args_t){1000000, 100, 300, 100000, 200000, 2, NULL};
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc)
       usage();
@@ -263,10 +277,12 @@ static void parse_args(int argc, char **argv, args_t *a) {
       a->sync_n = n;
     else if (strcmp(argv[i - 1], "--proofs") == 0)
       a->proofs = n;
+    else if (strcmp(argv[i - 1], "--keys") == 0)
+      a->keys = (unsigned)n;
     else
       usage();
   }
-  if (a->n == 0 || a->batch == 0)
+  if (a->n == 0 || a->batch == 0 || a->keys < 1 || a->keys > 8)
     usage();
 }
 

@@ -1,4 +1,4 @@
-/* Batches: one region's entries, tree nodes, index rows, checkpoint and meta rows gathered in one
+/* Batches: one region's entries, tree tiles, index rows, checkpoint and meta rows gathered in one
  * RocksDB WriteBatch and written atomically. batch_add validates everything before it touches
  * the WriteBatch or the working frontier, and reserves the memory it needs first, so a refused
  * add leaves the batch exactly as it was. */
@@ -15,16 +15,32 @@ typedef struct {
   uint8_t h[SJ_HASH_LEN];
 } pending_node_t;
 
+/* An index row waiting for commit: key bytes at arena + off, then the 8-byte time. */
+typedef struct {
+  const uint8_t *p; /* set at commit, once the arena stops moving */
+  size_t off;
+  uint16_t len;
+  uint8_t cf;
+} index_row_t;
+
 struct sj_store_batch {
   sj_store_t *s;
   store_region_t *r;                 /* busy flag held by this batch */
   rocksdb_writebatch_t *wb;          /* owned */
   sj_merkle_frontier_t f;            /* the tree after the adds so far */
+  store_tile_t cur[TILE_LEVELS];     /* each tile level's last tile, copied from the region on
+                                        first touch (bit set in loaded) */
+  unsigned loaded;                   /* bit tl: cur[tl] is valid */
+  unsigned dirty;                    /* bit tl: cur[tl] changed since it was last written */
   uint8_t last_leaf[SJ_HASH_LEN];    /* leaf hash of entry f.size-1 */
   uint64_t added;                    /* entries added */
   pending_node_t *pend;              /* owned; npend of cappend used */
   size_t npend;
   size_t cappend;
+  sj_buf_t arena;                    /* index row keys and values */
+  index_row_t *rows;                 /* owned; nrows of caprows used */
+  size_t nrows;
+  size_t caprows;
   sj_index_key_t keys[SJ_ENTRY_MAX_KEYS]; /* decode scratch */
 };
 
@@ -45,8 +61,12 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
   b->r = r;
   b->wb = rocksdb_writebatch_create();
   b->added = 0;
+  b->loaded = b->dirty = 0;
   b->pend = NULL;
   b->npend = b->cappend = 0;
+  sj_buf_init(&b->arena);
+  b->rows = NULL;
+  b->nrows = b->caprows = 0;
   /* Only this batch can change the region until it ends, so the copy stays current. */
   pthread_rwlock_rdlock(&r->lock);
   b->f = r->frontier;
@@ -60,12 +80,23 @@ static void batch_free(sj_store_batch_t *b) {
   atomic_store(&b->r->busy, 0);
   rocksdb_writebatch_destroy(b->wb);
   free(b->pend);
+  sj_buf_deinit(&b->arena);
+  free(b->rows);
   free(b);
 }
 
 void sj_store_batch_abort(sj_store_batch_t *b) {
   if (b != NULL)
     batch_free(b);
+}
+
+/* tree: (region, tile level, tile index) -> tile. A tile is rewritten whole each time it grows. */
+static void put_tile(sj_store_batch_t *b, unsigned tl, const store_tile_t *t) {
+  uint8_t k[TREE_KEY_LEN], v[TILE_VAL_MAX];
+  store_tree_key(k, b->r->code, tl, t->index);
+  size_t n = store_tile_encode(t, v);
+  rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_TREE], (const char *)k, sizeof k, (const char *)v,
+                            n);
 }
 
 /* An append completes at most 64 nodes; room for them is made before anything changes. */
@@ -81,14 +112,32 @@ static int pend_reserve(sj_store_batch_t *b) {
   return 0;
 }
 
+/* The batch's copy of the last tile of level tl, moved on to tile j when the node to be set is
+ * the first of a new tile: the previous one is then complete and written now if it changed. */
+static store_tile_t *batch_tile(sj_store_batch_t *b, unsigned tl, uint64_t j) {
+  store_tile_t *t = &b->cur[tl];
+  if (!(b->loaded & (1u << tl))) {
+    *t = b->r->tiles[tl]; /* only this batch's commit changes it: no lock needed to read */
+    b->loaded |= 1u << tl;
+  }
+  if (t->index != j) {
+    if (b->dirty & (1u << tl))
+      put_tile(b, tl, t);
+    t->index = j;
+    t->m = 0;
+  }
+  b->dirty |= 1u << tl;
+  return t;
+}
+
 /* Receives the leaf (level 0) and every perfect subtree the append completes. Never fails:
  * pend_reserve ran before. */
 static int emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[SJ_HASH_LEN]) {
   sj_store_batch_t *b = ctx;
-  uint8_t k[TREE_KEY_LEN];
-  store_tree_key(k, b->r->code, level, index);
-  rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_TREE], (const char *)k, sizeof k,
-                            (const char *)hash, SJ_HASH_LEN);
+  unsigned tl, d, slot;
+  uint64_t j;
+  store_tile_locate(level, index, &tl, &j, &d, &slot);
+  store_tile_set(batch_tile(b, tl, j), d, slot, hash);
   if (level >= STORE_CACHE_LEVEL) {
     pending_node_t *p = &b->pend[b->npend++];
     p->level = level;
@@ -125,17 +174,60 @@ static void put_entry_row(sj_store_batch_t *b, const sj_entry_header_t *h, const
   rocksdb_writebatch_putv_cf(b->wb, b->s->cf[CF_ENTRIES], 1, kl, ks, body != NULL ? 3 : 2, vl, vs);
 }
 
-/* subjects / trace: (u16 len | type | key, region, seq) -> time_ms. */
-static void put_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h) {
+/* Room for the entry's index rows, made before anything changes. */
+static int rows_reserve(sj_store_batch_t *b, const sj_entry_header_t *h) {
+  size_t bytes = 0;
+  for (uint16_t i = 0; i < h->nkeys; i++)
+    bytes += 2u + 1u + h->keys[i].len + 12u + 8u;
+  if (b->caprows - b->nrows < h->nkeys) {
+    size_t cap = b->caprows ? 2 * b->caprows : 256;
+    while (cap - b->nrows < h->nkeys)
+      cap *= 2;
+    index_row_t *p = realloc(b->rows, cap * sizeof *p);
+    if (p == NULL)
+      return -ENOMEM;
+    b->rows = p;
+    b->caprows = cap;
+  }
+  return sj_buf_reserve(&b->arena, bytes);
+}
+
+/* subjects / trace: (u16 len | type | key, region, seq) -> time_ms. Gathered here and written
+ * sorted at commit: RocksDB's memtable inserts a key next to the previous one cheaply, a key
+ * elsewhere at the cost of a full skiplist search (measured in docs/STORAGE.md). */
+static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h) {
   uint8_t ikey[INDEX_KEY_MAX], row[INDEX_ROW_MAX], t[8];
   sj_put_be64(t, h->time_ms);
   for (uint16_t i = 0; i < h->nkeys; i++) {
     const sj_index_key_t *k = &h->keys[i];
     size_t in = sj_store_index_key(k->type, k->p, k->len, ikey);
     size_t rn = store_index_row(row, ikey, in, h->region, h->seq);
-    int cf = k->type == SJ_KEY_EPC ? CF_TRACE : CF_SUBJECTS;
-    rocksdb_writebatch_put_cf(b->wb, b->s->cf[cf], (const char *)row, rn, (const char *)t,
-                              sizeof t);
+    index_row_t *r = &b->rows[b->nrows++];
+    r->off = b->arena.n;
+    r->len = (uint16_t)rn;
+    r->cf = k->type == SJ_KEY_EPC ? CF_TRACE : CF_SUBJECTS;
+    sj_buf_append(&b->arena, row, rn); /* reserved: cannot fail */
+    sj_buf_append(&b->arena, t, sizeof t);
+  }
+}
+
+static int cmp_rows(const void *x, const void *y) {
+  const index_row_t *a = x, *b = y;
+  if (a->cf != b->cf)
+    return a->cf < b->cf ? -1 : 1;
+  int c = memcmp(a->p, b->p, a->len < b->len ? a->len : b->len);
+  return c != 0 ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static void put_index_rows(sj_store_batch_t *b) {
+  for (size_t i = 0; i < b->nrows; i++)
+    b->rows[i].p = b->arena.p + b->rows[i].off;
+  if (b->nrows > 1)
+    qsort(b->rows, b->nrows, sizeof *b->rows, cmp_rows);
+  for (size_t i = 0; i < b->nrows; i++) {
+    const index_row_t *r = &b->rows[i];
+    rocksdb_writebatch_put_cf(b->wb, b->s->cf[r->cf], (const char *)r->p, r->len,
+                              (const char *)r->p + r->len, 8);
   }
 }
 
@@ -150,12 +242,14 @@ int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, co
     rv = check_entry(b, &h, body, bn);
   if (rv == 0)
     rv = pend_reserve(b);
+  if (rv == 0)
+    rv = rows_reserve(b, &h);
   if (rv != 0)
     return rv;
   /* Nothing below can fail. */
   sj_merkle_leaf_hash(header, hn, leaf);
   put_entry_row(b, &h, header, hn, body, bn);
-  put_index_rows(b, &h);
+  add_index_rows(b, &h);
   rv = sj_merkle_frontier_append(&b->f, leaf, emit_node, b);
   (void)rv; /* emit_node never fails */
   memcpy(b->last_leaf, leaf, SJ_HASH_LEN);
@@ -196,12 +290,21 @@ static void publish(sj_store_batch_t *b) {
   r->frontier = b->f;
   memcpy(r->root, root, SJ_HASH_LEN);
   memcpy(r->last_leaf, b->last_leaf, SJ_HASH_LEN);
+  for (unsigned tl = 0; tl < TILE_LEVELS; tl++) {
+    if (b->loaded & (1u << tl))
+      r->tiles[tl] = b->cur[tl];
+  }
   for (size_t i = 0; i < b->npend; i++)
     store_cache_add(r, b->pend[i].level, b->pend[i].index, b->pend[i].h);
   pthread_rwlock_unlock(&r->lock);
 }
 
 int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
+  put_index_rows(b);
+  for (unsigned tl = 0; tl < TILE_LEVELS; tl++) {
+    if (b->dirty & (1u << tl))
+      put_tile(b, tl, &b->cur[tl]);
+  }
   if (b->added > 0) {
     uint8_t k[HEAD_KEY_LEN], v[8];
     store_head_key(k, b->r->code);

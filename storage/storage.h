@@ -7,7 +7,8 @@
  *
  * Threads: every function may be called from any thread. A region has at most one open batch at a
  * time (its single writer); batches of different regions may run concurrently. Readers see a
- * region's new entries, tree and size only after the batch that wrote them committed.
+ * region's new entries, tree and size only after the batch that wrote them committed. A batch
+ * handle is used by one thread at a time (it may move between threads).
  * Errors are the codes of common/common.h; RocksDB's messages are translated here (SJ_ESTORE,
  * SJ_ENOSPACE) and never leave the module. Out-parameters are written only on success. */
 #ifndef SJ_STORAGE_H
@@ -60,11 +61,13 @@ int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, co
 void sj_store_batch_head(const sj_store_batch_t *b, uint64_t *size, uint8_t root[SJ_HASH_LEN],
                          uint8_t last_leaf[SJ_HASH_LEN]);
 
-/* Stores a signed checkpoint note for the batch's resulting size (replaces any stored for that
- * size). The note is copied. */
+/* Stores a signed checkpoint note for the batch's size at the time of the call, i.e. the size
+ * sj_store_batch_head reports then (replaces any stored for that size, including one set earlier
+ * in this batch). Call it after the last add. The note is copied. */
 int sj_store_batch_set_checkpoint(sj_store_batch_t *b, const char *note, size_t n);
 
-/* Puts a meta row (e.g. a replication cursor) in the same atomic batch. Copied. */
+/* Puts a meta row (e.g. a replication cursor) in the same atomic batch; key is a NUL-terminated
+ * string. Copied. */
 int sj_store_batch_put_meta(sj_store_batch_t *b, const char *key, const void *val, size_t n);
 
 /* Writes the batch atomically (fsync'd when sync) and frees it; readers then see the new size.
@@ -113,7 +116,10 @@ int sj_store_checkpoint_put(sj_store_t *s, uint32_t region, uint64_t size, const
 
 /* Index scans. Rows are (key, region, seq) with the entry's time as value. Calls fn for each row
  * of key, ascending by (region, seq), starting after (after_region, after_seq) when after is not
- * NULL. fn returns 0 to continue, 1 to stop (not an error), negative to abort with that code. */
+ * NULL. fn returns 0 to continue, 1 to stop (not an error), negative to abort with that code.
+ * key is an index key as sj_store_index_key makes it (1..1 + SJ_ENTRY_MAX_KEY_LEN bytes, else
+ * SJ_EINVAL). Only rows of committed entries are reported. fn runs on the calling thread with no
+ * store lock held, so it may call other store functions. Errors: SJ_EINVAL, SJ_ESTORE, fn's. */
 typedef enum { SJ_INDEX_SUBJECTS = 0, SJ_INDEX_TRACE = 1 } sj_index_t;
 typedef struct {
   uint32_t region;
@@ -123,12 +129,20 @@ typedef int (*sj_store_scan_fn)(void *ctx, uint32_t region, uint64_t seq, uint64
 int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
                   const sj_entry_ref_t *after, sj_store_scan_fn fn, void *ctx);
 
-/* Meta rows outside a batch (synced on put). get replaces val. Errors: SJ_ENOTFOUND, SJ_ESTORE. */
+/* Meta rows outside a batch (synced on put); key is a NUL-terminated string. get replaces val.
+ * Errors: SJ_ENOTFOUND, SJ_ESTORE. */
 int sj_store_meta_get(sj_store_t *s, const char *key, sj_buf_t *val);
 int sj_store_meta_put(sj_store_t *s, const char *key, const void *val, size_t n);
 
+/* Maintenance: writes every memtable to table files (waiting for it) and, when compact is set,
+ * compacts every column family fully. Not needed for durability (the WAL is); useful before a
+ * backup and in tests, which would otherwise never read table files. May take long.
+ * Errors: SJ_ESTORE, SJ_ENOSPACE. */
+int sj_store_flush(sj_store_t *s, int compact);
+
 /* Key of an index row for a header key: the key type byte followed by its bytes, so that a USCC
- * and an EPC never collide. out must hold 1 + SJ_ENTRY_MAX_KEY_LEN bytes; returns the length. */
+ * and an EPC never collide. out must hold 1 + SJ_ENTRY_MAX_KEY_LEN bytes; returns the length, or 0
+ * (out untouched) when n > SJ_ENTRY_MAX_KEY_LEN. */
 size_t sj_store_index_key(uint8_t type, const uint8_t *p, size_t n, uint8_t *out);
 
 #endif

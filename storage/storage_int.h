@@ -15,10 +15,18 @@
 
 #define STORE_SCHEMA_VERSION 1u
 
-/* Tree levels >= this are kept in memory per region (about 32 bytes per 2^level leaves), so an
- * inclusion proof needs at most this many RocksDB reads. Chosen by bench/store.c: see
- * docs/STORAGE.md. */
-#define STORE_CACHE_LEVEL 6u
+/* The tree family stores tiles, not single nodes: tile (T, j) holds the nodes of tree levels
+ * 6T .. 6T+5 under the 64 level-6T nodes 64j .. 64j+63 (64 + 32 + 16 + 8 + 4 + 2 = 126 hashes),
+ * as far as they are complete. An append batch rewrites the few tiles it touched (one row per tile
+ * level, not ~2 rows per entry), and the six lowest nodes of any inclusion proof come from one
+ * row. Levels >= TILE_H (tiles T >= 1: one hash per 32 leaves) are also kept in memory per
+ * region, so a proof costs one RocksDB read. docs/STORAGE.md has the measurements. */
+#define TILE_H 6u           /* tree levels per tile */
+#define TILE_W 64u          /* bottom nodes per tile, 2^TILE_H */
+#define TILE_SLOTS 126u     /* hashes in a full tile */
+#define TILE_LEVELS 11u     /* tile levels 0..10 cover tree levels 0..65 */
+#define TILE_VAL_MAX (1u + TILE_SLOTS * SJ_HASH_LEN)
+#define STORE_CACHE_LEVEL TILE_H
 #define STORE_MAX_LEVELS 64u
 
 /* Column families, in the order they are opened. CF_DEFAULT exists because RocksDB requires it;
@@ -36,7 +44,7 @@ enum {
 
 /* Row key lengths. */
 #define ENTRY_KEY_LEN 12u                           /* region u32 | seq u64 */
-#define TREE_KEY_LEN 13u                            /* region u32 | level u8 | index u64 */
+#define TREE_KEY_LEN 13u                            /* region u32 | tile level u8 | tile u64 */
 #define CKPT_KEY_LEN 12u                            /* region u32 | size u64 */
 #define HEAD_KEY_LEN 6u                             /* 0x00 'h' | region u32 (meta CF) */
 #define INDEX_KEY_MAX (1u + SJ_ENTRY_MAX_KEY_LEN)   /* type byte | key bytes */
@@ -53,6 +61,13 @@ typedef struct {
   uint64_t cap;              /* allocated entries */
 } store_level_t;
 
+/* A tile in memory, in a fixed layout: level d (0..5) of the tile at slots tile_off(d).. . */
+typedef struct {
+  uint64_t index;                     /* j: the tile's index at its tile level */
+  unsigned m;                         /* bottom nodes held, 0..TILE_W; level d holds m >> d */
+  uint8_t h[TILE_SLOTS][SJ_HASH_LEN]; /* slots of absent nodes are undefined */
+} store_tile_t;
+
 /* A region's committed state. Created on the first batch for the region (or at open from its
  * head row) and freed only by sj_store_close, so a pointer to it stays valid while the store is
  * open. Every field below lock is guarded by it. */
@@ -64,6 +79,7 @@ typedef struct {
   sj_merkle_frontier_t frontier;   /* frontier of the committed tree */
   uint8_t root[SJ_HASH_LEN];       /* root of the committed tree */
   uint8_t last_leaf[SJ_HASH_LEN];  /* leaf hash of entry size-1, zero when empty */
+  store_tile_t tiles[TILE_LEVELS]; /* the last (possibly partial) tile of each tile level */
   int cache_ok;                    /* 0 after an allocation failure: read levels from RocksDB */
   store_level_t cache[STORE_MAX_LEVELS]; /* only levels >= STORE_CACHE_LEVEL are used */
 } store_region_t;
@@ -112,12 +128,25 @@ int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync);
 /* Point read of one row; *val is rocksdb_malloc'd (free with rocksdb_free) or NULL when absent. */
 int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn);
 
+/* ---- tile.c: tiles ----------------------------------------------------------------------------- */
+/* Where node (level, index) lives: tile level, tile index, level within the tile, slot. */
+void store_tile_locate(unsigned level, uint64_t index, unsigned *tl, uint64_t *tj, unsigned *d,
+                       unsigned *slot);
+/* Sets a node of the tile; a bottom node (d == 0) extends m to cover it. */
+void store_tile_set(store_tile_t *t, unsigned d, unsigned slot, const uint8_t h[SJ_HASH_LEN]);
+/* Reads a node; SJ_ESTORE (corrupt) when the tile does not hold it. */
+int store_tile_get(const store_tile_t *t, unsigned d, unsigned slot, uint8_t out[SJ_HASH_LEN]);
+/* Row value: u8 m | level 0's m hashes | level 1's m/2 hashes | ... | level 5's m/32 hashes.
+ * encode returns the length (out holds TILE_VAL_MAX); decode checks it exactly. */
+size_t store_tile_encode(const store_tile_t *t, uint8_t *out);
+int store_tile_decode(const uint8_t *v, size_t n, uint64_t index, store_tile_t *t);
+
 /* ---- tree.c: tree reads, the upper-level cache -------------------------------------------------- */
 /* Recovers a region of the given size at open: frontier, root, last leaf and the cache. */
 int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size);
 /* Appends committed nodes of level >= STORE_CACHE_LEVEL to the cache; the caller holds r's write
- * lock. Nodes of each level arrive in index order. On allocation failure the cache is dropped and
- * reads fall back to RocksDB. */
+ * lock. Nodes of each level arrive in index order. On allocation failure (or a node out of order,
+ * which cannot happen) the cache is dropped and reads fall back to RocksDB. */
 void store_cache_add(store_region_t *r, unsigned level, uint64_t index,
                      const uint8_t hash[SJ_HASH_LEN]);
 void store_cache_free(store_region_t *r);

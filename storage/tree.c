@@ -14,33 +14,59 @@
 typedef struct {
   sj_store_t *s;
   store_region_t *r; /* its read lock is held, or it is not yet published (open) */
-  int use_cache;
+  int use_cache;     /* read levels >= STORE_CACHE_LEVEL from r's cache */
+  int have;          /* tile below holds tile (tl, tile.index) */
+  unsigned tl;
+  store_tile_t tile; /* the tile read last: a proof's low nodes share one */
 } tree_reader_t;
 
-static int read_db(sj_store_t *s, uint32_t region, unsigned level, uint64_t index,
-                   uint8_t out[SJ_HASH_LEN]) {
+static int load_tile(sj_store_t *s, uint32_t region, unsigned tl, uint64_t j, store_tile_t *t) {
   uint8_t k[TREE_KEY_LEN];
   char *v = NULL;
   size_t n = 0;
-  store_tree_key(k, region, level, index);
+  store_tree_key(k, region, tl, j);
   int rv = store_get(s, CF_TREE, k, sizeof k, &v, &n);
-  if (rv == 0 && (v == NULL || n != SJ_HASH_LEN))
-    rv = store_corrupt("tree node missing or not 32 bytes");
+  if (rv == 0 && v == NULL)
+    rv = store_corrupt("tile missing");
   if (rv == 0)
-    memcpy(out, v, SJ_HASH_LEN);
+    rv = store_tile_decode((const uint8_t *)v, n, j, t);
   rocksdb_free(v);
   return rv;
+}
+
+/* The tile holding (tl, j): the region's last tile of that level if it is the one (the newest
+ * entries, the most asked for, never touch RocksDB), else the one read last, else a read. */
+static const store_tile_t *reader_tile(tree_reader_t *t, unsigned tl, uint64_t j, int *rv) {
+  const store_tile_t *last = &t->r->tiles[tl];
+  *rv = 0;
+  if (last->m > 0 && last->index == j)
+    return last;
+  if (!(t->have && t->tl == tl && t->tile.index == j)) {
+    t->have = 0;
+    if ((*rv = load_tile(t->s, t->r->code, tl, j, &t->tile)) != 0)
+      return NULL;
+    t->have = 1;
+    t->tl = tl;
+  }
+  return &t->tile;
 }
 
 static int tree_read(void *ctx, unsigned level, uint64_t index, uint8_t out[SJ_HASH_LEN]) {
   tree_reader_t *t = ctx;
   store_region_t *r = t->r;
+  unsigned tl, d, slot;
+  uint64_t j;
+  int rv;
   if (t->use_cache && r->cache_ok && level >= STORE_CACHE_LEVEL && level < STORE_MAX_LEVELS &&
       index < r->cache[level].n) {
     memcpy(out, r->cache[level].h[index], SJ_HASH_LEN);
     return 0;
   }
-  return read_db(t->s, r->code, level, index, out);
+  if (level >= STORE_MAX_LEVELS)
+    return store_corrupt("tree level out of range");
+  store_tile_locate(level, index, &tl, &j, &d, &slot);
+  const store_tile_t *tile = reader_tile(t, tl, j, &rv);
+  return tile != NULL ? store_tile_get(tile, d, slot, out) : rv;
 }
 
 /* ---- Cache ----------------------------------------------------------------------------------- */
@@ -79,44 +105,83 @@ void store_cache_add(store_region_t *r, unsigned level, uint64_t index,
   memcpy(c->h[c->n++], hash, SJ_HASH_LEN);
 }
 
-/* Loads the n complete nodes of one level with one forward scan of the tree family. */
-static int cache_load_level(sj_store_t *s, store_region_t *r, unsigned level, uint64_t n) {
+/* Adds every node of a decoded tile of tile level tl >= 1 to the cache. */
+static void cache_add_tile(store_region_t *r, unsigned tl, const store_tile_t *t) {
+  for (unsigned d = 0; d < TILE_H && tl * TILE_H + d < STORE_MAX_LEVELS; d++) {
+    uint64_t first = t->index << (TILE_H - d);
+    unsigned off = 128u - (128u >> d);
+    for (unsigned i = 0; i < (t->m >> d); i++)
+      store_cache_add(r, tl * TILE_H + d, first + i, t->h[off + i]);
+  }
+}
+
+/* Loads the n tiles of tile level tl (>= 1) into the cache with one forward scan. */
+static int cache_load_tiles(sj_store_t *s, store_region_t *r, unsigned tl, uint64_t n) {
   uint8_t k[TREE_KEY_LEN];
   size_t kn = 0, vn = 0;
   char *err = NULL;
-  uint64_t i = 0;
+  uint64_t j = 0;
   int rv = 0;
-  store_tree_key(k, r->code, level, 0);
+  store_tile_t *t = malloc(sizeof *t);
+  if (t == NULL)
+    return -ENOMEM;
+  store_tree_key(k, r->code, tl, 0);
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[CF_TREE]);
-  for (rocksdb_iter_seek(it, (const char *)k, sizeof k); i < n && rocksdb_iter_valid(it);
-       rocksdb_iter_next(it), i++) {
+  for (rocksdb_iter_seek(it, (const char *)k, sizeof k); rv == 0 && j < n && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it), j++) {
     const uint8_t *key = (const uint8_t *)rocksdb_iter_key(it, &kn);
-    const char *v = rocksdb_iter_value(it, &vn);
-    store_tree_key(k, r->code, level, i);
-    if (kn != TREE_KEY_LEN || memcmp(key, k, TREE_KEY_LEN) != 0 || vn != SJ_HASH_LEN) {
-      rv = store_corrupt("tree level has a gap");
-      break;
-    }
-    store_cache_add(r, level, i, (const uint8_t *)v);
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vn);
+    store_tree_key(k, r->code, tl, j);
+    if (kn != TREE_KEY_LEN || memcmp(key, k, TREE_KEY_LEN) != 0)
+      rv = store_corrupt("tile level has a gap");
+    else if ((rv = store_tile_decode(v, vn, j, t)) == 0)
+      cache_add_tile(r, tl, t);
   }
   rocksdb_iter_get_error(it, &err);
   if (err != NULL && rv == 0)
     rv = store_rocks_error(err);
   else
     rocksdb_free(err);
-  if (rv == 0 && i < n)
-    rv = store_corrupt("tree level shorter than the head says");
+  if (rv == 0 && j < n)
+    rv = store_corrupt("tile level shorter than the head says");
   rocksdb_iter_destroy(it);
+  free(t);
   return rv;
 }
 
+/* The last tile of every tile level, which appends extend. */
+static int recover_last_tiles(sj_store_t *s, store_region_t *r, uint64_t size) {
+  for (unsigned tl = 0; tl < TILE_LEVELS; tl++) {
+    store_tile_t *t = &r->tiles[tl];
+    uint64_t c = tl * TILE_H < 64 ? size >> (tl * TILE_H) : 0; /* complete bottom nodes */
+    t->index = 0;
+    t->m = 0;
+    if (c == 0)
+      continue;
+    uint64_t j = (c - 1) / TILE_W;
+    int rv = load_tile(s, r->code, tl, j, t);
+    if (rv != 0)
+      return rv;
+    if (t->m != c - j * TILE_W)
+      return store_corrupt("last tile does not match the head");
+  }
+  return 0;
+}
+
 int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size) {
-  tree_reader_t t = {s, r, 0};
-  int rv = sj_merkle_frontier_load(&r->frontier, tree_read, &t, size);
+  tree_reader_t *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return -ENOMEM;
+  t->s = s;
+  t->r = r;
+  int rv = recover_last_tiles(s, r, size);
+  if (rv == 0)
+    rv = sj_merkle_frontier_load(&r->frontier, tree_read, t, size);
   if (rv == 0 && size > 0)
-    rv = read_db(s, r->code, 0, size - 1, r->last_leaf);
-  for (unsigned l = STORE_CACHE_LEVEL; rv == 0 && l < STORE_MAX_LEVELS && (size >> l) > 0; l++)
-    rv = cache_load_level(s, r, l, size >> l);
+    rv = tree_read(t, 0, size - 1, r->last_leaf);
+  for (unsigned tl = 1; rv == 0 && tl < TILE_LEVELS && (size >> (tl * TILE_H)) > 0; tl++)
+    rv = cache_load_tiles(s, r, tl, ((size >> (tl * TILE_H)) + TILE_W - 1) / TILE_W);
+  free(t);
   if (rv != 0)
     return rv;
   r->size = size;
@@ -144,8 +209,10 @@ int sj_store_leaf_hash(sj_store_t *s, uint32_t region, uint64_t seq, uint8_t out
   int rv = SJ_ENOTFOUND;
   if (r == NULL)
     return rv;
-  if (seq < size)
-    rv = read_db(s, region, 0, seq, out);
+  if (seq < size) {
+    tree_reader_t t = {.s = s, .r = r};
+    rv = tree_read(&t, 0, seq, out);
+  }
   pthread_rwlock_unlock(&r->lock);
   return rv;
 }
@@ -161,7 +228,7 @@ int sj_store_root(sj_store_t *s, uint32_t region, uint64_t size, uint8_t out[SJ_
   else if (size == have)
     memcpy(out, r->root, SJ_HASH_LEN);
   else {
-    tree_reader_t t = {s, r, 1};
+    tree_reader_t t = {.s = s, .r = r, .use_cache = 1};
     rv = sj_merkle_root(tree_read, &t, size, out);
   }
   if (r != NULL)
@@ -177,7 +244,7 @@ int sj_store_prove_inclusion(sj_store_t *s, uint32_t region, uint64_t index, uin
   if (r == NULL)
     return rv;
   if (index < size && size <= have) {
-    tree_reader_t t = {s, r, 1};
+    tree_reader_t t = {.s = s, .r = r, .use_cache = 1};
     rv = sj_merkle_prove_inclusion(tree_read, &t, index, size, path, path_len);
   }
   pthread_rwlock_unlock(&r->lock);
@@ -192,7 +259,7 @@ int sj_store_prove_consistency(sj_store_t *s, uint32_t region, uint64_t first, u
   if (r == NULL)
     return rv;
   if (first > 0 && first <= second && second <= have) {
-    tree_reader_t t = {s, r, 1};
+    tree_reader_t t = {.s = s, .r = r, .use_cache = 1};
     rv = sj_merkle_prove_consistency(tree_read, &t, first, second, path, path_len);
   }
   pthread_rwlock_unlock(&r->lock);

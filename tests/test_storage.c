@@ -433,6 +433,32 @@ START_TEST(scan_stops_resumes_and_aborts) {
 }
 END_TEST
 
+static void check_all_proofs(sj_store_t *s, const chain_t *c);
+
+/* Rows in memtables, in L0 files and in compacted files read alike. */
+START_TEST(reads_span_memtables_and_table_files) {
+  chain_t c;
+  chain_init(&c, SH, 400);
+  sj_store_t *s = open_store();
+  append_batch(s, &c, 150, 0);
+  ck_assert_int_eq(sj_store_flush(s, 0), 0);
+  append_batch(s, &c, 100, 0);
+  ck_assert_int_eq(sj_store_flush(s, 1), 0);
+  append_batch(s, &c, 50, 1);
+  check_head(s, &c);
+  check_entries(s, &c);
+  check_scans(s, &c);
+  sj_store_close(s);
+  s = open_store();
+  check_head(s, &c);
+  check_entries(s, &c);
+  check_scans(s, &c);
+  check_all_proofs(s, &c);
+  sj_store_close(s);
+  chain_free(&c);
+}
+END_TEST
+
 /* ---- TCase proofs ------------------------------------------------------------------------------------ */
 
 /* Every inclusion and consistency proof of every size up to c->size verifies. */
@@ -831,7 +857,9 @@ static Suite *storage_suite(void) {
     const char *name;
     const TTest *tests[4];
   } cases[] = {
-      {"append", {append_reopen_reads_everything_back, scan_stops_resumes_and_aborts}},
+      {"append",
+       {append_reopen_reads_everything_back, scan_stops_resumes_and_aborts,
+        reads_span_memtables_and_table_files}},
       {"proofs", {proofs_verify_at_every_size_to_300, one_entry_per_batch_frontier_matches}},
       {"refuse",
        {refused_adds_leave_batch_usable, abort_and_uncommitted_batches_leave_nothing,
