@@ -1,0 +1,567 @@
+/* tests/test_cluster.c — four real region nodes on loopback (`sanjiao cluster up`), replicating:
+ * convergence to identical roots, catch-up after kill -9, a cut link routed through a relay, new
+ * entries pushed without polling, and a lying peer (wrong key, wrong body, forked checkpoint)
+ * refused — with the fork kept as evidence that survives a restart. */
+#include "common/common.h"
+#include "crypto/crypto.h"
+#include "net/net.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NREG 4
+static const char *regions[NREG] = {"310000", "320000", "330000", "340000"};
+static char g_dir[512];
+static int g_base;
+static json_t *g_cluster;
+
+/* ---- helpers ------------------------------------------------------------------------------------ */
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(long ms) {
+  nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
+}
+
+static const char *node_field(int i, const char *k) {
+  return json_string_value(json_object_get(json_array_get(json_object_get(g_cluster, "nodes"), i), k));
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+  char cmd[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int fetch(const char *url, const char *method, const char *token, const char *body,
+                 sj_buf_t *out) {
+  char auth[160];
+  sj_header_t h[2];
+  size_t nh = 0;
+  int status = 0;
+  if (token) {
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    h[nh++] = (sj_header_t){"authorization", auth};
+  }
+  if (body)
+    h[nh++] = (sj_header_t){"content-type", "application/json"};
+  sj_buf_reset(out);
+  int rv = sj_http_fetch(url, method, h, nh, body, body ? strlen(body) : 0, 10000, &status, out,
+                         NULL);
+  return rv ? rv : status;
+}
+
+static void submit(int i, const char *name) {
+  char url[128], rec[400];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/v1/records", node_field(i, "url"));
+  snprintf(rec, sizeof rec,
+           "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"enterprise\",\"id\":"
+           "\"91310115MA1K00007Q\",\"name\":\"%s\"},\"disclosure\":\"public\"}",
+           name);
+  ck_assert_int_eq(fetch(url, "POST", node_field(i, "submit_token"), rec, &b), 201);
+  sj_buf_deinit(&b);
+}
+
+/* Size of region r's log as node i holds it (0 when unreachable). */
+static uint64_t held_size(const char *base_url, const char *region) {
+  char url[160];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/v1/status", base_url);
+  uint64_t size = 0;
+  if (fetch(url, "GET", NULL, NULL, &b) == 200) {
+    json_error_t e;
+    json_t *j = json_loadb((char *)b.p, b.n, 0, &e), *it;
+    size_t k;
+    json_array_foreach(json_object_get(j, "regions"), k, it) {
+      if (!strcmp(json_string_value(json_object_get(it, "region")), region))
+        size = (uint64_t)json_integer_value(json_object_get(it, "local_size"));
+    }
+    json_decref(j);
+  }
+  sj_buf_deinit(&b);
+  return size;
+}
+
+/* Waits until node i holds at least want entries of region; returns the ms it took or -1. */
+static long wait_size(const char *base_url, const char *region, uint64_t want, long max_ms) {
+  uint64_t t0 = now_ms();
+  while ((long)(now_ms() - t0) < max_ms) {
+    if (held_size(base_url, region) >= want)
+      return (long)(now_ms() - t0);
+    sleep_ms(20);
+  }
+  return -1;
+}
+
+/* The root of region's checkpoint as node i serves it, verified with the region's key. */
+static void root_at(int i, int r, uint8_t root[32], uint64_t *size) {
+  char url[160];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/v1/logs/%s/checkpoint", node_field(i, "url"), regions[r]);
+  ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+  sj_verifier_t *v = NULL;
+  const char *vk = node_field(r, "vkey");
+  ck_assert_int_eq(sj_verifier_parse(vk, strlen(vk), &v), 0);
+  const sj_verifier_t *vs[1] = {v};
+  size_t tl;
+  sj_checkpoint_t cp;
+  ck_assert_int_eq(sj_note_verify((char *)b.p, b.n, vs, 1, &tl, NULL), 0);
+  ck_assert_int_eq(sj_checkpoint_parse((char *)b.p, tl, &cp), 0);
+  memcpy(root, cp.root, 32);
+  *size = cp.size;
+  sj_verifier_free(v);
+  sj_buf_deinit(&b);
+}
+
+static void load_cluster_json(void) {
+  char p[600];
+  json_error_t e;
+  snprintf(p, sizeof p, "%s/cluster.json", g_dir);
+  json_decref(g_cluster);
+  g_cluster = json_load_file(p, 0, &e);
+  ck_assert_ptr_nonnull(g_cluster);
+}
+
+static void cluster_up(void) {
+  ck_assert_int_eq(run("%s/sanjiao cluster up --dir %s --base-port %d >>%s/up.log 2>&1",
+                       getenv("SJ_BIN"), g_dir, g_base, g_dir), 0);
+  load_cluster_json();
+}
+
+static pid_t node_pid(int i) {
+  char p[600], line[32] = "";
+  snprintf(p, sizeof p, "%s/%s/pid", g_dir, regions[i]);
+  FILE *f = fopen(p, "r");
+  if (!f)
+    return 0;
+  if (!fgets(line, sizeof line, f))
+    line[0] = 0;
+  fclose(f);
+  return (pid_t)atol(line);
+}
+
+static void kill_node(int i, int sig) {
+  pid_t pid = node_pid(i);
+  ck_assert_int_gt(pid, 0);
+  kill(pid, sig);
+  for (int t = 0; t < 100 && kill(pid, 0) == 0; t++)
+    sleep_ms(50);
+}
+
+static void setup(void) {
+  ck_assert_int_eq(sj_crypto_init(), 0);
+  sj_log_set_level(SJ_LOG_LEVEL_ERR);
+  const char *tmp = getenv("SJ_TMPDIR") ? getenv("SJ_TMPDIR") : "/tmp";
+  snprintf(g_dir, sizeof g_dir, "%s/cluster.XXXXXX", tmp);
+  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  srand((unsigned)(getpid() ^ now_ms()));
+  g_base = 20000 + (rand() % 2000) * 8;
+  cluster_up();
+}
+
+static void teardown(void) {
+  run("%s/sanjiao cluster down --dir %s >/dev/null 2>&1", getenv("SJ_BIN"), g_dir);
+  for (int i = 0; i < NREG; i++) { /* nodes started by hand in a test */
+    pid_t p = node_pid(i);
+    if (p > 0)
+      kill(p, SIGKILL);
+  }
+  run("rm -rf '%s'", g_dir);
+  json_decref(g_cluster);
+  g_cluster = NULL;
+}
+
+/* ---- tests -------------------------------------------------------------------------------------- */
+
+START_TEST(four_nodes_converge_to_identical_roots) {
+  for (int k = 0; k < 5; k++)
+    for (int i = 0; i < NREG; i++)
+      submit(i, "converge");
+  for (int i = 0; i < NREG; i++)
+    for (int r = 0; r < NREG; r++)
+      ck_assert_int_ge(wait_size(node_field(i, "url"), regions[r], 5, 15000), 0);
+  for (int r = 0; r < NREG; r++) {
+    uint8_t want[32], got[32];
+    uint64_t ws, gs;
+    root_at(r, r, want, &ws);
+    for (int i = 0; i < NREG; i++) {
+      root_at(i, r, got, &gs);
+      ck_assert_uint_eq(gs, ws);
+      ck_assert(memcmp(got, want, 32) == 0);
+    }
+  }
+  /* Every origin's checkpoint gathers the other three regions' cosignatures. */
+  char url[160];
+  sj_buf_t b = {0};
+  for (int r = 0; r < NREG; r++) {
+    snprintf(url, sizeof url, "%s/v1/logs/%s/checkpoint?cosigned=3", node_field(r, "url"),
+             regions[r]);
+    int st = 0;
+    for (int t = 0; t < 100 && (st = fetch(url, "GET", NULL, NULL, &b)) != 200; t++)
+      sleep_ms(100);
+    ck_assert_int_eq(st, 200);
+  }
+  sj_buf_deinit(&b);
+}
+END_TEST
+
+START_TEST(a_killed_node_catches_up) {
+  submit(0, "before");
+  ck_assert_int_ge(wait_size(node_field(2, "url"), "310000", 1, 10000), 0);
+  kill_node(2, SIGKILL);
+  for (int k = 0; k < 30; k++)
+    submit(k % 2 ? 0 : 1, "while down");
+  cluster_up(); /* starts what is not running */
+  ck_assert_int_ge(wait_size(node_field(2, "url"), "310000", 16, 15000), 0);
+  ck_assert_int_ge(wait_size(node_field(2, "url"), "320000", 15, 15000), 0);
+  uint8_t a[32], b[32];
+  uint64_t sa, sb;
+  root_at(0, 0, a, &sa);
+  root_at(2, 0, b, &sb);
+  ck_assert(sa == sb && memcmp(a, b, 32) == 0);
+}
+END_TEST
+
+START_TEST(new_entries_are_pushed_without_polling) {
+  submit(0, "first");
+  for (int i = 1; i < NREG; i++)
+    ck_assert_int_ge(wait_size(node_field(i, "url"), "310000", 1, 10000), 0);
+  sleep_ms(300);
+  /* The cluster polls every 2 s; arriving well under that means it was pushed. */
+  for (int k = 2; k <= 4; k++) {
+    submit(0, "pushed");
+    for (int i = 1; i < NREG; i++) {
+      long ms = wait_size(node_field(i, "url"), "310000", (uint64_t)k, 5000);
+      ck_assert_int_ge(ms, 0);
+      ck_assert_int_lt(ms, 1000);
+    }
+  }
+}
+END_TEST
+
+/* Starts node i by hand with a config whose [peer 310000] urls are replaced. */
+static void restart_with_urls(int i, const char *urls) {
+  char src[600], dst[600], line[1024];
+  snprintf(src, sizeof src, "%s/%s/node.conf", g_dir, regions[i]);
+  snprintf(dst, sizeof dst, "%s/%s/node-test.conf", g_dir, regions[i]);
+  FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+  int in_a = 0;
+  while (fgets(line, sizeof line, in)) {
+    if (line[0] == '[')
+      in_a = strstr(line, "[peer 310000]") != NULL;
+    if (in_a && !strncmp(line, "url = ", 6))
+      continue;
+    fputs(line, out);
+    if (in_a && line[0] == '[')
+      fputs(urls, out);
+  }
+  fclose(in);
+  fclose(out);
+  kill_node(i, SIGTERM);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char log[600], bin[600];
+    snprintf(log, sizeof log, "%s/%s/node-test.log", g_dir, regions[i]);
+    snprintf(bin, sizeof bin, "%s/sanjiao-node", getenv("SJ_BIN"));
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 2);
+    execl(bin, bin, "--config", dst, (char *)NULL);
+    _exit(127);
+  }
+  char p[600], txt[32];
+  snprintf(p, sizeof p, "%s/%s/pid", g_dir, regions[i]);
+  snprintf(txt, sizeof txt, "%d\n", (int)pid);
+  FILE *f = fopen(p, "w");
+  fputs(txt, f);
+  fclose(f);
+  char url[160];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/healthz", node_field(i, "url"));
+  int st = 0;
+  for (int t = 0; t < 200 && (st = fetch(url, "GET", NULL, NULL, &b)) != 200; t++)
+    sleep_ms(25);
+  ck_assert_int_eq(st, 200);
+  sj_buf_deinit(&b);
+}
+
+START_TEST(a_cut_link_is_routed_through_a_relay) {
+  /* C (330000) cannot reach A (310000): its only ways to A's log are B and D. */
+  char urls[300];
+  snprintf(urls, sizeof urls, "url = http://127.0.0.1:1\nurl = %s\n", node_field(1, "url"));
+  restart_with_urls(2, urls);
+  for (int k = 0; k < 7; k++)
+    submit(0, "through a relay");
+  ck_assert_int_ge(wait_size(node_field(1, "url"), "310000", 7, 15000), 0);
+  ck_assert_int_ge(wait_size(node_field(2, "url"), "310000", 7, 20000), 0);
+  uint8_t a[32], c[32];
+  uint64_t sa, sc;
+  root_at(0, 0, a, &sa);
+  root_at(2, 0, c, &sc);
+  ck_assert(sa == sc && memcmp(a, c, 32) == 0);
+}
+END_TEST
+
+/* ---- a lying peer: an in-process HTTP/2 server in front of A ---------------------------------- */
+
+typedef enum { LIE_WRONG_KEY, LIE_BAD_BODY, LIE_FORK } lie_t;
+
+typedef struct {
+  lie_t lie;
+  char upstream[128];
+  sj_signer_t *signer; /* the key the liar signs checkpoints with */
+  uv_loop_t loop;
+  sj_server_t *srv;
+  uv_async_t stop;
+  pthread_t thread;
+  uint16_t port;
+} liar_t;
+
+static void liar_reply(sj_req_t *req, int status, const sj_buf_t *b, const char *ctype) {
+  sj_header_t h[1] = {{"content-type", ctype}};
+  sj_req_respond(req, status, h, 1, b->p, b->n);
+}
+
+/* The checkpoint: real size, and either re-signed by the wrong key or a forged root signed by
+ * A's real key (a fork). */
+static void liar_checkpoint(sj_req_t *req, void *arg) {
+  liar_t *l = arg;
+  char url[256];
+  sj_buf_t b = {0}, text = {0}, note = {0};
+  snprintf(url, sizeof url, "%s%s", l->upstream, sj_req_path(req));
+  int st = fetch(url, "GET", NULL, NULL, &b);
+  size_t tl, so;
+  sj_checkpoint_t cp;
+  if (st != 200 || sj_note_split((char *)b.p, b.n, &tl, &so) ||
+      sj_checkpoint_parse((char *)b.p, tl, &cp)) {
+    liar_reply(req, st == 200 ? 500 : st, &b, "text/plain");
+  } else {
+    if (l->lie == LIE_FORK)
+      cp.root[0] ^= 1;
+    sj_checkpoint_format(&cp, &text);
+    const sj_signer_t *ss[1] = {l->signer};
+    sj_note_sign((char *)text.p, text.n, ss, 1, &note);
+    liar_reply(req, 200, &note, "text/plain");
+  }
+  sj_buf_deinit(&b);
+  sj_buf_deinit(&text);
+  sj_buf_deinit(&note);
+}
+
+/* Entries: passed through, except one body byte changed when lying about bodies. */
+static void liar_entries(sj_req_t *req, void *arg) {
+  liar_t *l = arg;
+  char url[512];
+  sj_buf_t b = {0};
+  const char *start = sj_req_query(req, "start"), *limit = sj_req_query(req, "limit");
+  if (sj_req_query(req, "follow")) { /* no follow stream: make the follower catch up */
+    sj_req_respond_error(req, 404, "no follow here");
+    return;
+  }
+  snprintf(url, sizeof url, "%s%s?start=%s&limit=%s", l->upstream, sj_req_path(req),
+           start ? start : "0", limit ? limit : "1000");
+  int st = fetch(url, "GET", NULL, NULL, &b);
+  if (st == 200 && l->lie == LIE_BAD_BODY && b.n > 10)
+    b.p[b.n - 3] ^= 0x20; /* inside the first frame's body when it is the only one */
+  liar_reply(req, st, &b, "application/octet-stream");
+  sj_buf_deinit(&b);
+}
+
+static void liar_proxy(sj_req_t *req, void *arg) {
+  liar_t *l = arg;
+  char url[512];
+  sj_buf_t b = {0};
+  const char *path = sj_req_header(req, ":path", NULL);
+  snprintf(url, sizeof url, "%s%s", l->upstream, path);
+  int st = fetch(url, "GET", NULL, NULL, &b);
+  liar_reply(req, st > 0 ? st : 502, &b, "application/json");
+  sj_buf_deinit(&b);
+}
+
+static void on_liar_stop(uv_async_t *a) {
+  liar_t *l = a->data;
+  sj_server_close(l->srv, 0, NULL, NULL);
+  uv_close((uv_handle_t *)&l->stop, NULL);
+}
+
+static void *liar_main(void *arg) {
+  liar_t *l = arg;
+  uv_run(&l->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+static void liar_start(liar_t *l) {
+  uv_loop_init(&l->loop);
+  ck_assert_int_eq(sj_server_new(&l->loop, NULL, &l->srv), 0);
+  sj_server_route(l->srv, "GET", "/v1/logs/{region}/checkpoint", NULL, liar_checkpoint, l);
+  sj_server_route(l->srv, "GET", "/v1/logs/{region}/entries", NULL, liar_entries, l);
+  sj_server_route(l->srv, "GET", "/v1/logs/{region}/proof/consistency", NULL, liar_proxy, l);
+  ck_assert_int_eq(sj_server_listen(l->srv, "127.0.0.1", 0), 0);
+  l->port = sj_server_port(l->srv);
+  uv_async_init(&l->loop, &l->stop, on_liar_stop);
+  l->stop.data = l;
+  pthread_create(&l->thread, NULL, liar_main, l);
+}
+
+static void liar_stop(liar_t *l) {
+  uv_async_send(&l->stop);
+  pthread_join(l->thread, NULL);
+  ck_assert_int_eq(uv_loop_close(&l->loop), 0);
+  sj_signer_free(l->signer);
+}
+
+static json_t *alerts(int i) {
+  char url[160];
+  sj_buf_t b = {0};
+  json_error_t e;
+  snprintf(url, sizeof url, "%s/v1/alerts", node_field(i, "url"));
+  ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+  json_t *j = json_loadb((char *)b.p, b.n, 0, &e);
+  sj_buf_deinit(&b);
+  return j;
+}
+
+static void load_key_of(int r, sj_signer_t **out) {
+  char p[600], text[512] = "";
+  snprintf(p, sizeof p, "%s/%s/key", g_dir, regions[r]);
+  FILE *f = fopen(p, "r");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_ptr_nonnull(fgets(text, sizeof text, f));
+  fclose(f);
+  ck_assert_int_eq(sj_signer_parse(text, strlen(text), out), 0);
+}
+
+/* D (340000) follows A only through the liar. */
+static void liar_case(lie_t lie, liar_t *l) {
+  memset(l, 0, sizeof *l);
+  l->lie = lie;
+  snprintf(l->upstream, sizeof l->upstream, "%s", node_field(0, "url"));
+  if (lie == LIE_WRONG_KEY)
+    ck_assert_int_eq(sj_signer_generate("sanjiao.local/310000", &l->signer), 0);
+  else
+    load_key_of(0, &l->signer);
+  liar_start(l);
+  char urls[128];
+  snprintf(urls, sizeof urls, "url = http://127.0.0.1:%u\n", l->port);
+  restart_with_urls(3, urls);
+}
+
+START_TEST(a_checkpoint_signed_by_another_key_is_refused) {
+  liar_t l;
+  liar_case(LIE_WRONG_KEY, &l);
+  submit(0, "x");
+  sleep_ms(1500);
+  ck_assert_uint_eq(held_size(node_field(3, "url"), "310000"), 0);
+  json_t *a = alerts(3);
+  ck_assert_uint_eq(json_array_size(json_object_get(a, "alerts")), 0); /* not proof */
+  ck_assert_uint_gt(json_array_size(json_object_get(a, "recent_failures")), 0);
+  json_decref(a);
+  liar_stop(&l);
+}
+END_TEST
+
+START_TEST(an_entry_with_a_changed_body_is_refused) {
+  liar_t l;
+  liar_case(LIE_BAD_BODY, &l);
+  submit(0, "x");
+  sleep_ms(1500);
+  ck_assert_uint_eq(held_size(node_field(3, "url"), "310000"), 0);
+  json_t *a = alerts(3);
+  ck_assert_uint_eq(json_array_size(json_object_get(a, "alerts")), 0);
+  ck_assert_uint_gt(json_array_size(json_object_get(a, "recent_failures")), 0);
+  json_decref(a);
+  liar_stop(&l);
+}
+END_TEST
+
+START_TEST(a_forked_checkpoint_is_kept_as_evidence) {
+  liar_t l;
+  submit(0, "x");
+  ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 1, 10000), 0);
+  /* D holds A's honest checkpoint of size 1; the liar serves another root for size 1, signed by
+   * A's own key: proof that A equivocated. */
+  liar_case(LIE_FORK, &l);
+  json_t *a = NULL;
+  for (int t = 0; t < 60; t++) {
+    json_decref(a);
+    a = alerts(3);
+    if (json_array_size(json_object_get(a, "alerts")))
+      break;
+    sleep_ms(100);
+  }
+  json_t *ev = json_array_get(json_object_get(a, "alerts"), 0);
+  ck_assert_str_eq(json_string_value(json_object_get(ev, "kind")), "equivocation");
+  ck_assert_str_eq(json_string_value(json_object_get(ev, "region")), "310000");
+  json_decref(a);
+  liar_stop(&l);
+  /* It survives a restart, and the region is no longer followed. */
+  cluster_up();
+  kill_node(3, SIGKILL);
+  cluster_up();
+  a = alerts(3);
+  ck_assert_uint_eq(json_array_size(json_object_get(a, "alerts")), 1);
+  json_decref(a);
+  char url[160];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/metrics", node_field(3, "url"));
+  ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+  sj_buf_deinit(&b);
+  snprintf(url, sizeof url, "%s/v1/status", node_field(3, "url"));
+  ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+  ck_assert_ptr_nonnull(strstr((char *)b.p, "\"equivocated\""));
+  sj_buf_deinit(&b);
+}
+END_TEST
+
+static Suite *cluster_suite(void) {
+  Suite *s = suite_create("cluster");
+  struct {
+    const char *name;
+    const TTest *t;
+  } cases[] = {
+      {"converge", four_nodes_converge_to_identical_roots},
+      {"catch_up", a_killed_node_catches_up},
+      {"push", new_entries_are_pushed_without_polling},
+      {"relay", a_cut_link_is_routed_through_a_relay},
+      {"wrong_key", a_checkpoint_signed_by_another_key_is_refused},
+      {"bad_body", an_entry_with_a_changed_body_is_refused},
+      {"fork", a_forked_checkpoint_is_kept_as_evidence},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    TCase *tc = tcase_create(cases[i].name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, cases[i].t);
+    suite_add_tcase(s, tc);
+  }
+  return s;
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  SRunner *sr = srunner_create(cluster_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
