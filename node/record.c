@@ -7,6 +7,7 @@
 #include "node/record.h"
 
 #include "node/credit.h"
+#include "node/epcis.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -352,75 +353,6 @@ static void check_credit(vctx_t *c, json_t *rec, sj_record_t *r) {
   c->nerr += sj_credit_check(rec, c->index, c->line, c->errs); /* node/credit.c */
 }
 
-/* ---- EPCIS event times
- * ---------------------------------------------------------------------------- */
-
-static int digits_at(const char *s, size_t k, int *v) {
-  int x = 0;
-  for (size_t i = 0; i < k; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return -1;
-    x = x * 10 + (s[i] - '0');
-  }
-  *v = x;
-  return 0;
-}
-
-/* "+hh:mm" / "-hh:mm" with hh <= max_h (and mm 00 at max_h when strict_max) into minutes east. */
-static int parse_offset(const char *s, size_t n, int max_h, int strict_max, int *minutes) {
-  int h, m;
-  if (n != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':' || digits_at(s + 1, 2, &h) ||
-      digits_at(s + 4, 2, &m) || h > max_h || m > 59 || (strict_max && h == max_h && m != 0))
-    return -1;
-  *minutes = (s[0] == '-' ? -1 : 1) * (h * 60 + m);
-  return 0;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (eras of 400 years). */
-static int64_t days_from_civil(int y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-static int month_days(int y, int m) {
-  static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm); the offset is mandatory. */
-static int parse_event_time(const char *s, size_t n, int64_t *ms) {
-  int Y, M, D, h, mi, sec, off = 0, frac = 0;
-  if (n < 20 || digits_at(s, 4, &Y) || s[4] != '-' || digits_at(s + 5, 2, &M) || s[7] != '-' ||
-      digits_at(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits_at(s + 11, 2, &h) ||
-      s[13] != ':' || digits_at(s + 14, 2, &mi) || s[16] != ':' || digits_at(s + 17, 2, &sec))
-    return -1;
-  if (Y < 1 || M < 1 || M > 12 || D < 1 || D > month_days(Y, M) || h > 23 || mi > 59 || sec > 59)
-    return -1;
-  size_t i = 19;
-  if (s[i] == '.') {
-    size_t start = ++i;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-      if (i - start < 3)
-        frac = frac * 10 + (s[i] - '0');
-    if (i == start || i - start > 9)
-      return -1;
-    for (size_t k = i - start; k < 3; k++)
-      frac *= 10; /* ".5" is 500 ms */
-  }
-  if (i == n - 1 && (s[i] == 'Z' || s[i] == 'z'))
-    off = 0;
-  else if (parse_offset(s + i, n - i, 23, 0, &off))
-    return -1;
-  int64_t secs = ((days_from_civil(Y, M, D) * 24 + h) * 60 + mi) * 60 + sec - (int64_t)off * 60;
-  *ms = secs * 1000 + frac;
-  return 0;
-}
-
 /* ---- EPCIS events
  * ---------------------------------------------------------------------------------- */
 
@@ -572,13 +504,13 @@ static size_t check_event_ids(vctx_t *c, json_t *ev) {
 
 static void check_event_time(vctx_t *c, json_t *ev, sj_record_t *r) {
   const char *t = get_string(c, ev, "eventTime", 1);
-  if (t && parse_event_time(t, strlen(t), &r->event_time_ms))
+  if (t && sj_epcis_parse_time(t, strlen(t), &r->event_time_ms))
     verr(c, "eventTime", "EVENT_TIME_INVALID",
          "\"eventTime\" must be an RFC 3339 date-time with an offset, e.g. "
          "2024-05-01T08:30:00.000+08:00");
   const char *z = get_string(c, ev, "eventTimeZoneOffset", 1);
   int minutes;
-  if (z && parse_offset(z, strlen(z), 14, 1, &minutes))
+  if (z && sj_epcis_parse_offset(z, strlen(z), &minutes))
     verr(c, "eventTimeZoneOffset", "EVENT_TIME_ZONE_OFFSET_INVALID",
          "\"eventTimeZoneOffset\" must be of the form +hh:mm or -hh:mm, between -14:00 and +14:00");
 }
@@ -603,6 +535,8 @@ static void check_event(vctx_t *c, json_t *ev, sj_record_t *r) {
   if (c->too_many_keys)
     verr(c, NULL, "EVENT_TOO_MANY_EPCS", "the event names more than %d distinct identifiers",
          SJ_ENTRY_MAX_KEYS);
+  /* CBV vocabularies, uom, type rules, extension fields (node/epcis.c) */
+  c->nerr += sj_epcis_check_event(ev, t, c->ptr.s, c->index, c->line, c->errs);
 }
 
 static void check_trace(vctx_t *c, json_t *rec, sj_record_t *r) {
