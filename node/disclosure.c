@@ -1,8 +1,32 @@
 /* node/disclosure.c — what a caller may see of an entry (docs/DISCLOSURE.md): whole bodies, the
- * public view of a record, and the audit trail of non-public reads. */
+ * public view of a record, and the audit trail of non-public reads. Every endpoint that shows a
+ * record comes through here (api_entry_json -> api_disclose_record; the raw entries stream ->
+ * api_body_visible).
+ *
+ * Roles: an authority sees every body; a subject token sees the bodies of the entries about the
+ * subject it is bound to (PIPL art. 45) and the public view of the rest; a peer sees the bodies of
+ * entries marked public (replication; the serving node applies this file again); the public and
+ * submit tokens see the public view: entries marked public, not about a person, inside their
+ * publication window (after the subject's corrections, repairs and revocations are folded in),
+ * with personal members removed.
+ *
+ * Loop thread (the window cache below has a lock, so other threads would be safe too). */
+#include "node/audit.h"
+#include "node/credit.h"
 #include "node/node_int.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static int names_subject(const caller_t *c, const sj_entry_header_t *h) {
   for (uint16_t i = 0; i < h->nkeys; i++)
@@ -19,22 +43,186 @@ static int names_person(const sj_entry_header_t *h) {
   return 0;
 }
 
-/* Disclosure (docs/API.md): authorities see every body; a subject sees its own; everyone sees
- * public records that are not about a person. */
+/* The caller sees the whole body. */
+static int full_access(const caller_t *c, const sj_entry_header_t *h) {
+  return c->role == SJ_ROLE_AUTHORITY || (c->role == SJ_ROLE_SUBJECT && names_subject(c, h)) ||
+         (c->role == SJ_ROLE_PEER && h->disclosure == SJ_DISCLOSE_PUBLIC);
+}
+
+/* Judging by the header alone, the public might see the body unchanged. The body itself is not
+ * available here (see docs/DISCLOSURE.md, "Known gaps"): this bound admits public-marked
+ * entries not about a person, trace events, and credit records whose type is published and whose
+ * longest window from the append time has not passed. */
+static int header_public(const sj_entry_header_t *h, uint64_t now) {
+  if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
+    return 0;
+  return h->kind == SJ_KIND_TRACE || sj_credit_header_may_publish(h->type, h->type_len, h->time_ms, now);
+}
+
 int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
-  if (c->role == SJ_ROLE_AUTHORITY)
+  return full_access(c, h) || header_public(h, wall_ms());
+}
+
+/* ---- publication windows, per subject, cached ------------------------------------------------------
+ * Whether a credit entry is inside its public window depends on the subject's other entries
+ * (a later repair ends it), so the subject's entries are folded once and the result kept until
+ * any log this node holds grows, or for at most a minute (windows also end with time). */
+
+#define PC_SLOTS 512
+#define PC_TTL_MS 60000
+#define PC_KEY_MAX 64
+#define PC_SUBJECT_CAP 20000 /* entries folded per subject for the public window */
+
+typedef struct {
+  uint32_t region;
+  uint64_t seq;
+  uint64_t until; /* public while now < until */
+} pub_t;
+
+typedef struct {
+  const sj_node_t *node;
+  uint64_t gen, built_ms;
+  uint8_t key[PC_KEY_MAX];
+  size_t keylen;
+  pub_t *v; /* sorted by (region, seq) */
+  size_t n;
+} pslot_t;
+
+static pslot_t pcache[PC_SLOTS];
+static pthread_mutex_t pcache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Changes whenever any log the node holds grows. */
+static uint64_t store_gen(sj_node_t *n) {
+  uint32_t regions[256];
+  size_t nr = 0;
+  uint64_t gen = 0, size;
+  if (sj_store_regions(n->store, regions, 256, &nr))
+    return UINT64_MAX;
+  for (size_t i = 0; i < nr && i < 256; i++) {
+    sj_store_head(n->store, regions[i], &size, NULL, NULL);
+    gen += size;
+  }
+  return gen;
+}
+
+static int pub_cmp(const void *a, const void *b) {
+  const pub_t *x = a, *y = b;
+  if (x->region != y->region)
+    return x->region < y->region ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keylen, uint64_t gen,
+                      uint64_t now) {
+  api_subject_t S;
+  int rv = api_subject_load(n, key, keylen, PC_SUBJECT_CAP, now, &S);
+  if (rv)
+    return rv;
+  pub_t *v = malloc((S.n ? S.n : 1) * sizeof *v);
+  if (!v) {
+    api_subject_free(&S);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < S.n; i++)
+    v[i] = (pub_t){S.e[i].region, S.e[i].seq, S.s[i].public_until_ms};
+  qsort(v, S.n, sizeof *v, pub_cmp);
+  free(p->v);
+  *p = (pslot_t){.node = n, .gen = gen, .built_ms = now, .keylen = keylen, .v = v, .n = S.n};
+  memcpy(p->key, key, keylen);
+  api_subject_free(&S);
+  return 0;
+}
+
+/* Until when the public may see this credit entry (0: not now). */
+static uint64_t public_until(sj_node_t *n, const sj_entry_header_t *h, uint64_t now) {
+  const sj_index_key_t *k = NULL;
+  for (uint16_t i = 0; i < h->nkeys && !k; i++)
+    if (h->keys[i].type == SJ_KEY_USCC || h->keys[i].type == SJ_KEY_OTHER_ID)
+      k = &h->keys[i];
+  uint8_t key[1 + SJ_ENTRY_MAX_KEY_LEN];
+  if (!k)
+    return 0;
+  size_t keylen = sj_store_index_key(k->type, k->p, k->len, key);
+  if (keylen > PC_KEY_MAX)
+    return 0;
+  uint64_t gen = store_gen(n), until = 0;
+  pthread_mutex_lock(&pcache_mu);
+  pslot_t *p = &pcache[XXH3_64bits(key, keylen) % PC_SLOTS];
+  int fresh = p->v && p->node == n && p->gen == gen && now - p->built_ms < PC_TTL_MS &&
+              p->keylen == keylen && !memcmp(p->key, key, keylen);
+  if (fresh || pslot_fill(n, p, key, keylen, gen, now) == 0) {
+    pub_t want = {h->region, h->seq, 0};
+    const pub_t *x = bsearch(&want, p->v, p->n, sizeof *p->v, pub_cmp);
+    until = x ? x->until : 0;
+  }
+  pthread_mutex_unlock(&pcache_mu);
+  return until;
+}
+
+/* ---- the public view -------------------------------------------------------------------------------- */
+
+/* Whether the public may see the record; *masked receives the re-serialised public view when
+ * personal members were removed (owned, free()), NULL when the body is shown as it is. */
+static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
+                       uint64_t now, char **masked) {
+  *masked = NULL;
+  if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
+    return 0;
+  if (h->kind == SJ_KIND_CREDIT && now >= public_until(n, h, now))
+    return 0;
+  if (!sj_credit_body_may_mask(body, len))
     return 1;
-  if (c->role == SJ_ROLE_SUBJECT && names_subject(c, h))
-    return 1;
-  return h->disclosure == SJ_DISCLOSE_PUBLIC && !names_person(h);
+  /* Integers as integers for a faithful re-serialisation; a huge one only parses as a real. */
+  json_t *rec = json_loadb((const char *)body, len, 0, NULL);
+  if (!rec)
+    rec = json_loadb((const char *)body, len, JSON_DECODE_INT_AS_REAL, NULL);
+  int removed = rec ? sj_credit_mask_public(rec, now) : -1;
+  if (removed > 0)
+    *masked = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(rec);
+  return removed == 0 || (removed > 0 && *masked);
+}
+
+/* api_entry_json appends ,"body":"<base64>" (when api_body_visible, which sees only the header,
+ * allowed it) right before calling api_disclose_record. When the body turns out not to be for
+ * this caller as it is, that exact suffix is taken back. Only an exact match is removed, so a
+ * change of that format can never corrupt the answer (the header-only gap would just reopen;
+ * docs/DISCLOSURE.md "Known gaps"). */
+static void withdraw_raw_body(sj_buf_t *out, const uint8_t *body, size_t len) {
+  static const char prefix[] = ",\"body\":\"";
+  size_t b64 = sj_base64_len(len) - 1, tail = sizeof prefix - 1 + b64 + 1;
+  if (out->n < tail || memcmp(out->p + out->n - tail, prefix, sizeof prefix - 1) ||
+      out->p[out->n - 1] != '"')
+    return;
+  char *enc = malloc(b64 + 1);
+  if (enc && sj_base64_encode(body, len, enc) == b64 &&
+      !memcmp(out->p + out->n - 1 - b64, enc, b64)) {
+    out->n -= tail;
+    out->p[out->n] = 0;
+  }
+  free(enc);
 }
 
 int api_disclose_record(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h,
                         const uint8_t *body, size_t len, sj_buf_t *out) {
-  (void)n;
-  if (!api_body_visible(c, h))
+  uint64_t now = wall_ms();
+  char *masked = NULL;
+  int pub = public_view(n, h, body, len, now, &masked);
+  if (!full_access(c, h) && (!pub || masked))
+    withdraw_raw_body(out, body, len);
+  if (full_access(c, h)) {
+    if (!pub || masked) /* the caller sees more than the public would: audited */
+      api_audit_read(n, c, h);
+    free(masked);
+    masked = NULL;
+  } else if (!pub) {
     return 1;
+  }
   sj_buf_append_str(out, ",\"record\":"); /* the body is JSON validated at submission */
-  sj_buf_append(out, body, len);
+  if (masked)
+    sj_buf_append_str(out, masked);
+  else
+    sj_buf_append(out, body, len);
+  free(masked);
   return 0;
 }
