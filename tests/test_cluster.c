@@ -144,8 +144,11 @@ static void load_cluster_json(void) {
 }
 
 static void cluster_up(void) {
-  ck_assert_int_eq(run("%s/sanjiao cluster up --dir %s --base-port %d >>%s/up.log 2>&1",
-                       getenv("SJ_BIN"), g_dir, g_base, g_dir), 0);
+  int rv = run("%s/sanjiao cluster up --dir %s --base-port %d >>%s/up.log 2>&1", getenv("SJ_BIN"),
+               g_dir, g_base, g_dir);
+  if (rv)
+    run("cat %s/up.log %s/*/node.log >&2", g_dir, g_dir);
+  ck_assert_int_eq(rv, 0);
   load_cluster_json();
 }
 
@@ -176,7 +179,7 @@ static void setup(void) {
   snprintf(g_dir, sizeof g_dir, "%s/cluster.XXXXXX", tmp);
   ck_assert_ptr_nonnull(mkdtemp(g_dir));
   srand((unsigned)(getpid() ^ now_ms()));
-  g_base = 20000 + (rand() % 2000) * 8;
+  g_base = 20000 + (rand() % 1500) * 8; /* below the kernel's ephemeral port range (32768+) */
   cluster_up();
 }
 
@@ -223,6 +226,18 @@ START_TEST(four_nodes_converge_to_identical_roots) {
     ck_assert_int_eq(st, 200);
   }
   sj_buf_deinit(&b);
+  /* `sanjiao prove` can require K of N witnesses. */
+  ck_assert_int_eq(run("%s/sanjiao prove 310000 2 --vkey %s --witness %s --witness %s --witness %s "
+                       "--min-cosigners 3 --node %s >%s/prove.out 2>&1",
+                       getenv("SJ_BIN"), node_field(0, "vkey"), node_field(1, "vkey"),
+                       node_field(2, "vkey"), node_field(3, "vkey"), node_field(0, "url"), g_dir),
+                   0);
+  /* The origin's own key is no witness of its log. */
+  ck_assert_int_ne(run("%s/sanjiao prove 310000 2 --vkey %s --witness %s --min-cosigners 1 "
+                       "--node %s >%s/prove2.out 2>&1",
+                       getenv("SJ_BIN"), node_field(0, "vkey"), node_field(0, "vkey"),
+                       node_field(0, "url"), g_dir),
+                   0);
 }
 END_TEST
 

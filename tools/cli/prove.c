@@ -18,10 +18,15 @@ static int b64_member(const json_t *o, const char *k, uint8_t *out, size_t cap, 
   return sj_base64_decode(s, strlen(s), out, cap, n);
 }
 
+#define MAX_WITNESSES 32
+
 typedef struct {
   uint32_t region;
   uint64_t seq;
   sj_verifier_t *v;
+  sj_verifier_t *witness[MAX_WITNESSES]; /* cosignature/v1 keys of the regions that witness */
+  size_t nwitness;
+  size_t min_cosigners;                  /* K of --witness keys must have cosigned */
   json_t *rec;         /* GET /v1/records/{region}/{seq} */
   sj_buf_t note;       /* the checkpoint note */
   sj_checkpoint_t cp;  /* its parsed text */
@@ -33,12 +38,51 @@ static int fail(const char *what) {
   return 1;
 }
 
+/* A witness is given by its region key (type 0x01) or its cosignature key (type 0x04). */
+static int parse_witness(const char *text, sj_verifier_t **out) {
+  sj_verifier_t *v = NULL;
+  if (sj_verifier_parse(text, strlen(text), &v))
+    return SJ_EFORMAT;
+  if (sj_verifier_type(v) == SJ_KEY_COSIGNATURE_V1) {
+    *out = v;
+    return 0;
+  }
+  int rv = sj_verifier_derive(v, SJ_KEY_COSIGNATURE_V1, out);
+  sj_verifier_free(v);
+  return rv;
+}
+
+/* Step 1b: at least min_cosigners of the witness keys cosigned this checkpoint. */
+static int check_witnesses(prove_t *p) {
+  if (!p->min_cosigners)
+    return 0;
+  size_t ok = 0;
+  for (size_t w = 0; w < p->nwitness; w++) {
+    const sj_verifier_t *vs[1] = {p->witness[w]};
+    if (sj_note_verify((const char *)p->note.p, p->note.n, vs, 1, NULL, NULL) == 0) {
+      printf("ok cosigned by %s\n", sj_verifier_name(p->witness[w]));
+      ok++;
+    }
+  }
+  if (ok < p->min_cosigners) {
+    fprintf(stderr, "FAILED: %zu of the %zu witness keys cosigned; %zu required\n", ok,
+            p->nwitness, p->min_cosigners);
+    return 1;
+  }
+  printf("ok witnesses: %zu of %zu cosigned (%zu required)\n", ok, p->nwitness, p->min_cosigners);
+  return 0;
+}
+
 /* Step 1: the checkpoint note is signed by the pinned key. */
 static int check_checkpoint(const cli_opts_t *o, prove_t *p) {
   char path[64];
   int status = 0;
   size_t text_len = 0;
-  snprintf(path, sizeof path, "/v1/logs/%06u/checkpoint", p->region);
+  if (p->min_cosigners)
+    snprintf(path, sizeof path, "/v1/logs/%06u/checkpoint?cosigned=%zu", p->region,
+             p->min_cosigners);
+  else
+    snprintf(path, sizeof path, "/v1/logs/%06u/checkpoint", p->region);
   if (cli_request(o, "GET", path, NULL, NULL, 0, NULL, &status, &p->note))
     return 1;
   if (status != 200) {
@@ -53,7 +97,7 @@ static int check_checkpoint(const cli_opts_t *o, prove_t *p) {
   if (strcmp(p->cp.origin, sj_verifier_name(p->v)))
     return fail("the checkpoint's origin is not the key's name");
   printf("ok checkpoint: signed by %s, tree size %" PRIu64 "\n", p->cp.origin, p->cp.size);
-  return 0;
+  return check_witnesses(p);
 }
 
 /* Step 2: the header hashes to leaf_hash, says what it should, and commits to the body. */
@@ -122,10 +166,16 @@ static int check_inclusion(const cli_opts_t *o, prove_t *p) {
 
 int cmd_prove(int argc, char **argv, const cli_opts_t *o) {
   const char *vkey = NULL, *args[2] = {NULL, NULL};
+  const char *witness[MAX_WITNESSES];
+  size_t nw = 0, min_cos = 0;
   int na = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--vkey") && i + 1 < argc)
       vkey = argv[++i];
+    else if (!strcmp(argv[i], "--witness") && i + 1 < argc && nw < MAX_WITNESSES)
+      witness[nw++] = argv[++i];
+    else if (!strcmp(argv[i], "--min-cosigners") && i + 1 < argc)
+      min_cos = (size_t)strtoul(argv[++i], NULL, 10);
     else if (na < 2)
       args[na++] = argv[i];
     else
@@ -136,7 +186,19 @@ int cmd_prove(int argc, char **argv, const cli_opts_t *o) {
   char *end = NULL;
   if (na != 2 || !vkey || sj_region_parse_cli(args[0], &p.region) ||
       (p.seq = strtoull(args[1], &end, 10), !end || *end || args[1][0] == '-')) {
-    fprintf(stderr, "usage: sanjiao prove REGION SEQ --vkey VKEY\n");
+    fprintf(stderr, "usage: sanjiao prove REGION SEQ --vkey VKEY [--witness VKEY ... "
+                    "--min-cosigners K]\n");
+    return 2;
+  }
+  p.min_cosigners = min_cos;
+  for (size_t w = 0; w < nw; w++, p.nwitness++)
+    if (parse_witness(witness[w], &p.witness[w])) {
+      fprintf(stderr, "prove: --witness %s is not a C2SP verifier key\n", witness[w]);
+      return 2;
+    }
+  if (min_cos > p.nwitness) {
+    fprintf(stderr, "prove: --min-cosigners %zu but only %zu --witness keys\n", min_cos,
+            p.nwitness);
     return 2;
   }
   if (sj_verifier_parse(vkey, strlen(vkey), &p.v)) {
@@ -155,5 +217,7 @@ int cmd_prove(int argc, char **argv, const cli_opts_t *o) {
   json_decref(p.rec);
   sj_buf_deinit(&p.note);
   sj_verifier_free(p.v);
+  for (size_t w = 0; w < p.nwitness; w++)
+    sj_verifier_free(p.witness[w]);
   return rv;
 }
