@@ -176,7 +176,7 @@ static json_t *parse(const sj_buf_t *b) {
 }
 
 static const char *credit(const char *uscc, const char *type, const char *name) {
-  static char buf[512];
+  static _Thread_local char buf[512]; /* submitter threads call this concurrently */
   snprintf(buf, sizeof buf,
            "{\"kind\":\"credit\",\"type\":\"%s\",\"subject\":{\"type\":\"enterprise\",\"id\":\"%s\","
            "\"name\":\"%s\"},\"disclosure\":\"public\"}",
@@ -454,6 +454,7 @@ static void *submitter(void *arg) {
   for (int i = 0; i < PER_SUBMITTER; i++) {
     int st = post(credit(USCC1, "penalty", "concurrent"), NULL, NULL, &b);
     if (st != 201) {
+      fprintf(stderr, "concurrent submit: status %d: %.*s\n", st, (int)b.n, (char *)b.p);
       seqs[i] = UINT64_MAX;
       continue;
     }
