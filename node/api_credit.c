@@ -22,7 +22,7 @@
  * the node registers its routes and flushed and closed at process exit. */
 
 typedef struct {
-  const sj_node_t *node;
+  sj_node_t *node;
   char dir[512];
   sj_audit_t *audit;
 } reg_t;
@@ -75,6 +75,19 @@ sj_audit_t *api_audit(sj_node_t *n) {
       a = registry[i].audit;
   pthread_mutex_unlock(&registry_mu);
   return a;
+}
+
+sj_node_t *api_only_node(void) {
+  sj_node_t *only = NULL;
+  size_t count = 0;
+  pthread_mutex_lock(&registry_mu);
+  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
+    if (registry[i].node) {
+      only = registry[i].node;
+      count++;
+    }
+  pthread_mutex_unlock(&registry_mu);
+  return count == 1 ? only : NULL;
 }
 
 /* Copies text keeping printable ASCII and well-formed UTF-8 sequences, '?' for anything else, so

@@ -75,6 +75,9 @@ void sj_audit_close(sj_audit_t *a);
 /* The node's audit trail (<data-dir>/audit.log), opened when the credit routes are registered and
  * flushed at process exit. NULL if it could not be opened (logged once). */
 sj_audit_t *api_audit(sj_node_t *n);
+/* The node, if exactly one registered its routes in this process; else NULL. For
+ * api_body_visible, which is given no node (docs/DISCLOSURE.md "Wiring"). */
+sj_node_t *api_only_node(void);
 /* The X-Purpose of the request being answered on this thread, for the rows its reads add; NULL
  * clears it. The string is copied (truncated to SJ_AUDIT_PURPOSE_MAX - 1 bytes). */
 void api_audit_set_purpose(const char *purpose);

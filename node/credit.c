@@ -884,7 +884,7 @@ static int id_is_minor(const char *s, uint64_t now) {
   unsigned years = rule_uint(rules.disclosure, "minor_age_years", 18);
   int64_t birth = days_from_civil(y, (unsigned)m, (unsigned)d);
   if (birth < 1)
-    return 1; /* born before 1970: certainly adult */
+    return 0; /* born before 1970: certainly of age */
   uint64_t adult = sj_credit_add_months((uint64_t)birth * DAY_MS - CST_MS, years * 12);
   return now < adult;
 }

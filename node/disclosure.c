@@ -49,18 +49,28 @@ static int full_access(const caller_t *c, const sj_entry_header_t *h) {
          (c->role == SJ_ROLE_PEER && h->disclosure == SJ_DISCLOSE_PUBLIC);
 }
 
-/* Judging by the header alone, the public might see the body unchanged. The body itself is not
- * available here (see docs/DISCLOSURE.md, "Known gaps"): this bound admits public-marked
- * entries not about a person, trace events, and credit records whose type is published and whose
- * longest window from the append time has not passed. */
+/* Judging by the header alone, the public might see the body: marked public, not about a person,
+ * and for credit records a published type whose longest window from the append time has not
+ * passed. */
 static int header_public(const sj_entry_header_t *h, uint64_t now) {
   if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
     return 0;
   return h->kind == SJ_KIND_TRACE || sj_credit_header_may_publish(h->type, h->type_len, h->time_ms, now);
 }
 
+static int raw_public(sj_node_t *n, const sj_entry_header_t *h, uint64_t now);
+
+/* api_body_visible is given only the header, so for the public the node comes from the process
+ * (api_only_node: the one node registered; with none or several the public gets no raw bodies).
+ * See docs/DISCLOSURE.md, "Wiring". */
 int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
-  return full_access(c, h) || header_public(h, wall_ms());
+  uint64_t now = wall_ms();
+  if (full_access(c, h))
+    return 1;
+  if (!header_public(h, now))
+    return 0;
+  sj_node_t *n = api_only_node();
+  return n && raw_public(n, h, now);
 }
 
 /* ---- publication windows, per subject, cached ------------------------------------------------------
@@ -76,7 +86,8 @@ int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
 typedef struct {
   uint32_t region;
   uint64_t seq;
-  uint64_t until; /* public while now < until */
+  uint64_t until;     /* the public view is shown while now < until */
+  uint64_t raw_until; /* the raw body is the public view (nothing to mask) while now < raw_until */
 } pub_t;
 
 typedef struct {
@@ -123,8 +134,16 @@ static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
     api_subject_free(&S);
     return -ENOMEM;
   }
-  for (size_t i = 0; i < S.n; i++)
-    v[i] = (pub_t){S.e[i].region, S.e[i].seq, S.s[i].public_until_ms};
+  for (size_t i = 0; i < S.n; i++) {
+    uint64_t u = S.s[i].public_until_ms;
+    int plain = S.rec[i] && !sj_credit_body_may_mask(S.body[i].p, S.body[i].n);
+    if (!plain && S.rec[i] && u) { /* may: check for real on a copy */
+      json_t *copy = json_deep_copy(S.rec[i]);
+      plain = copy && sj_credit_mask_public(copy, now) == 0;
+      json_decref(copy);
+    }
+    v[i] = (pub_t){S.e[i].region, S.e[i].seq, u, plain ? u : 0};
+  }
   qsort(v, S.n, sizeof *v, pub_cmp);
   free(p->v);
   *p = (pslot_t){.node = n, .gen = gen, .built_ms = now, .keylen = keylen, .v = v, .n = S.n};
@@ -133,30 +152,36 @@ static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
   return 0;
 }
 
-/* Until when the public may see this credit entry (0: not now). */
-static uint64_t public_until(sj_node_t *n, const sj_entry_header_t *h, uint64_t now) {
+/* The public window of a credit entry: *out gets {until, raw_until} (both 0 when not found). */
+static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now, pub_t *out) {
   const sj_index_key_t *k = NULL;
+  *out = (pub_t){h->region, h->seq, 0, 0};
   for (uint16_t i = 0; i < h->nkeys && !k; i++)
     if (h->keys[i].type == SJ_KEY_USCC || h->keys[i].type == SJ_KEY_OTHER_ID)
       k = &h->keys[i];
   uint8_t key[1 + SJ_ENTRY_MAX_KEY_LEN];
   if (!k)
-    return 0;
+    return;
   size_t keylen = sj_store_index_key(k->type, k->p, k->len, key);
   if (keylen > PC_KEY_MAX)
-    return 0;
-  uint64_t gen = store_gen(n), until = 0;
+    return;
+  uint64_t gen = store_gen(n);
   pthread_mutex_lock(&pcache_mu);
   pslot_t *p = &pcache[XXH3_64bits(key, keylen) % PC_SLOTS];
   int fresh = p->v && p->node == n && p->gen == gen && now - p->built_ms < PC_TTL_MS &&
               p->keylen == keylen && !memcmp(p->key, key, keylen);
   if (fresh || pslot_fill(n, p, key, keylen, gen, now) == 0) {
-    pub_t want = {h->region, h->seq, 0};
-    const pub_t *x = bsearch(&want, p->v, p->n, sizeof *p->v, pub_cmp);
-    until = x ? x->until : 0;
+    const pub_t *x = bsearch(out, p->v, p->n, sizeof *p->v, pub_cmp);
+    if (x)
+      *out = *x;
   }
   pthread_mutex_unlock(&pcache_mu);
-  return until;
+}
+
+static uint64_t public_until(sj_node_t *n, const sj_entry_header_t *h, uint64_t now) {
+  pub_t w;
+  public_window(n, h, now, &w);
+  return w.until;
 }
 
 /* ---- the public view -------------------------------------------------------------------------------- */
@@ -181,6 +206,25 @@ static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *
     *masked = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(rec);
   return removed == 0 || (removed > 0 && *masked);
+}
+
+/* Whether the raw body is exactly what the public may see. Credit entries: from the subject's
+ * folded window (cached). Trace events carry no subject: their body is read and checked. */
+static int raw_public(sj_node_t *n, const sj_entry_header_t *h, uint64_t now) {
+  if (h->kind == SJ_KIND_CREDIT) {
+    pub_t w;
+    public_window(n, h, now, &w);
+    return now < w.raw_until;
+  }
+  sj_buf_t hb = {0}, bb = {0};
+  int has = 0, ok = 0;
+  char *masked = NULL;
+  if (sj_store_get_entry(n->store, h->region, h->seq, &hb, &bb, &has) == 0 && has)
+    ok = public_view(n, h, bb.p, bb.n, now, &masked) && !masked;
+  free(masked);
+  sj_buf_deinit(&hb);
+  sj_buf_deinit(&bb);
+  return ok;
 }
 
 /* api_entry_json appends ,"body":"<base64>" (when api_body_visible, which sees only the header,
