@@ -2,12 +2,94 @@
  * subject, every event naming a trace code. Point reads run on the loop (ARCHITECTURE §7). */
 #include "node/node_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 1000
 #define SCAN_MAX 200000 /* index rows read for one lookup; beyond it the answer says truncated */
+
+static void answer_record(sj_node_t *n, sj_req_t *req, const caller_t *c, uint32_t region,
+                          uint64_t seq, const sj_bytes_t *fetched, uint64_t t0) {
+  sj_buf_t out = {0}, hb = {0}, bb = {0};
+  int rv = api_entry_json(n, c, region, seq, 1, fetched, &out, &hb, &bb);
+  if (rv == SJ_ENOTFOUND)
+    api_problem(n, req, R_RECORD_GET, 404, "Not Found", "no such entry in the logs this node holds",
+                NULL);
+  else if (rv)
+    api_problem(n, req, R_RECORD_GET, 500, "Storage error", sj_strerror(rv), NULL);
+  else
+    api_reply(n, req, R_RECORD_GET, 200, "application/json", &out, t0);
+  sj_buf_deinit(&out);
+  sj_buf_deinit(&hb);
+  sj_buf_deinit(&bb);
+}
+
+/* A replica read of a body that stayed at its origin, by a caller allowed to see it. */
+typedef struct {
+  sj_node_t *n;
+  sj_req_t *req;
+  caller_t c;
+  uint32_t region;
+  uint64_t seq, t0;
+} remote_read_t;
+
+static void on_remote_body(void *arg, int err, const uint8_t *body, size_t len) {
+  static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  remote_read_t *rr = arg;
+  sj_buf_t hb = {0};
+  sj_entry_header_t h;
+  if (err == 0)
+    err = sj_store_get_entry(rr->n->store, rr->region, rr->seq, &hb, NULL, NULL);
+  if (err == 0)
+    err = sj_entry_decode(hb.p, hb.n, &h, keys, SJ_ENTRY_MAX_KEYS);
+  if (err == 0)
+    err = sj_entry_check_body(&h, body, len); /* the origin cannot substitute a body */
+  if (err) {
+    SJ_LOG_WARN("api", "body of %06u/%llu from its origin: %s", rr->region,
+                (unsigned long long)rr->seq, sj_strerror(err));
+    answer_record(rr->n, rr->req, &rr->c, rr->region, rr->seq, NULL, rr->t0);
+  } else {
+    sj_bytes_t b = {body, len};
+    answer_record(rr->n, rr->req, &rr->c, rr->region, rr->seq, &b, rr->t0);
+  }
+  sj_buf_deinit(&hb);
+  sj_req_unref(rr->req);
+  free(rr);
+}
+
+/* Starts a remote read when the entry's body is withheld here but the caller may see it.
+ * Returns 1 if started (the answer comes later). */
+static int remote_read(sj_node_t *n, sj_req_t *req, const caller_t *c, uint32_t region,
+                       uint64_t seq, uint64_t t0) {
+  static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  sj_buf_t hb = {0};
+  sj_entry_header_t h;
+  int has_body = 1, started = 0;
+  if (region == n->cfg.region || (c->role != SJ_ROLE_AUTHORITY && c->role != SJ_ROLE_SUBJECT))
+    return 0;
+  if (sj_store_get_entry(n->store, region, seq, &hb, NULL, &has_body) == 0 && !has_body &&
+      sj_entry_decode(hb.p, hb.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0 && api_body_visible(c, &h)) {
+    char behalf[64];
+    remote_read_t *rr = calloc(1, sizeof *rr);
+    if (c->role == SJ_ROLE_AUTHORITY)
+      snprintf(behalf, sizeof behalf, "authority");
+    else
+      snprintf(behalf, sizeof behalf, "subject %s", c->tok->arg);
+    if (rr) {
+      *rr = (remote_read_t){n, req, *c, region, seq, t0};
+      sj_req_ref(req);
+      started = repl_fetch_body(n, region, seq, behalf, on_remote_body, rr) == 0;
+      if (!started) {
+        sj_req_unref(req);
+        free(rr);
+      }
+    }
+  }
+  sj_buf_deinit(&hb);
+  return started;
+}
 
 static void get_record(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
@@ -20,18 +102,8 @@ static void get_record(sj_req_t *req, void *arg) {
     api_bad_param(n, req, R_RECORD_GET, "seq", "SEQ_INVALID", "seq must be a decimal integer");
     return;
   }
-  sj_buf_t out = {0}, hb = {0}, bb = {0};
-  int rv = api_entry_json(n, &c, region, seq, 1, &out, &hb, &bb);
-  if (rv == SJ_ENOTFOUND)
-    api_problem(n, req, R_RECORD_GET, 404, "Not Found", "no such entry in the logs this node holds",
-                NULL);
-  else if (rv)
-    api_problem(n, req, R_RECORD_GET, 500, "Storage error", sj_strerror(rv), NULL);
-  else
-    api_reply(n, req, R_RECORD_GET, 200, "application/json", &out, t0);
-  sj_buf_deinit(&out);
-  sj_buf_deinit(&hb);
-  sj_buf_deinit(&bb);
+  if (!remote_read(n, req, &c, region, seq, t0))
+    answer_record(n, req, &c, region, seq, NULL, t0);
 }
 
 /* ---- index lookups: collect rows, newest first, page with an opaque cursor ---------------------- */
@@ -148,7 +220,7 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
   for (; rv >= 0 && i < rows.n && emitted < limit; i++, emitted++) {
     if (emitted)
       sj_buf_append_u8(&out, ',');
-    rv = api_entry_json(n, c, rows.v[i].region, rows.v[i].seq, 0, &out, &hb, &bb);
+    rv = api_entry_json(n, c, rows.v[i].region, rows.v[i].seq, 0, NULL, &out, &hb, &bb);
   }
   if (rv < 0) {
     api_problem(n, req, lk->route, 500, "Storage error", sj_strerror(rv), NULL);

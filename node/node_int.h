@@ -102,7 +102,16 @@ int parse_u64(const char *s, uint64_t *out);
 /* Appends one entry as a JSON object {"region","seq","leaf_hash",...} for lookups: with_leaf adds
  * "leaf" (header bytes) and the body where visible. Errors from the store. */
 int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq, int with_leaf,
-                   sj_buf_t *out, sj_buf_t *scratch_h, sj_buf_t *scratch_b);
+                   const sj_bytes_t *fetched_body, sj_buf_t *out, sj_buf_t *scratch_h,
+                   sj_buf_t *scratch_b);
+
+/* Fetches a withheld body of region's entry seq from its origin on behalf of an authorised
+ * caller ("authority" or "subject <id>"), through the peer connection (node/replicate.c). cb runs
+ * once on the loop with the body (unverified: the caller checks it against the header) or an
+ * error. Returns 0, or SJ_ENOTFOUND when the region is not a configured peer (cb not called). */
+typedef void (*repl_body_cb)(void *arg, int err, const uint8_t *body, size_t n);
+int repl_fetch_body(sj_node_t *n, uint32_t region, uint64_t seq, const char *on_behalf,
+                    repl_body_cb cb, void *arg);
 
 /* Follow streams (node/follow.c): start one on req (answers it), wake the streams of a region
  * after a commit, end them all at shutdown. */

@@ -884,3 +884,58 @@ void repl_metrics(sj_node_t *n, sj_buf_t *out) {
     sj_buf_printf(out, "sanjiao_replication_failures_total{region=\"%06u\"} %llu\n",
                   r->f[i].conf->region, (unsigned long long)r->f[i].failures);
 }
+
+/* ---- bodies that stay home ------------------------------------------------------------------------ */
+
+typedef struct {
+  repl_body_cb cb;
+  void *arg;
+} body_fetch_t;
+
+static void on_body(int err, const sj_resp_t *resp, void *arg) {
+  body_fetch_t *bf = arg;
+  uint8_t *body = NULL;
+  size_t n = 0;
+  if (!err && resp->status != 200)
+    err = resp->status == 404 ? SJ_ENOTFOUND : SJ_EPERM;
+  if (!err) {
+    json_error_t e;
+    json_t *j = json_loadb((const char *)resp->body, resp->body_len, 0, &e);
+    const char *b64 = json_string_value(json_object_get(j, "body"));
+    size_t cap = b64 ? strlen(b64) : 0;
+    body = cap ? malloc(cap) : NULL;
+    err = !b64 ? SJ_EPERM : !body ? -12 : sj_base64_decode(b64, cap, body, cap, &n);
+    json_decref(j);
+  }
+  bf->cb(bf->arg, err, body, n);
+  free(body);
+  free(bf);
+}
+
+int repl_fetch_body(sj_node_t *n, uint32_t region, uint64_t seq, const char *on_behalf,
+                    repl_body_cb cb, void *arg) {
+  struct repl *r = n->repl;
+  follower_t *f = NULL;
+  for (size_t i = 0; r && i < r->nf; i++)
+    if (r->f[i].conf->region == region)
+      f = &r->f[i];
+  if (!f)
+    return SJ_ENOTFOUND;
+  body_fetch_t *bf = malloc(sizeof *bf);
+  if (!bf)
+    return -12;
+  *bf = (body_fetch_t){cb, arg};
+  char path[80];
+  snprintf(path, sizeof path, "/v1/records/%06u/%llu", region, (unsigned long long)seq);
+  sj_header_t h[2] = {{"authorization", f->auth}, {"x-sanjiao-on-behalf-of", on_behalf}};
+  sj_call_req_t rq = {"GET", path, h, f->auth[0] ? 2 : 0, NULL, 0, 10000};
+  if (!f->auth[0]) {
+    h[0] = h[1];
+    rq.nhdrs = 1;
+  }
+  sj_call_cbs_t cbs = {NULL, NULL, on_body, bf};
+  int rv = sj_client_request(client_for(r, f->conf->urls[0]), &rq, &cbs, NULL);
+  if (rv)
+    free(bf);
+  return rv;
+}

@@ -548,6 +548,36 @@ START_TEST(a_forked_checkpoint_is_kept_as_evidence) {
 }
 END_TEST
 
+START_TEST(restricted_bodies_stay_home_and_are_fetched_on_authorised_reads) {
+  char url[200], rec[400];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/v1/records", node_field(0, "url"));
+  snprintf(rec, sizeof rec,
+           "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"enterprise\",\"id\":"
+           "\"91310115MA1K00007Q\",\"name\":\"restricted\"},\"disclosure\":\"authorities\"}");
+  ck_assert_int_eq(fetch(url, "POST", node_field(0, "submit_token"), rec, &b), 201);
+  ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 1, 10000), 0);
+  /* D holds the header only. */
+  snprintf(url, sizeof url, "%s/v1/logs/310000/entries?start=0&limit=1", node_field(3, "url"));
+  ck_assert_int_eq(fetch(url, "GET", node_field(3, "authority_token"), NULL, &b), 200);
+  sj_bytes_t hdr, body;
+  int has_body = 1;
+  ck_assert_int_gt(sj_frame_next(b.p, b.n, 1 << 20, &hdr, &body, &has_body), 0);
+  ck_assert_int_eq(has_body, 0);
+  /* The public gets no body from D; D's authority gets it, fetched from A and checked. */
+  snprintf(url, sizeof url, "%s/v1/records/310000/0", node_field(3, "url"));
+  ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+  ck_assert_ptr_null(strstr((char *)b.p, "\"record\""));
+  ck_assert_int_eq(fetch(url, "GET", node_field(3, "authority_token"), NULL, &b), 200);
+  ck_assert_ptr_nonnull(strstr((char *)b.p, "\"name\":\"restricted\""));
+  /* A logged the read it served on D's behalf. */
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "grep -q 'on behalf of its authority' %s/310000/node.log", g_dir);
+  ck_assert_int_eq(run("%s", cmd), 0);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
 static Suite *cluster_suite(void) {
   Suite *s = suite_create("cluster");
   struct {
@@ -561,6 +591,7 @@ static Suite *cluster_suite(void) {
       {"wrong_key", a_checkpoint_signed_by_another_key_is_refused},
       {"bad_body", an_entry_with_a_changed_body_is_refused},
       {"fork", a_forked_checkpoint_is_kept_as_evidence},
+      {"bodies_stay_home", restricted_bodies_stay_home_and_are_fetched_on_authorised_reads},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     TCase *tc = tcase_create(cases[i].name);
