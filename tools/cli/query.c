@@ -110,12 +110,68 @@ int cmd_subject(int argc, char **argv, const cli_opts_t *o) {
   return get_one_arg(o, "/v1/subjects/", argv[1], "");
 }
 
+/* trace CODE: every event naming the code. trace CODE --journey: its journey as a timeline
+ * (GET /v1/trace/{code}/journey; docs/TRACE.md), one step per event with where to prove it. */
 int cmd_trace(int argc, char **argv, const cli_opts_t *o) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: sanjiao trace CODE\n");
+  const char *code = NULL, *opt[3] = {NULL, NULL, NULL}, *names[3] = {"direction", "depth", "limit"};
+  int journey = 0, bad = 0;
+  for (int i = 1; i < argc && !bad; i++) {
+    int k = !strcmp(argv[i], "--direction") ? 0 : !strcmp(argv[i], "--depth") ? 1
+            : !strcmp(argv[i], "--limit")   ? 2 : -1;
+    if (!strcmp(argv[i], "--journey"))
+      journey = 1;
+    else if (k >= 0 && i + 1 < argc)
+      opt[k] = argv[++i];
+    else if (argv[i][0] != '-' && !code)
+      code = argv[i];
+    else
+      bad = 1;
+  }
+  if (bad || !code) {
+    fprintf(stderr, "usage: sanjiao trace CODE [--journey [--direction back|forward|both] "
+                    "[--depth N] [--limit N]]\n");
     return 2;
   }
-  return get_one_arg(o, "/v1/trace/", argv[1], "");
+  if (!journey)
+    return get_one_arg(o, "/v1/trace/", code, "");
+  sj_buf_t p = {0};
+  json_t *j = NULL, *st;
+  size_t i;
+  sj_buf_append_str(&p, "/v1/trace/");
+  cli_path_escape(code, &p); /* a Digital Link URI's slashes become %2F: one path segment */
+  sj_buf_append_str(&p, "/journey");
+  for (int k = 0, first = 1; k < 3; k++)
+    if (opt[k]) {
+      sj_buf_printf(&p, "%c%s=", first ? '?' : '&', names[k]);
+      cli_path_escape(opt[k], &p);
+      first = 0;
+    }
+  int rv = cli_get_json(o, (const char *)p.p, &j);
+  sj_buf_deinit(&p);
+  if (rv || o->json) {
+    rv = rv ? rv : print_json(j);
+    json_decref(j);
+    return rv;
+  }
+  json_t *steps = json_object_get(j, "steps"), *regions = json_object_get(j, "regions");
+  printf("journey of %s (%s): %zu steps, regions", json_string_value(json_object_get(j, "code")),
+         json_string_value(json_object_get(j, "direction")), json_array_size(steps));
+  json_array_foreach(regions, i, st) printf(" %s", json_string_value(st));
+  printf("%s\n", json_is_true(json_object_get(j, "truncated"))
+                     ? " (truncated: raise --depth or --limit)" : "");
+  json_array_foreach(steps, i, st) {
+#define S(k) (json_string_value(json_object_get(st, k)) ? json_string_value(json_object_get(st, k)) : "")
+    printf("%-29s %s/%-6lld %-19s %-7s %-24s %s\n", S("time"), S("region"),
+           (long long)json_integer_value(json_object_get(st, "seq")), S("event_type"), S("action"),
+           S("biz_step"), S("location"));
+    printf("    %-8s via %s (%s)%s%s%s%s\n", S("direction"), S("via"), S("role"),
+           *S("operator") ? ", operator " : "", S("operator"), *S("withheld") ? ", withheld: " : "",
+           S("withheld"));
+#undef S
+  }
+  printf("every step is an entry of its region's log: sanjiao prove REGION SEQ --vkey KEY\n");
+  json_decref(j);
+  return 0;
 }
 
 int cmd_checkpoint(int argc, char **argv, const cli_opts_t *o) {
