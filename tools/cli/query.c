@@ -113,11 +113,14 @@ int cmd_subject(int argc, char **argv, const cli_opts_t *o) {
 /* trace CODE: every event naming the code. trace CODE --journey: its journey as a timeline
  * (GET /v1/trace/{code}/journey; docs/TRACE.md), one step per event with where to prove it. */
 int cmd_trace(int argc, char **argv, const cli_opts_t *o) {
-  const char *code = NULL, *opt[3] = {NULL, NULL, NULL}, *names[3] = {"direction", "depth", "limit"};
+  const char *code = NULL, *opt[3] = {NULL, NULL, NULL},
+             *names[3] = {"direction", "depth", "limit"};
   int journey = 0, bad = 0;
   for (int i = 1; i < argc && !bad; i++) {
-    int k = !strcmp(argv[i], "--direction") ? 0 : !strcmp(argv[i], "--depth") ? 1
-            : !strcmp(argv[i], "--limit")   ? 2 : -1;
+    int k = !strcmp(argv[i], "--direction") ? 0
+            : !strcmp(argv[i], "--depth")   ? 1
+            : !strcmp(argv[i], "--limit")   ? 2
+                                            : -1;
     if (!strcmp(argv[i], "--journey"))
       journey = 1;
     else if (k >= 0 && i + 1 < argc)
@@ -158,9 +161,11 @@ int cmd_trace(int argc, char **argv, const cli_opts_t *o) {
          json_string_value(json_object_get(j, "direction")), json_array_size(steps));
   json_array_foreach(regions, i, st) printf(" %s", json_string_value(st));
   printf("%s\n", json_is_true(json_object_get(j, "truncated"))
-                     ? " (truncated: raise --depth or --limit)" : "");
+                     ? " (truncated: raise --depth or --limit)"
+                     : "");
   json_array_foreach(steps, i, st) {
-#define S(k) (json_string_value(json_object_get(st, k)) ? json_string_value(json_object_get(st, k)) : "")
+#define S(k)                                                                                       \
+  (json_string_value(json_object_get(st, k)) ? json_string_value(json_object_get(st, k)) : "")
     printf("%-29s %s/%-6lld %-19s %-7s %-24s %s\n", S("time"), S("region"),
            (long long)json_integer_value(json_object_get(st, "seq")), S("event_type"), S("action"),
            S("biz_step"), S("location"));
