@@ -647,13 +647,15 @@ static int read_csv(imp_t *m, FILE *f) {
 /* ---- The command -------------------------------------------------------------------------------
  */
 
+/* By extension (.csv, .ndjson/.jsonl, .json), else by content: '[' an array, a first line that is
+ * a whole JSON object NDJSON, another '{' a document, anything else CSV. */
 static int detect(const char *path, FILE *f) {
   size_t n = strlen(path);
   if (n > 4 && !strcasecmp(path + n - 4, ".csv"))
     return F_CSV;
   if ((n > 7 && !strcmp(path + n - 7, ".ndjson")) || (n > 6 && !strcmp(path + n - 6, ".jsonl")))
     return F_NDJSON;
-  char head[4096];
+  static char head[1 << 16];
   size_t got = fread(head, 1, sizeof head - 1, f);
   rewind(f);
   head[got] = 0;
@@ -662,9 +664,13 @@ static int detect(const char *path, FILE *f) {
     return F_ARRAY;
   if (head[i] != '{')
     return F_CSV;
-  /* several top-level lines starting with '{': NDJSON; one (pretty-printed) object: a document */
-  const char *nl = strchr(head + i, '\n');
-  return nl && nl[1] == '{' ? F_NDJSON : F_EPCIS;
+  if (n > 5 && !strcasecmp(path + n - 5, ".json"))
+    return F_EPCIS;
+  size_t k = strcspn(head + i, "\n");
+  json_t *first = json_loadb(head + i, k, 0, NULL);
+  int nd = first != NULL;
+  json_decref(first);
+  return nd ? F_NDJSON : F_EPCIS;
 }
 
 /* The file's identity: a hash chain over its 64 KiB blocks (crypto.h has one-shot SHA-256 only;
