@@ -578,6 +578,41 @@ START_TEST(restricted_bodies_stay_home_and_are_fetched_on_authorised_reads) {
 }
 END_TEST
 
+/* Appends n records to region i in requests of 1000. */
+static void submit_many(int i, int n) {
+  char url[128];
+  sj_buf_t body = {0}, b = {0};
+  snprintf(url, sizeof url, "%s/v1/records", node_field(i, "url"));
+  for (int k = 0; k < n; k += 1000) {
+    sj_buf_reset(&body);
+    sj_buf_append_u8(&body, '[');
+    for (int r = k; r < n && r < k + 1000; r++)
+      sj_buf_printf(&body, "%s{\"kind\":\"credit\",\"type\":\"rating\",\"subject\":{\"type\":"
+                           "\"enterprise\",\"id\":\"91320500MA1X00009R\",\"name\":\"bulk %d\"},"
+                           "\"disclosure\":\"public\"}", r > k ? "," : "", r);
+    sj_buf_append_u8(&body, ']');
+    ck_assert_int_eq(fetch(url, "POST", node_field(i, "submit_token"), (char *)body.p, &b), 201);
+  }
+  sj_buf_deinit(&body);
+  sj_buf_deinit(&b);
+}
+
+START_TEST(a_follower_killed_mid_catch_up_recovers) {
+  kill_node(3, SIGTERM);
+  submit_many(0, 30000);
+  cluster_up();
+  sleep_ms(150); /* catching up, in 10,000-entry chunks */
+  kill_node(3, SIGKILL);
+  cluster_up();
+  ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 30000, 60000), 0);
+  uint8_t a[32], d[32];
+  uint64_t sa, sd;
+  root_at(0, 0, a, &sa);
+  root_at(3, 0, d, &sd);
+  ck_assert(sa == sd && memcmp(a, d, 32) == 0);
+}
+END_TEST
+
 static Suite *cluster_suite(void) {
   Suite *s = suite_create("cluster");
   struct {
@@ -591,6 +626,7 @@ static Suite *cluster_suite(void) {
       {"wrong_key", a_checkpoint_signed_by_another_key_is_refused},
       {"bad_body", an_entry_with_a_changed_body_is_refused},
       {"fork", a_forked_checkpoint_is_kept_as_evidence},
+      {"mid_catch_up_kill", a_follower_killed_mid_catch_up_recovers},
       {"bodies_stay_home", restricted_bodies_stay_home_and_are_fetched_on_authorised_reads},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
