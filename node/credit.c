@@ -9,7 +9,6 @@
 #include "node/config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -356,9 +355,9 @@ static void check_decision(cctx_t *c, json_t *rec) {
     get_str(c, dec, "/decision", text[i], 0);
   check_measures(c, dec);
   json_t *fine = json_object_get(dec, "fine_cny");
-  if (fine && (!json_is_number(fine) || !isfinite(json_number_value(fine)) ||
-               json_number_value(fine) < 0))
-    cerr(c, "/decision/fine_cny", "AMOUNT_INVALID", "\"fine_cny\" must be a number >= 0 (yuan)");
+  if (fine && (!json_is_number(fine) || !(json_number_value(fine) >= 0) ||
+               json_number_value(fine) > 1e15))
+    cerr(c, "/decision/fine_cny", "AMOUNT_INVALID", "\"fine_cny\" must be a number of yuan, 0 to 10^15");
   check_authority(c, dec);
   uint64_t d;
   if (get_date(c, dec, "/decision", "date", &d) == 0 && d > c->now_ms + DAY_MS)
@@ -424,7 +423,7 @@ static int check_ref(cctx_t *c, json_t *rec) {
     cerr(c, "/ref/region", "REF_REGION_INVALID",
          "\"ref.region\" must be a 6-digit region code string such as \"320000\"");
   double v = json_is_number(seq) ? json_number_value(seq) : -1;
-  if (!(v >= 0 && v < 9007199254740992.0 && floor(v) == v))
+  if (!(v >= 0 && v < 9007199254740992.0 && (double)(uint64_t)v == v)) /* no libm: not linked */
     cerr(c, "/ref/seq", "REF_SEQ_INVALID", "\"ref.seq\" must be an integer >= 0");
   return 1;
 }
@@ -958,21 +957,18 @@ int sj_credit_mask_public(json_t *rec, uint64_t now) {
   return mask_value(rec, now);
 }
 
-/* One pass: a string token between quotes is compared with the personal names; any escape or
- * long digit run means the full check must run. */
+/* One pass over the bytes: every string token (member name or value) is compared with the
+ * personal names and the value patterns — exactly what masking removes, since masking only removes
+ * members by name and string values by pattern (numbers are never removed). Any backslash
+ * escape sends the body to the full check, since the token bytes are then not the string. */
 int sj_credit_body_may_mask(const uint8_t *p, size_t n) {
   if (sj_credit_rules_ok())
     return 1;
-  size_t run = 0;
   char tok[64];
   for (size_t i = 0; i < n; i++) {
-    uint8_t c = p[i];
-    if (c == '\\')
+    if (p[i] == '\\')
       return 1;
-    run = (c >= '0' && c <= '9') ? run + 1 : 0;
-    if (run >= 11)
-      return 1;
-    if (c != '"')
+    if (p[i] != '"')
       continue;
     size_t j = i + 1;
     while (j < n && p[j] != '"' && p[j] != '\\')
@@ -980,18 +976,12 @@ int sj_credit_body_may_mask(const uint8_t *p, size_t n) {
     if (j < n && p[j] == '\\')
       return 1;
     size_t len = j - i - 1;
-    if (len < sizeof tok) {
+    if (len < sizeof tok) { /* longer strings are neither a personal name nor a pattern */
       memcpy(tok, p + i + 1, len);
       tok[len] = 0;
-      if (is_personal_name(tok))
+      if (is_personal_name(tok) || is_sensitive_string(tok))
         return 1;
     }
-    for (size_t k = i + 1; k < j; k++) { /* digits inside this string */
-      run = (p[k] >= '0' && p[k] <= '9') ? run + 1 : 0;
-      if (run >= 11)
-        return 1;
-    }
-    run = 0;
     i = j;
   }
   return 0;

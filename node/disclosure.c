@@ -78,7 +78,7 @@ int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
  * (a later repair ends it), so the subject's entries are folded once and the result kept until
  * any log this node holds grows, or for at most a minute (windows also end with time). */
 
-#define PC_SLOTS 512
+#define PC_SLOTS 8192 /* direct-mapped: ample so that hot subjects rarely evict each other */
 #define PC_TTL_MS 60000
 #define PC_KEY_MAX 64
 #define PC_SUBJECT_CAP 20000 /* entries folded per subject for the public window */
