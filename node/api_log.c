@@ -239,6 +239,14 @@ static void get_metrics(sj_req_t *req, void *arg) {
     sj_buf_printf(&b, "sanjiao_log_size{region=\"%06u\"} %llu\n", regions[i],
                   (unsigned long long)size);
   }
+  sj_cache_stats_t cs;
+  sj_cache_stats(n->cache, &cs);
+  sj_buf_printf(&b, "# TYPE sanjiao_cache_hits_total counter\nsanjiao_cache_hits_total %llu\n"
+                    "# TYPE sanjiao_cache_misses_total counter\nsanjiao_cache_misses_total %llu\n"
+                    "# TYPE sanjiao_cache_invalidations_total counter\n"
+                    "sanjiao_cache_invalidations_total %llu\n",
+                (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+                (unsigned long long)cs.invalidations);
   sj_server_stats_t st;
   sj_server_stats(n->server, &st);
   sj_buf_printf(&b, "# TYPE sanjiao_connections_open gauge\nsanjiao_connections_open %llu\n"

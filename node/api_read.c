@@ -174,6 +174,29 @@ typedef struct {
   sj_index_t idx;
 } lookup_t;
 
+/* Public lookups are answered from the cache when it holds a valid copy. Returns 1 if answered. */
+static int from_cache(sj_node_t *n, sj_req_t *req, int route, uint64_t t0) {
+  size_t len = 0;
+  const char *key = sj_req_header(req, ":path", &len);
+  sj_cache_hit_t hit;
+  if (!key || sj_req_header(req, "authorization", NULL) ||
+      !sj_cache_get(n->cache, key, len, uv_now(n->loop), &hit))
+    return 0;
+  sj_header_t h[1] = {{"content-type", hit.ctype}};
+  sj_req_respond(req, hit.status, h, 1, hit.body, hit.len);
+  sj_metrics_request(n->metrics, n->route_ids[route], hit.status, api_now_us() - t0);
+  return 1;
+}
+
+static void to_cache(sj_node_t *n, sj_req_t *req, const caller_t *c, const uint8_t *dep,
+                     size_t depn, const sj_buf_t *out) {
+  size_t len = 0;
+  const char *key = sj_req_header(req, ":path", &len);
+  if (key && c->role == SJ_ROLE_PUBLIC)
+    sj_cache_put(n->cache, key, len, dep, depn, 200, "application/json", out->p, out->n,
+                 uv_now(n->loop));
+}
+
 static int page_params(sj_node_t *n, sj_req_t *req, int route, uint64_t *limit, row_t *after,
                        int *has_after) {
   const char *l = sj_req_query(req, "limit"), *cur = sj_req_query(req, "cursor");
@@ -234,6 +257,7 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
       sj_buf_append_str(&out, "null");
     }
     sj_buf_printf(&out, "%s}", rows.truncated ? ",\"truncated\":true" : "");
+    to_cache(n, req, c, lk->key, lk->keylen, &out);
     api_reply(n, req, lk->route, 200, "application/json", &out, t0);
   }
   free(rows.v);
@@ -246,7 +270,7 @@ static void get_subject(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   uint64_t t0 = api_now_us();
   caller_t c;
-  if (api_caller(n, req, R_SUBJECT, &c))
+  if (from_cache(n, req, R_SUBJECT, t0) || api_caller(n, req, R_SUBJECT, &c))
     return;
   const char *id = sj_req_param(req, "id");
   size_t len = strlen(id);
@@ -278,7 +302,7 @@ static void get_trace(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   uint64_t t0 = api_now_us();
   caller_t c;
-  if (api_caller(n, req, R_TRACE, &c))
+  if (from_cache(n, req, R_TRACE, t0) || api_caller(n, req, R_TRACE, &c))
     return;
   const char *code = sj_req_param(req, "code");
   sj_epc_t epc;

@@ -209,3 +209,11 @@ int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t se
     sj_buf_printf(out, ",\"withheld\":\"%s\"", has_body ? "disclosure" : "not replicated");
   return sj_buf_append_str(out, "}");
 }
+
+void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h) {
+  uint8_t key[1 + SJ_ENTRY_MAX_KEY_LEN];
+  for (uint16_t i = 0; i < h->nkeys; i++) {
+    size_t len = sj_store_index_key(h->keys[i].type, h->keys[i].p, h->keys[i].len, key);
+    sj_cache_invalidate(n->cache, key, len);
+  }
+}

@@ -92,6 +92,10 @@ static void on_written(sj_write_req_t *w) {
   } else {
     sj_buf_t b = {0};
     accepted_json(n, w->first_seq, p->nrecs, p->leaf, w->tree_size, &b);
+    for (size_t i = 0; i < p->nrecs; i++) {
+      sj_entry_header_t h = {.keys = p->recs[i].keys, .nkeys = p->recs[i].nkeys};
+      api_cache_invalidate_header(n, &h);
+    }
     api_reply(n, p->req, R_RECORDS_POST, 201, "application/json", &b, p->t0);
     api_follow_notify(n, n->cfg.region);
   }

@@ -164,6 +164,7 @@ static void free_node(sj_node_t *n) {
   sj_buf_deinit(&n->vkey);
   sj_tokens_free(n->tokens);
   sj_metrics_free(n->metrics);
+  sj_cache_free(n->cache);
   sodium_memzero(n->hmac_key, sizeof n->hmac_key);
   free(n);
 }
@@ -181,6 +182,7 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   rv = rv ? rv : load_hmac_key(n);
   rv = rv ? rv : load_tokens(cfg->tokens_file, &n->tokens);
   rv = rv ? rv : sj_metrics_new(&n->metrics);
+  rv = rv ? rv : sj_cache_new(cfg->cache_entries, 2000, &n->cache);
   rv = rv ? rv : open_store(n);
   rv = rv ? rv : sj_writer_start(loop, n->store, cfg->region, n->signer, cfg->max_group, &n->writer);
   if (rv) {

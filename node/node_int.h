@@ -5,6 +5,7 @@
 #include "common/common.h"
 #include "crypto/crypto.h"
 #include "net/net.h"
+#include "node/cache.h"
 #include "node/config.h"
 #include "node/metrics.h"
 #include "node/node.h"
@@ -47,6 +48,7 @@ struct sj_node {
   sj_server_t *server;
   sj_tokens_t *tokens;
   sj_metrics_t *metrics;
+  sj_cache_t *cache;     /* public lookup responses (node/cache.c) */
   int route_ids[R_COUNT];
   uint8_t hmac_key[SJ_REC_HMAC_KEY_LEN];
   idem_slot_t *inflight[IDEM_BUCKETS];
@@ -134,6 +136,9 @@ void repl_metrics(sj_node_t *n, sj_buf_t *out);
 void api_register_repl(sj_node_t *n);
 /* The newest size of our own checkpoints carrying at least k cosignatures (node/api_repl.c). */
 int api_cosigned_size(sj_node_t *n, uint64_t k, uint64_t *size);
+
+/* Invalidates cached lookups that depend on the index keys of a committed header. */
+void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h);
 
 void api_register_write(sj_node_t *n);
 void api_register_read(sj_node_t *n);

@@ -60,6 +60,9 @@ typedef struct {
   sj_store_batch_t *batch;
   uint64_t batch_last_time_ms; /* origin time of the newest entry in the batch */
   sj_buf_t rx;           /* follow stream bytes not yet parsed */
+  uint64_t *deps;        /* cache dependencies of the open batch's entries (node/cache.h) */
+  size_t ndeps, capdeps;
+  int deps_lost;         /* a dependency could not be recorded: drop the whole cache on commit */
   size_t rx_off;
   /* status */
   uint64_t origin_size, last_checkpoint_ms, lag_ms, last_cosign_ms, cosigned_size, failures;
@@ -116,6 +119,39 @@ static void poll_later(follower_t *f, uint64_t ms);
 static void abort_batch(follower_t *f) {
   sj_store_batch_abort(f->batch);
   f->batch = NULL;
+  f->ndeps = 0;
+  f->deps_lost = 0;
+}
+
+/* Remembers the index keys of an entry added to the batch; they invalidate cached lookups once
+ * the batch is committed (not before: a lookup in between would cache the old answer anew). */
+static void note_deps(follower_t *f, const sj_entry_header_t *h) {
+  uint8_t key[1 + SJ_ENTRY_MAX_KEY_LEN];
+  for (uint16_t i = 0; i < h->nkeys; i++) {
+    if (f->ndeps == f->capdeps) {
+      size_t cap = f->capdeps ? 2 * f->capdeps : 256;
+      uint64_t *d = realloc(f->deps, cap * sizeof *d);
+      if (!d) {
+        f->deps_lost = 1;
+        return;
+      }
+      f->deps = d;
+      f->capdeps = cap;
+    }
+    size_t len = sj_store_index_key(h->keys[i].type, h->keys[i].p, h->keys[i].len, key);
+    f->deps[f->ndeps++] = sj_cache_dep_hash(key, len);
+  }
+}
+
+static void committed(follower_t *f) {
+  sj_node_t *n = node_of(f);
+  for (size_t i = 0; i < f->ndeps; i++)
+    sj_cache_invalidate_hash(n->cache, f->deps[i]);
+  if (f->deps_lost)
+    sj_cache_invalidate_all(n->cache);
+  f->ndeps = 0;
+  f->deps_lost = 0;
+  api_follow_notify(n, f->conf->region);
 }
 
 /* Something did not verify or could not be fetched: report it, try the next URL with backoff.
@@ -238,7 +274,6 @@ static void cosign(follower_t *f, int force) {
 /* The batch reached the signed checkpoint f->cp: store it with the entries, commit, tell the
  * relays' followers, cosign. Returns 0, or nonzero after fail(). */
 static int commit_at_checkpoint(follower_t *f, const char *note, size_t note_len) {
-  sj_node_t *n = node_of(f);
   uint64_t size;
   uint8_t root[SJ_HASH_LEN], last[SJ_HASH_LEN];
   sj_store_batch_head(f->batch, &size, root, last);
@@ -261,7 +296,7 @@ static int commit_at_checkpoint(follower_t *f, const char *note, size_t note_len
   f->last_checkpoint_ms = now;
   f->backoff_ms = 0;
   f->last_error[0] = 0;
-  api_follow_notify(n, f->conf->region);
+  committed(f);
   cosign(f, 0);
   return 0;
 }
@@ -273,8 +308,10 @@ static int add_entry(follower_t *f, sj_bytes_t hdr, sj_bytes_t body, int has_bod
   int rv = f->batch ? 0 : sj_store_batch_begin(node_of(f)->store, f->conf->region, &f->batch);
   if (rv == 0)
     rv = sj_store_batch_add(f->batch, hdr.p, hdr.n, has_body ? body.p : NULL, body.n, NULL);
-  if (rv == 0 && sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0)
+  if (rv == 0 && sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0) {
     f->batch_last_time_ms = h.time_ms;
+    note_deps(f, &h);
+  }
   return rv;
 }
 
@@ -516,7 +553,7 @@ static void on_consistency(int err, const sj_resp_t *resp, void *arg) {
     fail(f, "cannot store: %s", sj_strerror(rv));
     return;
   }
-  api_follow_notify(node_of(f), f->conf->region);
+  committed(f);
   fetch_chunk(f);
 }
 
@@ -756,6 +793,7 @@ void repl_stop(sj_node_t *n) {
     sj_verifier_free(f->v_cos);
     sj_buf_deinit(&f->note);
     sj_buf_deinit(&f->rx);
+    free(f->deps);
   }
   for (size_t i = 0; i < r->nconns; i++)
     sj_client_close(r->conns[i].client, NULL, NULL);
