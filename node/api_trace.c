@@ -639,7 +639,8 @@ static int scan_row(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) 
 
 /* Tries every distinct candidate the index scans found (several codes of one event: once). */
 static int consider_seen(qres_t *r) {
-  qsort(r->seen, r->nseen, sizeof *r->seen, qrow_cmp);
+  if (r->nseen > 1)
+    qsort(r->seen, r->nseen, sizeof *r->seen, qrow_cmp);
   int rv = 0;
   for (size_t i = 0; rv == 0 && i < r->nseen; i++)
     if (i == 0 || qrow_cmp(&r->seen[i], &r->seen[i - 1]))
@@ -725,7 +726,8 @@ static void next_link(sj_req_t *req, const char *tok, sj_buf_t *link) {
 
 static void answer_events(sj_node_t *n, sj_req_t *req, const caller_t *c, const query_t *q,
                           qres_t *r, uint64_t t0) {
-  qsort(r->v, r->n, sizeof *r->v, qrow_cmp);
+  if (r->n > 1)
+    qsort(r->v, r->n, sizeof *r->v, qrow_cmp);
   size_t i = 0;
   qrow_t after = {q->after_t, q->after_region, q->after_seq};
   while (q->has_after && i < r->n && qrow_cmp(&r->v[i], &after) <= 0)

@@ -388,7 +388,8 @@ static void code_load(jctx_t *j, codestate_t *c) {
       c->evs[c->nevs++] = e;
   }
   free(r.v);
-  qsort(c->evs, c->nevs, sizeof *c->evs, ev_time_cmp);
+  if (c->nevs > 1)
+    qsort(c->evs, c->nevs, sizeof *c->evs, ev_time_cmp);
 }
 
 /* ---- Walking ------------------------------------------------------------------------------- */
@@ -631,7 +632,8 @@ static json_t *step_json(const step_t *s) {
 
 static int answer(jctx_t *j, const char *code, sj_buf_t *out) {
   static const char *const dnames[] = {"", "back", "forward", "both"};
-  qsort(j->steps, j->nsteps, sizeof *j->steps, step_cmp);
+  if (j->nsteps > 1) /* qsort(NULL, 0) is undefined */
+    qsort(j->steps, j->nsteps, sizeof *j->steps, step_cmp);
   json_t *root = json_object(), *steps = json_array(), *regions = json_array();
   json_object_set_new(root, "code", json_string(code));
   json_object_set_new(root, "direction", json_string(dnames[j->o->dir & 3]));
