@@ -264,14 +264,25 @@ START_TEST(new_entries_are_pushed_without_polling) {
     ck_assert_int_ge(wait_size(node_field(i, "url"), "310000", 1, 10000), 0);
   sleep_ms(300);
   /* The cluster polls every 2 s; arriving well under that means it was pushed. */
+  char url[200];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/v1/subjects/91310115MA1K00007Q", node_field(1, "url"));
   for (int k = 2; k <= 4; k++) {
+    ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200); /* cached at B */
     submit(0, "pushed");
     for (int i = 1; i < NREG; i++) {
       long ms = wait_size(node_field(i, "url"), "310000", (uint64_t)k, 5000);
       ck_assert_int_ge(ms, 0);
       ck_assert_int_lt(ms, 1000);
     }
+    /* B's cached answer was invalidated by the replicated commit. */
+    ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+    json_error_t e;
+    json_t *j = json_loadb((char *)b.p, b.n, 0, &e);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), (size_t)k);
+    json_decref(j);
   }
+  sj_buf_deinit(&b);
 }
 END_TEST
 

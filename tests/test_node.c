@@ -600,6 +600,30 @@ START_TEST(operational_endpoints) {
 }
 END_TEST
 
+/* A public lookup answered from the cache never misses a record appended after it was cached. */
+START_TEST(cached_lookups_see_new_records_at_once) {
+  sj_buf_t b = {0}, m = {0};
+  for (int i = 0; i < 5; i++) {
+    ck_assert_int_eq(post(credit(USCC1, "penalty", "cache"), NULL, NULL, &b), 201);
+    for (int k = 0; k < 3; k++) { /* the second and third answers come from the cache */
+      ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);
+      json_t *j = parse(&b);
+      ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), (size_t)i + 1);
+      json_decref(j);
+    }
+  }
+  ck_assert_int_eq(get("/metrics", NULL, &m), 200);
+  ck_assert_ptr_nonnull(strstr((char *)m.p, "sanjiao_cache_hits_total 10"));
+  /* Another subject's appends do not invalidate this one. */
+  ck_assert_int_eq(post(credit(USCC2, "penalty", "other"), NULL, NULL, &b), 201);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);
+  ck_assert_int_eq(get("/metrics", NULL, &m), 200);
+  ck_assert_ptr_nonnull(strstr((char *)m.p, "sanjiao_cache_hits_total 11"));
+  sj_buf_deinit(&b);
+  sj_buf_deinit(&m);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   struct {
@@ -618,6 +642,7 @@ static Suite *node_suite(void) {
       {"trace", trace_codes_match_in_urn_and_digital_link_form},
       {"cli_prove", cli_prove_verifies_end_to_end},
       {"operational", operational_endpoints},
+      {"cache", cached_lookups_see_new_records_at_once},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     TCase *tc = tcase_create(cases[i].name);
