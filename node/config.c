@@ -11,7 +11,7 @@
 const char sj_config_usage[] =
     "usage: sanjiao-node [--config FILE] --region CODE --data-dir DIR --key FILE\n"
     "                    [--listen HOST:PORT] [--tokens FILE] [--hmac-key FILE]\n"
-    "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS]\n"
+    "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS] [--backup-dir DIR]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
@@ -68,6 +68,8 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return copy(c->data_dir, sizeof c->data_dir, v);
   if (!strcmp(k, "key"))
     return copy(c->key_file, sizeof c->key_file, v);
+  if (!strcmp(k, "backup-dir") || !strcmp(k, "backup_dir"))
+    return copy(c->backup_dir, sizeof c->backup_dir, v);
   if (!strcmp(k, "tokens"))
     return copy(c->tokens_file, sizeof c->tokens_file, v);
   if (!strcmp(k, "hmac-key") || !strcmp(k, "hmac_key"))
@@ -203,6 +205,7 @@ int sj_config_check(const sj_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen, "missing required setting %s", missing);
     return SJ_EINVAL;
   }
+
   for (size_t i = 0; i < c->npeers; i++) {
     const sj_peer_conf_t *p = &c->peers[i];
     if (!p->vkey[0] || !p->nurls) {

@@ -23,6 +23,7 @@ typedef struct {
   uint32_t region;         /* --region, required */
   char listen[128];        /* --listen HOST:PORT, default 127.0.0.1:7300 */
   char data_dir[512];      /* --data-dir, required */
+  char backup_dir[512];    /* --backup-dir, default DATA-DIR.backups */
   char key_file[512];      /* --key, required: C2SP private key, mode 0600 */
   char tokens_file[512];   /* --tokens, optional: no file = public only */
   char hmac_key_file[512]; /* --hmac-key: 32-byte hex key shared by the regions for personal ids */

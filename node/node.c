@@ -16,7 +16,8 @@ static const char *route_labels[R_COUNT] = {
     "GET checkpoint",   "GET inclusion",   "GET consistency",  "GET entries",
     "GET /v1/keys",     "GET /healthz",    "GET /metrics",     "GET /openapi.json",
     "GET report",       "GET audit",       "GET journey",      "POST epcis capture",
-    "GET epcis events", "GET /v1/status",  "GET /v1/alerts",   "POST cosignatures"};
+    "GET epcis events", "GET /v1/status",  "GET /v1/alerts",   "POST cosignatures",
+    "POST admin"};
 
 /* Reads a small secret file; refuses one that group or others may read. */
 static int read_secret(const char *path, char *out, size_t cap) {
@@ -136,6 +137,7 @@ static int start_api(sj_node_t *n) {
   api_register_credit(n);
   api_register_trace(n);
   api_register_repl(n);
+  api_register_admin(n);
   if (parse_listen(n->cfg.listen, host, sizeof host, &port)) {
     SJ_LOG_ERR("node", "listen address '%s' is not HOST:PORT", n->cfg.listen);
     return SJ_EINVAL;
@@ -176,6 +178,8 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   n->loop = loop;
   n->cfg = *cfg;
   snprintf(n->region_str, sizeof n->region_str, "%06u", cfg->region);
+  if (!n->cfg.backup_dir[0])
+    snprintf(n->cfg.backup_dir, sizeof n->cfg.backup_dir, "%.500s.backups", cfg->data_dir);
   mkdir(cfg->data_dir, 0700);
   int rv = sj_crypto_init();
   rv = rv ? rv : load_key(n);

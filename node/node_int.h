@@ -23,6 +23,7 @@ enum {
   R_REPORT, R_AUDIT,                          /* api_credit.c */
   R_JOURNEY, R_EPCIS_CAPTURE, R_EPCIS_EVENTS, /* api_trace.c */
   R_STATUS, R_ALERTS, R_COSIGNATURES,         /* replication */
+  R_ADMIN,                                    /* api_admin.c */
   R_COUNT
 };
 
@@ -140,6 +141,7 @@ int api_cosigned_size(sj_node_t *n, uint64_t k, uint64_t *size);
 /* Invalidates cached lookups that depend on the index keys of a committed header. */
 void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h);
 
+void api_register_admin(sj_node_t *n); /* node/api_admin.c */
 void api_register_write(sj_node_t *n);
 void api_register_read(sj_node_t *n);
 void api_register_log(sj_node_t *n);

@@ -24,8 +24,11 @@ typedef struct sj_store sj_store_t;
 typedef struct sj_store_batch sj_store_batch_t;
 
 typedef struct {
-  size_t block_cache_mb; /* shared LRU block cache; default 256 */
-  int create_if_missing; /* default 1 */
+  size_t block_cache_mb;    /* shared LRU block cache; default 256 */
+  int create_if_missing;    /* default 1 */
+  size_t index_buffer_rows; /* index rows a region holds in memory before writing them to the
+                               index families in one sorted bulk; default 65536 (see
+                               docs/STORAGE.md); 0 writes them with every commit */
 } sj_store_opts_t;
 
 void sj_store_opts_default(sj_store_opts_t *o);
@@ -72,7 +75,7 @@ int sj_store_batch_put_meta(sj_store_batch_t *b, const char *key, const void *va
 
 /* Writes the batch atomically (fsync'd when sync) and frees it; readers then see the new size.
  * On error nothing was written, the region's state is as before begin, and the batch is freed.
- * Errors: SJ_ESTORE, SJ_ENOSPACE. */
+ * Errors: SJ_ESTORE, SJ_ENOSPACE, -ENOMEM. */
 int sj_store_batch_commit(sj_store_batch_t *b, int sync);
 void sj_store_batch_abort(sj_store_batch_t *b); /* frees; NULL is fine */
 
@@ -134,11 +137,17 @@ int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keyl
 int sj_store_meta_get(sj_store_t *s, const char *key, sj_buf_t *val);
 int sj_store_meta_put(sj_store_t *s, const char *key, const void *val, size_t n);
 
-/* Maintenance: writes every memtable to table files (waiting for it) and, when compact is set,
- * compacts every column family fully. Not needed for durability (the WAL is); useful before a
- * backup and in tests, which would otherwise never read table files. May take long.
- * Errors: SJ_ESTORE, SJ_ENOSPACE. */
+/* Maintenance: writes the index rows held in memory (opts.index_buffer_rows) and every memtable to
+ * table files (waiting for it) and, when compact is set, compacts every column family fully. Not
+ * needed for durability (the WAL and the entries are); useful before a backup and in tests, which
+ * would otherwise never read table files. May take long. Errors: SJ_EBUSY (a batch is open),
+ * SJ_ESTORE, SJ_ENOSPACE, -ENOMEM. */
 int sj_store_flush(sj_store_t *s, int compact);
+
+/* Online backup into dir, which must not exist (its parent must): a consistent copy of every
+ * committed batch, openable with sj_store_open (restore = start a node on it). Runs while other
+ * threads read and write. Errors: SJ_ESTORE (e.g. dir exists), SJ_ENOSPACE. */
+int sj_store_backup(sj_store_t *s, const char *dir);
 
 /* Key of an index row for a header key: the key type byte followed by its bytes, so that a USCC
  * and an EPC never collide. out must hold 1 + SJ_ENTRY_MAX_KEY_LEN bytes; returns the length, or 0
