@@ -12,6 +12,7 @@ const char sj_config_usage[] =
     "usage: sanjiao-node [--config FILE] --region CODE --data-dir DIR --key FILE\n"
     "                    [--listen HOST:PORT] [--tokens FILE] [--hmac-key FILE]\n"
     "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS] [--backup-dir DIR]\n"
+    "                    [--min-free-mb N]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
@@ -26,6 +27,7 @@ void sj_config_default(sj_config_t *c) {
   c->max_conns = 4096;
   c->cache_entries = 65536;
   c->poll_ms = 5000;
+  c->min_free_mb = 64;
 }
 
 int sj_region_parse(const char *s, size_t n, uint32_t *out) {
@@ -88,6 +90,8 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return parse_size(v, &c->max_conns);
   if (!strcmp(k, "cache-entries") || !strcmp(k, "cache_entries"))
     return parse_size(v, &c->cache_entries);
+  if (!strcmp(k, "min-free-mb") || !strcmp(k, "min_free_mb"))
+    return parse_size(v, &c->min_free_mb);
   if (!strcmp(k, "poll-ms") || !strcmp(k, "poll_ms")) {
     size_t ms;
     int rv = parse_size(v, &ms);

@@ -193,6 +193,7 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
     free_node(n);
     return rv;
   }
+  sj_writer_set_space_check(n->writer, cfg->data_dir, (uint64_t)cfg->min_free_mb << 20);
   rv = start_api(n);
   if (rv == 0)
     rv = repl_start(n);

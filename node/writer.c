@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 struct sj_writer {
@@ -29,7 +30,23 @@ struct sj_writer {
   uint64_t last_time_ms;                   /* writer thread only: keeps entry times monotonic */
   sj_writer_stats_t stats;
   sj_buf_t hdr, text, note; /* writer thread only: scratch */
+  char space_dir[512];      /* "" = no free-space check */
+  uint64_t min_free;
 };
+
+void sj_writer_set_space_check(sj_writer_t *w, const char *dir, uint64_t min_free) {
+  snprintf(w->space_dir, sizeof w->space_dir, "%s", dir);
+  w->min_free = min_free;
+}
+
+/* Enough room for the batch and RocksDB's own work (flushes, manifest)? */
+static int space_ok(const sj_writer_t *w, size_t batch_bytes) {
+  struct statvfs vfs;
+  if (!w->space_dir[0] || statvfs(w->space_dir, &vfs) != 0)
+    return 1; /* cannot tell: let RocksDB report a real failure */
+  uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+  return avail >= w->min_free + 2 * (uint64_t)batch_bytes;
+}
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -146,10 +163,20 @@ static int sign_checkpoint(sj_writer_t *w, sj_store_batch_t *b, uint64_t *size) 
   return rv;
 }
 
+static size_t group_bytes(const sj_write_req_t *group) {
+  size_t bytes = 0;
+  for (const sj_write_req_t *r = group; r; r = r->next)
+    for (size_t i = 0; i < r->nitems; i++)
+      bytes += r->items[i].body_len + 256; /* header, tree and index rows */
+  return bytes;
+}
+
 static int commit_group(sj_writer_t *w, sj_write_req_t *group) {
   sj_store_batch_t *b = NULL;
   uint64_t size = 0;
   size_t n = 0;
+  if (!space_ok(w, group_bytes(group)))
+    return SJ_ENOSPACE;
   int rv = sj_store_batch_begin(w->store, w->region, &b);
   for (sj_write_req_t *r = group; rv == 0 && r; r = r->next) {
     rv = add_items(w, b, r);

@@ -28,6 +28,7 @@
 #define USCC2 "91320500MA1X00009R"
 
 static char g_dir[512];
+static const char *g_min_free = "0"; /* --min-free-mb for the node (the full-disk test sets it) */
 static char g_url[64];
 static char g_vkey[256];
 static pid_t g_pid;
@@ -106,7 +107,8 @@ static void node_start(void) {
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 2);
     execl(bin, bin, "--region", "310000", "--listen", listen, "--data-dir", data, "--key", key,
-          "--tokens", tokens, "--hmac-key", hmac, "--log-level", "warn", (char *)NULL);
+          "--tokens", tokens, "--hmac-key", hmac, "--log-level", "warn", "--min-free-mb",
+          g_min_free, (char *)NULL);
     _exit(127);
   }
   sj_buf_t b = {0};
@@ -160,6 +162,11 @@ static void setup(void) {
 
 static void teardown(void) {
   node_stop(SIGTERM);
+  char mnt[600];
+  snprintf(mnt, sizeof mnt, "umount '%s/data' 2>/dev/null", g_dir);
+  if (system(mnt)) { /* not mounted: fine */
+  }
+  g_min_free = "0";
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   if (system(cmd) != 0)
@@ -655,6 +662,39 @@ START_TEST(online_backup_restores) {
 }
 END_TEST
 
+/* A full disk: appends fail with 507 and write nothing; when space returns, appends work again. */
+START_TEST(a_full_disk_answers_507_and_recovers) {
+  sj_buf_t b = {0};
+  char cmd[2200];
+  node_stop(SIGTERM);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s/data' && mkdir '%s/data' && mount -t tmpfs -o size=48m tmpfs '%s/data'",
+           g_dir, g_dir, g_dir);
+  if (system(cmd) != 0) {
+    ck_assert_msg(geteuid() != 0, "root could not mount a tmpfs for the full-disk test");
+    fprintf(stderr, "full-disk test not run: mounting a tmpfs needs root\n");
+    return;
+  }
+  g_min_free = "16";
+  node_start();
+  ck_assert_int_eq(post(credit(USCC1, "penalty", "room"), NULL, NULL, &b), 201);
+  /* Leave about 10 MB: under the node's 16 MB reserve. */
+  snprintf(cmd, sizeof cmd,
+           "avail=$(df --output=avail -k '%s/data' | tail -1); "
+           "fallocate -l $(( (avail - 10240) * 1024 )) '%s/data/filler'", g_dir, g_dir);
+  ck_assert_int_eq(system(cmd), 0);
+  ck_assert_int_eq(post(credit(USCC1, "penalty", "no room"), NULL, NULL, &b), 507);
+  json_t *j = parse(&b);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 507);
+  json_decref(j);
+  ck_assert_uint_eq(tree_size(), 1);
+  snprintf(cmd, sizeof cmd, "rm -f '%s/data/filler'", g_dir);
+  ck_assert_int_eq(system(cmd), 0);
+  ck_assert_int_eq(post(credit(USCC1, "penalty", "room again"), NULL, NULL, &b), 201);
+  ck_assert_uint_eq(tree_size(), 2);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   struct {
@@ -675,6 +715,7 @@ static Suite *node_suite(void) {
       {"operational", operational_endpoints},
       {"cache", cached_lookups_see_new_records_at_once},
       {"backup", online_backup_restores},
+      {"full_disk", a_full_disk_answers_507_and_recovers},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     TCase *tc = tcase_create(cases[i].name);
