@@ -17,6 +17,12 @@
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX 1000
 
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* ---- the audit trail of each node in this process ------------------------------------------------
  * struct sj_node has no slot for it (yet), so the trails are kept here, keyed by node, opened when
  * the node registers its routes and flushed and closed at process exit. */
@@ -127,12 +133,8 @@ void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h)
   sj_audit_t *a = api_audit(n);
   if (!k || !a)
     return;
-  sj_audit_row_t r = {.time_ms = (uint64_t)time(NULL) * 1000u, .role = (uint8_t)c->role,
-                      .key_type = k->type, .key_len = (uint8_t)k->len, .region = h->region,
-                      .seq = h->seq};
-  struct timespec ts;
-  if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
-    r.time_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  sj_audit_row_t r = {.time_ms = wall_ms(), .role = (uint8_t)c->role, .key_type = k->type,
+                      .key_len = (uint8_t)k->len, .region = h->region, .seq = h->seq};
   memcpy(r.key, k->p, k->len);
   if (c->tok)
     sanitize(r.who, sizeof r.who, c->tok->label, strlen(c->tok->label));
@@ -503,12 +505,6 @@ static void put_report(report_t *R, const subject_t *sub, sj_buf_t *out) {
   for (size_t k = 0; k < R->nregions; k++)
     sj_buf_printf(out, "%s\"%06u\"", k ? "," : "", R->regions[k]);
   sj_buf_append_str(out, "]}");
-}
-
-static uint64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void get_report(sj_req_t *req, void *arg) {

@@ -255,7 +255,9 @@ int api_disclose_record(sj_node_t *n, const caller_t *c, const sj_entry_header_t
   if (!full_access(c, h) && (!pub || masked))
     withdraw_raw_body(out, body, len);
   if (full_access(c, h)) {
-    if (!pub || masked) /* the caller sees more than the public would: audited */
+    /* The caller sees more than the public would: audited, unless it is the subject itself. */
+    int own = c->role == SJ_ROLE_SUBJECT && names_subject(c, h);
+    if ((!pub || masked) && !own)
       api_audit_read(n, c, h);
     free(masked);
     masked = NULL;

@@ -975,8 +975,11 @@ START_TEST(non_public_reads_are_audited_for_the_subject) {
   ck_assert_str_eq(json_string_value(json_object_get(oldest, "purpose")), "");
   ck_assert_ptr_nonnull(json_object_get(newest, "time"));
   json_decref(a);
+  ck_assert_int_eq(get("/v1/records/310000/2", ZHANG_TOKEN, &b), 200); /* own reads: not audited */
   a = audit_of(PERSON_ID, ZHANG_TOKEN, 200);
   ck_assert_uint_eq(json_array_size(json_object_get(a, "entries")), 1);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(a, "entries"), 0), "who")),
+                   "officer-li");
   json_decref(a);
   audit_of(USCC1, NULL, 401);
   audit_of(USCC1, ZHANG_TOKEN, 403);
