@@ -695,6 +695,37 @@ START_TEST(a_full_disk_answers_507_and_recovers) {
 }
 END_TEST
 
+START_TEST(sighup_reloads_tokens) {
+  sj_buf_t b = {0};
+  const char *rec = "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"enterprise\","
+                    "\"id\":\"91310115MA1K00007Q\",\"name\":\"hup\"},\"disclosure\":\"public\"}";
+  ck_assert_int_eq(fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec,
+                         strlen(rec), NULL, &b), 401);
+  char path[600];
+  snprintf(path, sizeof path, "%s/tokens", g_dir);
+  FILE *f = fopen(path, "a");
+  token_line(f, "submit", "sjt_new_token");
+  fclose(f);
+  kill(g_pid, SIGHUP);
+  int st = 0;
+  for (int i = 0; i < 100 && st != 201; i++) {
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
+    st = fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec, strlen(rec), NULL,
+               &b);
+  }
+  ck_assert_int_eq(st, 201);
+  /* A malformed file keeps the old tokens. */
+  f = fopen(path, "a");
+  fputs("nonsense line\n", f);
+  fclose(f);
+  kill(g_pid, SIGHUP);
+  nanosleep(&(struct timespec){0, 200000000}, NULL);
+  ck_assert_int_eq(fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec,
+                         strlen(rec), NULL, &b), 201);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   struct {
@@ -716,6 +747,7 @@ static Suite *node_suite(void) {
       {"cache", cached_lookups_see_new_records_at_once},
       {"backup", online_backup_restores},
       {"full_disk", a_full_disk_answers_507_and_recovers},
+      {"sighup", sighup_reloads_tokens},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     TCase *tc = tcase_create(cases[i].name);
