@@ -6,11 +6,15 @@
 #                  holds sanjiao-node and sjbench-sjload
 #   SJ_BENCH_DATA  cache of generated records and filled nodes, reused across runs
 #                  (default /tmp/sjbench-data); --fresh in the scripts rebuilds it
+#   SJ_DATASET     synthetic (default: sjload --gen, 10 credit records per enterprise, every 10th
+#                  entry a trace event, ~300 B each) or sample (`sanjiao sample`, the four regions'
+#                  files posted to one node; mostly trace events, ~1.4 records per enterprise)
 #   SJ_TMP         this run's scratch directory, removed on exit
 #   SJ_PIDS        processes started by this run, stopped on exit (never anything else)
 
 SJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SJ_BENCH_DATA="${SJ_BENCH_DATA:-/tmp/sjbench-data}"
+SJ_DATASET="${SJ_DATASET:-synthetic}"
 SJ_PIDS=()
 SJ_TMP=""
 SJ_NODE_CPU="${SJ_NODE_CPU:-0}" # the server side
@@ -91,17 +95,41 @@ sj_median() {
 # sj_ratio A B: A/B with two decimals (0 when B is 0).
 sj_ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
 
-# sj_dataset N [SEED]: generated records in $SJ_BENCH_DATA/records-N-SEED (made once).
+# sj_dataset N [SEED]: generated records in $SJ_BENCH_DATA/<SJ_DATASET>-N-SEED (made once).
 # Sets SJ_DATA to that directory (records.ndjson, subjects.txt, trace.txt).
 sj_dataset() {
   local n="$1" seed="${2:-1}"
-  SJ_DATA="$SJ_BENCH_DATA/records-$n-$seed"
-  if [ ! -s "$SJ_DATA/records.ndjson" ]; then
-    rm -rf "$SJ_DATA.tmp"
-    "$SJ_LOAD" --gen "$n" --seed "$seed" --out "$SJ_DATA.tmp" >/dev/null
-    rm -rf "$SJ_DATA"
-    mv "$SJ_DATA.tmp" "$SJ_DATA"
-  fi
+  SJ_DATA="$SJ_BENCH_DATA/$SJ_DATASET-$n-$seed"
+  [ -s "$SJ_DATA/records.ndjson" ] && return 0
+  rm -rf "$SJ_DATA.tmp"
+  case "$SJ_DATASET" in
+  synthetic) "$SJ_LOAD" --gen "$n" --seed "$seed" --out "$SJ_DATA.tmp" >/dev/null ;;
+  sample)
+    "$SJ_BIN_DIR/sanjiao" sample --records "$n" --seed "$seed" --out "$SJ_DATA.tmp/regions" >/dev/null
+    cat "$SJ_DATA.tmp"/regions/*.ndjson >"$SJ_DATA.tmp/records.ndjson"
+    python3 - "$SJ_DATA.tmp" <<'EOF'
+import json, sys
+d = sys.argv[1]
+subjects, codes = {}, {}
+for line in open(d + "/records.ndjson", encoding="utf-8"):
+    r = json.loads(line)
+    if r.get("kind") == "credit" and r["subject"]["type"] != "person":
+        subjects[r["subject"]["id"]] = 1
+    elif r.get("kind") == "trace":
+        e = r["event"]
+        for k in ("epcList", "childEPCs", "inputEPCList", "outputEPCList"):
+            for c in e.get(k, []):
+                codes[c] = 1
+        if "parentID" in e:
+            codes[e["parentID"]] = 1
+open(d + "/subjects.txt", "w").write("".join(s + "\n" for s in subjects))
+open(d + "/trace.txt", "w").write("".join(c + "\n" for c in codes))
+EOF
+    ;;
+  *) sj_die "SJ_DATASET must be synthetic or sample" ;;
+  esac
+  rm -rf "$SJ_DATA"
+  mv "$SJ_DATA.tmp" "$SJ_DATA"
 }
 
 # sj_node_init DIR REGION [HMAC]: key (origin bench.local/REGION), vkey, tokens for submit,
@@ -127,11 +155,12 @@ sj_node_init() {
   chmod 600 "$dir/node.conf"
 }
 
-# sj_node_start DIR PORT CPU [flags...]: starts sanjiao-node with DIR/node.conf pinned to CPU,
-# waits for /healthz. Sets SJ_NODE_PID.
+# sj_node_start DIR PORT CPU [flags...]: starts sanjiao-node with DIR/node.conf pinned to CPU
+# ("all": every CPU), waits for /healthz. Sets SJ_NODE_PID.
 sj_node_start() {
   local dir="$1" port="$2" cpu="$3"
   shift 3
+  [ "$cpu" = all ] && cpu="0-$(($(nproc) - 1))"
   taskset -c "$cpu" "$SJ_BIN_DIR/sanjiao-node" --config "$dir/node.conf" \
     --listen "127.0.0.1:$port" "$@" >>"$dir/node.log" 2>&1 &
   SJ_NODE_PID=$!
@@ -166,7 +195,7 @@ sj_fill() {
 # SJ_FILL_RPS to the fill's records/s ("cached" when it was reused). Leaves no node running.
 sj_cached_node() {
   local n="$1" seed="$2" dir port size
-  dir="$SJ_BENCH_DATA/node-$n-$seed"
+  dir="$SJ_BENCH_DATA/node-$SJ_DATASET-$n-$seed"
   SJ_NODE_DIR="$dir"
   SJ_FILL_RPS=cached
   [ -f "$dir/complete" ] && return 0
@@ -174,7 +203,7 @@ sj_cached_node() {
   sj_dataset "$n" "$seed"
   sj_node_init "$dir" 310000
   port="$(sj_free_port)"
-  sj_node_start "$dir" "$port" "$SJ_NODE_CPU"
+  sj_node_start "$dir" "$port" all
   sj_fill "http://127.0.0.1:$port" "$dir" "$SJ_DATA/records.ndjson" "$n" >"$dir/fill.json" || true
   size="$(sj_tree_size "http://127.0.0.1:$port")"
   sj_node_stop "$dir"
