@@ -17,7 +17,7 @@ static const char *route_labels[R_COUNT] = {
     "GET /v1/keys",     "GET /healthz",    "GET /metrics",     "GET /openapi.json",
     "GET report",       "GET audit",       "GET journey",      "POST epcis capture",
     "GET epcis events", "GET /v1/status",  "GET /v1/alerts",   "POST cosignatures",
-    "POST admin"};
+    "POST admin",       "GET web"};
 
 /* Reads a small secret file; refuses one that group or others may read. */
 static int read_secret(const char *path, char *out, size_t cap) {
@@ -138,6 +138,7 @@ static int start_api(sj_node_t *n) {
   api_register_trace(n);
   api_register_repl(n);
   api_register_admin(n);
+  api_register_web(n);
   if (parse_listen(n->cfg.listen, host, sizeof host, &port)) {
     SJ_LOG_ERR("node", "listen address '%s' is not HOST:PORT", n->cfg.listen);
     return SJ_EINVAL;

@@ -24,6 +24,7 @@ enum {
   R_JOURNEY, R_EPCIS_CAPTURE, R_EPCIS_EVENTS, /* api_trace.c */
   R_STATUS, R_ALERTS, R_COSIGNATURES,         /* replication */
   R_ADMIN,                                    /* api_admin.c */
+  R_WEB,                                      /* api_web.c: pages and assets */
   R_COUNT
 };
 
@@ -142,6 +143,7 @@ int api_cosigned_size(sj_node_t *n, uint64_t k, uint64_t *size);
 void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h);
 
 void api_register_admin(sj_node_t *n); /* node/api_admin.c */
+void api_register_web(sj_node_t *n);   /* node/api_web.c */
 void api_register_write(sj_node_t *n);
 void api_register_read(sj_node_t *n);
 void api_register_log(sj_node_t *n);
