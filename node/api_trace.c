@@ -164,8 +164,13 @@ static void capture_written(sj_write_req_t *w) {
     snprintf(loc, sizeof loc, "/v1/epcis/capture/%s", p->id);
     job_json(n, p->id, w->first_seq, p->nrecs, p->leaf, w->tree_size,
              entry_time(n, (uint32_t)n->cfg.region, w->first_seq), &b);
+    for (size_t i = 0; i < p->nrecs; i++) { /* cached lookups of these codes are stale now */
+      sj_entry_header_t eh = {.keys = p->recs[i].keys, .nkeys = p->recs[i].nkeys};
+      api_cache_invalidate_header(n, &eh);
+    }
     sj_header_t h[2] = {{"content-type", "application/json"}, {"location", loc}};
     reply_hdrs(n, p->req, R_EPCIS_CAPTURE, 202, h, 2, &b, p->t0);
+    api_follow_notify(n, n->cfg.region); /* replication streams push the new entries */
   }
   sj_req_unref(p->req);
   capture_free(p);

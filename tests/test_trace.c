@@ -791,7 +791,13 @@ static json_t *capture_chain(void) {
 }
 
 START_TEST(capture_answers_202_and_the_job_shows_where_each_event_went) {
+  json_t *before = get_json("/v1/trace/" P1, 200); /* cached now: the capture must invalidate it */
+  ck_assert_uint_eq(json_array_size(json_object_get(before, "records")), 0);
+  json_decref(before);
   json_t *job = capture_chain();
+  before = get_json("/v1/trace/" P1, 200);
+  ck_assert_uint_eq(json_array_size(json_object_get(before, "records")), 4);
+  json_decref(before);
   ck_assert(json_is_true(json_object_get(job, "success")));
   ck_assert(json_is_false(json_object_get(job, "running")));
   json_t *acc = json_object_get(job, "accepted");
