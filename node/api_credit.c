@@ -23,9 +23,10 @@ static uint64_t wall_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* ---- the audit trail of each node in this process ------------------------------------------------
- * struct sj_node has no slot for it (yet), so the trails are kept here, keyed by node, opened when
- * the node registers its routes and flushed and closed at process exit. */
+/* ---- the audit trail of each node in this process
+ * ------------------------------------------------ struct sj_node has no slot for it (yet), so the
+ * trails are kept here, keyed by node, opened when the node registers its routes and flushed and
+ * closed at process exit. */
 
 typedef struct {
   sj_node_t *node;
@@ -65,8 +66,8 @@ static void open_trail(sj_node_t *n) {
     snprintf(r->dir, sizeof r->dir, "%s", n->cfg.data_dir);
     int rv = sj_audit_open(path, 0, &r->audit);
     if (rv)
-      SJ_LOG_ERR("audit", "cannot open audit trail %s: %s; non-public reads are refused",
-                 path, sj_strerror(rv));
+      SJ_LOG_ERR("audit", "cannot open audit trail %s: %s; non-public reads are refused", path,
+                 sj_strerror(rv));
   } else {
     SJ_LOG_ERR("audit", "too many nodes in one process for the audit registry");
   }
@@ -102,8 +103,13 @@ static void sanitize(char *dst, size_t cap, const char *src, size_t n) {
   size_t o = 0;
   for (size_t i = 0; i < n && o + 1 < cap;) {
     unsigned char ch = (unsigned char)src[i];
-    size_t len = ch < 0x80 ? 1 : (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : (ch & 0xF8) == 0xF0 ? 4 : 0;
-    int ok = len && i + len <= n && !(len == 1 && (ch < 0x20 || ch == 0x7F)) && !(len == 2 && ch < 0xC2);
+    size_t len = ch < 0x80             ? 1
+                 : (ch & 0xE0) == 0xC0 ? 2
+                 : (ch & 0xF0) == 0xE0 ? 3
+                 : (ch & 0xF8) == 0xF0 ? 4
+                                       : 0;
+    int ok =
+        len && i + len <= n && !(len == 1 && (ch < 0x20 || ch == 0x7F)) && !(len == 2 && ch < 0xC2);
     for (size_t k = 1; ok && k < len; k++)
       ok = ((unsigned char)src[i + k] & 0xC0) == 0x80;
     if (!ok)
@@ -133,8 +139,12 @@ void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h)
   sj_audit_t *a = api_audit(n);
   if (!k || !a)
     return;
-  sj_audit_row_t r = {.time_ms = wall_ms(), .role = (uint8_t)c->role, .key_type = k->type,
-                      .key_len = (uint8_t)k->len, .region = h->region, .seq = h->seq};
+  sj_audit_row_t r = {.time_ms = wall_ms(),
+                      .role = (uint8_t)c->role,
+                      .key_type = k->type,
+                      .key_len = (uint8_t)k->len,
+                      .region = h->region,
+                      .seq = h->seq};
   memcpy(r.key, k->p, k->len);
   if (c->tok)
     sanitize(r.who, sizeof r.who, c->tok->label, strlen(c->tok->label));
@@ -144,7 +154,8 @@ void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h)
                 (unsigned long long)h->seq);
 }
 
-/* ---- a subject's entries, loaded and folded -------------------------------------------------------- */
+/* ---- a subject's entries, loaded and folded
+ * -------------------------------------------------------- */
 
 typedef struct {
   sj_entry_ref_t *v;
@@ -245,7 +256,8 @@ done:
   return rv;
 }
 
-/* ---- {id}: the subject's index key and whether the caller is that subject ----------------------- */
+/* ---- {id}: the subject's index key and whether the caller is that subject -----------------------
+ */
 
 typedef struct {
   const char *id;
@@ -255,8 +267,7 @@ typedef struct {
 } subject_t;
 
 /* Answers 400 (bad id) or 403 (a person's records without the right token) and returns -1. */
-static int subject_param(sj_node_t *n, sj_req_t *req, int route, const caller_t *c,
-                         subject_t *s) {
+static int subject_param(sj_node_t *n, sj_req_t *req, int route, const caller_t *c, subject_t *s) {
   size_t len = strlen(s->id = sj_req_param(req, "id"));
   uint8_t hk[SJ_HASH_LEN];
   if (sj_uscc_check(s->id, len) == SJ_ID_OK) {
@@ -291,15 +302,16 @@ static void set_purpose(sj_req_t *req) {
   api_audit_set_purpose(tmp);
 }
 
-/* ---- GET /v1/subjects/{id}/report ------------------------------------------------------------------ */
+/* ---- GET /v1/subjects/{id}/report
+ * ------------------------------------------------------------------ */
 
 typedef struct {
   sj_node_t *n;
   const caller_t *c;
   api_subject_t *S;
-  int full;        /* authority, or the subject itself: history, actions and dates too */
+  int full; /* authority, or the subject itself: history, actions and dates too */
   uint64_t now;
-  size_t *order;   /* entries newest first (start, then append time) */
+  size_t *order; /* entries newest first (start, then append time) */
   uint32_t regions[64];
   size_t nregions;
 } report_t;
@@ -351,11 +363,10 @@ static void put_facts(sj_buf_t *b, const json_t *rec) {
   put_member_str(b, "scheme", json_object_get(rating, "scheme"));
   put_member_str(b, "grade", json_object_get(rating, "grade"));
   put_member_str(b, "list", json_object_get(json_object_get(rec, "list"), "name"));
-  put_member_str(b, "authority",
-                 json_object_get(json_object_get(json_object_get(rec, "decision"), "authority"),
-                                 "name"));
-  put_member_str(b, "decision_number",
-                 json_object_get(json_object_get(rec, "decision"), "number"));
+  put_member_str(
+      b, "authority",
+      json_object_get(json_object_get(json_object_get(rec, "decision"), "authority"), "name"));
+  put_member_str(b, "decision_number", json_object_get(json_object_get(rec, "decision"), "number"));
   const json_t *ref = json_object_get(rec, "ref"), *seq = json_object_get(ref, "seq");
   if (json_is_string(json_object_get(ref, "region")) && json_is_number(seq)) {
     sj_buf_append_str(b, ",\"ref\":{\"region\":");
@@ -420,7 +431,8 @@ static int put_item(report_t *R, sj_buf_t *out, size_t i) {
   sj_buf_t rec = {0};
   if (sj_entry_decode(S->hdr[i].p, S->hdr[i].n, &h, keys, SJ_ENTRY_MAX_KEYS))
     return 1;
-  int hidden = !S->has_body[i] || api_disclose_record(R->n, R->c, &h, S->body[i].p, S->body[i].n, &rec);
+  int hidden =
+      !S->has_body[i] || api_disclose_record(R->n, R->c, &h, S->body[i].p, S->body[i].n, &rec);
   if (hidden && !R->full) {
     sj_buf_deinit(&rec);
     return 1;
@@ -541,7 +553,8 @@ static void get_report(sj_req_t *req, void *arg) {
   api_subject_free(&S);
 }
 
-/* ---- GET /v1/subjects/{id}/audit ----------------------------------------------------------------- */
+/* ---- GET /v1/subjects/{id}/audit
+ * ----------------------------------------------------------------- */
 
 static int put_audit_row(void *ctx, const sj_audit_row_t *r) {
   sj_buf_t *b = ctx;

@@ -39,20 +39,21 @@ struct sj_audit {
   uint64_t flush_ms;
   pthread_t thread;
   pthread_mutex_t mu;
-  pthread_cond_t wake; /* the flusher waits on it */
-  pthread_cond_t done; /* sj_audit_flush waits on it */
-  rows_t queue;        /* added, not yet taken by the flusher */
-  rows_t writing;      /* taken by the flusher, not yet in the index */
+  pthread_cond_t wake;    /* the flusher waits on it */
+  pthread_cond_t done;    /* sj_audit_flush waits on it */
+  rows_t queue;           /* added, not yet taken by the flusher */
+  rows_t writing;         /* taken by the flusher, not yet in the index */
   uint64_t added, synced; /* rows added / written (or lost) since open: flush waits for equality */
   uint64_t file_size;
-  subj_t **tab;        /* open addressing on XXH3 of the key; NULL = empty */
+  subj_t **tab; /* open addressing on XXH3 of the key; NULL = empty */
   size_t tab_cap, tab_n;
   uint64_t queue_since; /* monotonic ms when the queue's first row came */
   int closing, flush_req, last_err;
   sj_audit_stats_t st;
 };
 
-/* ---- index -------------------------------------------------------------------------------------- */
+/* ---- index --------------------------------------------------------------------------------------
+ */
 
 static uint64_t key_hash(uint8_t kt, const uint8_t *k, size_t kl) {
   return XXH3_64bits_withSeed(k, kl, kt);
@@ -109,16 +110,17 @@ static int index_add(sj_audit_t *a, uint8_t kt, const uint8_t *k, size_t kl, uin
   return 0;
 }
 
-/* ---- row <-> line --------------------------------------------------------------------------------- */
+/* ---- row <-> line
+ * --------------------------------------------------------------------------------- */
 
 static int row_line(const sj_audit_row_t *r, sj_buf_t *out) {
   char hex[2 * SJ_HASH_LEN + 1], region[12];
   sj_hex_encode(r->key, r->key_len, hex);
   snprintf(region, sizeof region, "%06u", r->region);
-  json_t *o = json_pack("{s:I,s:s,s:s,s:i,s:s,s:s,s:I,s:s}", "t", (json_int_t)r->time_ms, "role",
-                        sj_role_name((sj_role_t)r->role), "who", r->who, "kt", (int)r->key_type,
-                        "key", hex, "region", region, "seq", (json_int_t)r->seq, "purpose",
-                        r->purpose);
+  json_t *o =
+      json_pack("{s:I,s:s,s:s,s:i,s:s,s:s,s:I,s:s}", "t", (json_int_t)r->time_ms, "role",
+                sj_role_name((sj_role_t)r->role), "who", r->who, "kt", (int)r->key_type, "key", hex,
+                "region", region, "seq", (json_int_t)r->seq, "purpose", r->purpose);
   char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   int rv = s ? sj_buf_append_str(out, s) | sj_buf_append_u8(out, '\n') : -ENOMEM;
   free(s);
@@ -162,7 +164,8 @@ static int line_row(const char *p, size_t n, sj_audit_row_t *r) {
   return rv;
 }
 
-/* ---- open: read the file, rebuild the index, cut a torn tail ----------------------------------- */
+/* ---- open: read the file, rebuild the index, cut a torn tail -----------------------------------
+ */
 
 static int load(sj_audit_t *a) {
   struct stat st;
@@ -192,7 +195,8 @@ static int load(sj_audit_t *a) {
   return rv;
 }
 
-/* ---- the flusher ----------------------------------------------------------------------------------- */
+/* ---- the flusher
+ * ----------------------------------------------------------------------------------- */
 
 static int write_all(int fd, const uint8_t *p, size_t n) {
   while (n) {
@@ -293,7 +297,8 @@ static void *flusher(void *arg) {
   return NULL;
 }
 
-/* ---- public functions -------------------------------------------------------------------------- */
+/* ---- public functions --------------------------------------------------------------------------
+ */
 
 int sj_audit_open(const char *path, uint64_t flush_ms, sj_audit_t **out) {
   sj_audit_t *a = calloc(1, sizeof *a);

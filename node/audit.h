@@ -24,21 +24,21 @@
 
 #define SJ_AUDIT_WHO_MAX 64
 #define SJ_AUDIT_PURPOSE_MAX 128
-#define SJ_AUDIT_BATCH 4096         /* rows that wake the flusher before flush_ms */
-#define SJ_AUDIT_QUEUE_MAX 262144   /* rows waiting; beyond it rows are dropped and counted */
+#define SJ_AUDIT_BATCH 4096       /* rows that wake the flusher before flush_ms */
+#define SJ_AUDIT_QUEUE_MAX 262144 /* rows waiting; beyond it rows are dropped and counted */
 
 typedef struct sj_audit sj_audit_t;
 
 typedef struct {
-  uint64_t time_ms;                     /* when the read was answered (ms since the epoch) */
-  uint8_t role;                         /* the reader's sj_role_t */
-  char who[SJ_AUDIT_WHO_MAX];           /* the reader's token label ("" if it has none) */
-  uint8_t key_type;                     /* whose: the subject's index key type (SJ_KEY_USCC, */
-  uint8_t key_len;                      /*   SJ_KEY_PERSON = HMAC of the identity number, never */
-  uint8_t key[SJ_HASH_LEN];             /*   the number itself) and its bytes */
-  uint32_t region;                      /* the entry read */
+  uint64_t time_ms;           /* when the read was answered (ms since the epoch) */
+  uint8_t role;               /* the reader's sj_role_t */
+  char who[SJ_AUDIT_WHO_MAX]; /* the reader's token label ("" if it has none) */
+  uint8_t key_type;           /* whose: the subject's index key type (SJ_KEY_USCC, */
+  uint8_t key_len;            /*   SJ_KEY_PERSON = HMAC of the identity number, never */
+  uint8_t key[SJ_HASH_LEN];   /*   the number itself) and its bytes */
+  uint32_t region;            /* the entry read */
   uint64_t seq;
-  char purpose[SJ_AUDIT_PURPOSE_MAX];   /* the X-Purpose the reader gave, or "" */
+  char purpose[SJ_AUDIT_PURPOSE_MAX]; /* the X-Purpose the reader gave, or "" */
 } sj_audit_row_t;
 
 typedef struct {
@@ -87,13 +87,13 @@ void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h)
 
 /* Every entry a node holds about one subject, decoded and folded (node/api_credit.c). */
 typedef struct {
-  size_t n;                 /* entries */
-  int truncated;            /* more than the cap: the oldest-indexed ones were read */
-  sj_buf_t *hdr, *body;     /* owned: header and body bytes of each entry */
-  int *has_body;            /* whether the node holds entry i's body */
-  json_t **rec;             /* owned: parsed bodies (NULL where absent or unparsable) */
-  sj_credit_entry_t *e;     /* fold input (rec pointers borrow from rec[]) */
-  sj_credit_state_t *s;     /* fold output */
+  size_t n;             /* entries */
+  int truncated;        /* more than the cap: the oldest-indexed ones were read */
+  sj_buf_t *hdr, *body; /* owned: header and body bytes of each entry */
+  int *has_body;        /* whether the node holds entry i's body */
+  json_t **rec;         /* owned: parsed bodies (NULL where absent or unparsable) */
+  sj_credit_entry_t *e; /* fold input (rec pointers borrow from rec[]) */
+  sj_credit_state_t *s; /* fold output */
 } api_subject_t;
 
 /* Loads and folds at now_ms the entries indexed under key (sj_store_index_key form), at most cap

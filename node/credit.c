@@ -28,8 +28,8 @@ extern const size_t sj_disclosure_rules_json_len;
 #define MAX_NAMES 256
 
 static struct {
-  json_t *credit;     /* node/credit_rules.json */
-  json_t *disclosure; /* node/disclosure_rules.json */
+  json_t *credit;                  /* node/credit_rules.json */
+  json_t *disclosure;              /* node/disclosure_rules.json */
   const char *personal[MAX_NAMES]; /* every personal member name and minor flag, sorted */
   size_t npersonal;
   int ok;
@@ -53,7 +53,7 @@ static void rules_load(void) {
   rules.credit = json_loadb((const char *)sj_credit_rules_json, sj_credit_rules_json_len,
                             JSON_REJECT_DUPLICATES, NULL);
   rules.disclosure = json_loadb((const char *)sj_disclosure_rules_json,
-                               sj_disclosure_rules_json_len, JSON_REJECT_DUPLICATES, NULL);
+                                sj_disclosure_rules_json_len, JSON_REJECT_DUPLICATES, NULL);
   if (!rules.credit || !rules.disclosure)
     return;
   const char *sect[] = {"severities", "types", "actions", "rating_schemes", "specific_serious"};
@@ -269,8 +269,7 @@ static int get_date(cctx_t *c, json_t *obj, const char *base, const char *name, 
   if (sj_credit_date_parse(s, ms) == 0)
     return 0;
   ptr_join(f, sizeof f, base, name);
-  cerr(c, f, "DATE_INVALID", "\"%s\" must be a real date written YYYY-MM-DD (1971 or later)",
-       name);
+  cerr(c, f, "DATE_INVALID", "\"%s\" must be a real date written YYYY-MM-DD (1971 or later)", name);
   return -1;
 }
 
@@ -355,9 +354,10 @@ static void check_decision(cctx_t *c, json_t *rec) {
     get_str(c, dec, "/decision", text[i], 0);
   check_measures(c, dec);
   json_t *fine = json_object_get(dec, "fine_cny");
-  if (fine && (!json_is_number(fine) || !(json_number_value(fine) >= 0) ||
-               json_number_value(fine) > 1e15))
-    cerr(c, "/decision/fine_cny", "AMOUNT_INVALID", "\"fine_cny\" must be a number of yuan, 0 to 10^15");
+  if (fine &&
+      (!json_is_number(fine) || !(json_number_value(fine) >= 0) || json_number_value(fine) > 1e15))
+    cerr(c, "/decision/fine_cny", "AMOUNT_INVALID",
+         "\"fine_cny\" must be a number of yuan, 0 to 10^15");
   check_authority(c, dec);
   uint64_t d;
   if (get_date(c, dec, "/decision", "date", &d) == 0 && d > c->now_ms + DAY_MS)
@@ -395,8 +395,7 @@ static void check_rating(cctx_t *c, json_t *rec, const char *type) {
          scheme);
   const char *st = json_string_value(json_object_get(json_object_get(rec, "subject"), "type"));
   if (st && !in_list(json_object_get(sr, "subjects"), st))
-    cerr(c, "/subject/type", "RATING_SUBJECT_MISMATCH", "scheme %s does not rate a %s", scheme,
-         st);
+    cerr(c, "/subject/type", "RATING_SUBJECT_MISMATCH", "scheme %s does not rate a %s", scheme, st);
 }
 
 static void check_list(cctx_t *c, json_t *rec, const char *type) {
@@ -471,17 +470,17 @@ size_t sj_credit_check(json_t *rec, size_t index, size_t line, sj_rec_errors_t *
 
 typedef struct {
   const char *type;
-  const json_t *trule;  /* the type's rule */
-  uint8_t action;       /* sj_credit_action_t */
+  const json_t *trule; /* the type's rule */
+  uint8_t action;      /* sj_credit_action_t */
   int has_ref;
   uint32_t ref_region;
   uint64_t ref_seq;
-  uint64_t date_ms;     /* decision.date, 0 if absent */
+  uint64_t date_ms;           /* decision.date, 0 if absent */
   uint64_t from_ms, until_ms; /* period, 0 if absent */
-  const char *severity; /* as given, or NULL */
-  const char *scheme;   /* rating scheme, or NULL */
+  const char *severity;       /* as given, or NULL */
+  const char *scheme;         /* rating scheme, or NULL */
   int specific;
-  int warning_only;     /* every measure is one the rules never publish */
+  int warning_only; /* every measure is one the rules never publish */
 } facts_t;
 
 typedef struct {
@@ -549,14 +548,16 @@ static void facts_read(const json_t *rec, facts_t *f) {
 static _Thread_local const fold_t *sorting;
 
 static int cmp_ref(const void *a, const void *b) {
-  const sj_credit_entry_t *x = &sorting->e[*(const size_t *)a], *y = &sorting->e[*(const size_t *)b];
+  const sj_credit_entry_t *x = &sorting->e[*(const size_t *)a],
+                          *y = &sorting->e[*(const size_t *)b];
   if (x->region != y->region)
     return x->region < y->region ? -1 : 1;
   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static int cmp_time(const void *a, const void *b) {
-  const sj_credit_entry_t *x = &sorting->e[*(const size_t *)a], *y = &sorting->e[*(const size_t *)b];
+  const sj_credit_entry_t *x = &sorting->e[*(const size_t *)a],
+                          *y = &sorting->e[*(const size_t *)b];
   if (x->time_ms != y->time_ms)
     return x->time_ms < y->time_ms ? -1 : 1;
   return cmp_ref(a, b);
@@ -657,8 +658,9 @@ static void window(fold_t *F, size_t i) {
   s->specific_serious = (uint8_t)f->specific;
   s->end_ms = s->repairable_ms = SJ_CREDIT_FOREVER;
   if (win && !strcmp(win, "severity")) {
-    const char *sev = f->severity ? f->severity
-                                  : json_string_value(json_object_get(f->trule, "default_severity"));
+    const char *sev = f->severity
+                          ? f->severity
+                          : json_string_value(json_object_get(f->trule, "default_severity"));
     const json_t *sr = json_object_get(rule("severities"), sev ? sev : "");
     s->start_ms = f->date_ms ? f->date_ms : f->from_ms ? f->from_ms : F->e[i].time_ms;
     s->published &= json_is_true(json_object_get(sr, "published"));
@@ -667,7 +669,8 @@ static void window(fold_t *F, size_t i) {
   } else if (win && !strcmp(win, "period")) {
     unsigned months = rule_uint(f->trule, "default_months", 12);
     if (f->scheme)
-      months = rule_uint(json_object_get(rule("rating_schemes"), f->scheme), "valid_months", months);
+      months =
+          rule_uint(json_object_get(rule("rating_schemes"), f->scheme), "valid_months", months);
     s->start_ms = f->from_ms ? f->from_ms : f->date_ms ? f->date_ms : F->e[i].time_ms;
     s->end_ms = f->until_ms ? f->until_ms : sj_credit_add_months(s->start_ms, months);
     s->repairable_ms = sj_credit_add_months(s->start_ms, rule_uint(f->trule, "min_months", 0));
@@ -725,8 +728,7 @@ static void pass_ratings(fold_t *F) {
       if (m == i || o->category != SJ_CREDIT_CAT_RATING || !is_decision(F, m) ||
           o->superseded_by != SJ_CREDIT_NONE || o->status == SJ_CREDIT_REVOKED || strcmp(sch, osch))
         continue;
-      int later = o->start_ms > s->start_ms ||
-                  (o->start_ms == s->start_ms && cmp_time(&i, &m) < 0);
+      int later = o->start_ms > s->start_ms || (o->start_ms == s->start_ms && cmp_time(&i, &m) < 0);
       if (later && (best == SJ_CREDIT_NONE || o->start_ms < F->s[best].start_ms))
         best = m;
     }
@@ -755,8 +757,8 @@ static void set_status(fold_t *F, size_t i) {
   else if (now < end)
     s->status = SJ_CREDIT_ACTIVE;
   else if (ended)
-    s->status = F->f[s->ended_by].action == SJ_CREDIT_ACT_REMOVAL ? SJ_CREDIT_REMOVED
-                                                                : SJ_CREDIT_REPAIRED;
+    s->status =
+        F->f[s->ended_by].action == SJ_CREDIT_ACT_REMOVAL ? SJ_CREDIT_REMOVED : SJ_CREDIT_REPAIRED;
   else if (s->replaced_by != SJ_CREDIT_NONE && now >= F->s[s->replaced_by].start_ms)
     s->status = SJ_CREDIT_REPLACED;
   else
@@ -821,9 +823,8 @@ int sj_credit_fold(const sj_credit_entry_t *e, size_t n, uint64_t now, sj_credit
 }
 
 const char *sj_credit_status_name(sj_credit_status_t s) {
-  static const char *const names[] = {"active",     "pending",    "expired",  "repaired",
-                                      "removed",    "revoked",    "superseded", "replaced",
-                                      "action",     "unknown"};
+  static const char *const names[] = {"active",  "pending",    "expired",  "repaired", "removed",
+                                      "revoked", "superseded", "replaced", "action",   "unknown"};
   return (unsigned)s < sizeof names / sizeof *names ? names[s] : "unknown";
 }
 

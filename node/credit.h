@@ -42,10 +42,10 @@ typedef struct {
   uint32_t region;
   uint64_t seq;
   uint8_t leaf_hash[SJ_HASH_LEN];
-  uint64_t time_ms;     /* header time */
-  uint8_t disclosure;   /* sj_disclosure_t */
-  uint8_t person;       /* the subject is a person (SJ_KEY_PERSON) */
-  const json_t *rec;    /* the body parsed, or NULL when the node does not hold it */
+  uint64_t time_ms;   /* header time */
+  uint8_t disclosure; /* sj_disclosure_t */
+  uint8_t person;     /* the subject is a person (SJ_KEY_PERSON) */
+  const json_t *rec;  /* the body parsed, or NULL when the node does not hold it */
 } sj_credit_entry_t;
 
 typedef enum {
@@ -83,21 +83,21 @@ typedef enum {
 
 /* The folded state of one entry. */
 typedef struct {
-  uint8_t status;     /* sj_credit_status_t */
-  uint8_t category;   /* sj_credit_category_t of the record's type */
-  uint8_t action;     /* sj_credit_action_t the entry performs (a correction is also a record) */
-  uint8_t published;  /* the rules publish such a record at all (not a warning, minor, action) */
+  uint8_t status;    /* sj_credit_status_t */
+  uint8_t category;  /* sj_credit_category_t of the record's type */
+  uint8_t action;    /* sj_credit_action_t the entry performs (a correction is also a record) */
+  uint8_t published; /* the rules publish such a record at all (not a warning, minor, action) */
   uint8_t specific_serious;
-  const char *reject; /* an action not applied: REF_NOT_HELD, REF_OTHER_SUBJECT, REPAIR_TOO_EARLY,
-                         NOT_REPAIRABLE, ACTION_TARGET_INVALID, ACTION_REVOKED; static; or NULL */
+  const char *reject;   /* an action not applied: REF_NOT_HELD, REF_OTHER_SUBJECT, REPAIR_TOO_EARLY,
+                           NOT_REPAIRABLE, ACTION_TARGET_INVALID, ACTION_REVOKED; static; or NULL */
   size_t target;        /* actions: index of the entry acted on (after following corrections) */
   size_t ended_by;      /* index of the repair, removal or revocation that ended it */
   size_t superseded_by; /* index of the correction that replaced it */
   size_t replaced_by;   /* ratings: index of the newer rating */
-  uint64_t start_ms;      /* decision date, period start, or header time */
-  uint64_t end_ms;        /* natural end of its window or period; SJ_CREDIT_FOREVER if none */
-  uint64_t repairable_ms; /* earliest accepted repair; SJ_CREDIT_FOREVER if never before end */
-  uint64_t ended_ms;      /* when a repair, removal or revocation took effect; 0 if none */
+  uint64_t start_ms;    /* decision date, period start, or header time */
+  uint64_t end_ms;      /* natural end of its window or period; SJ_CREDIT_FOREVER if none */
+  uint64_t repairable_ms;   /* earliest accepted repair; SJ_CREDIT_FOREVER if never before end */
+  uint64_t ended_ms;        /* when a repair, removal or revocation took effect; 0 if none */
   uint64_t public_until_ms; /* the public may see it while now < this (and now >= start); 0:
                                never. Includes disclosure, person subject, minors, publication */
 } sj_credit_state_t;

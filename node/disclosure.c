@@ -55,7 +55,8 @@ static int full_access(const caller_t *c, const sj_entry_header_t *h) {
 static int header_public(const sj_entry_header_t *h, uint64_t now) {
   if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
     return 0;
-  return h->kind == SJ_KIND_TRACE || sj_credit_header_may_publish(h->type, h->type_len, h->time_ms, now);
+  return h->kind == SJ_KIND_TRACE ||
+         sj_credit_header_may_publish(h->type, h->type_len, h->time_ms, now);
 }
 
 static int raw_public(sj_node_t *n, const sj_entry_header_t *h, uint64_t now);
@@ -73,10 +74,11 @@ int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
   return n && raw_public(n, h, now);
 }
 
-/* ---- publication windows, per subject, cached ------------------------------------------------------
- * Whether a credit entry is inside its public window depends on the subject's other entries
- * (a later repair ends it), so the subject's entries are folded once and the result kept until
- * any log this node holds grows, or for at most a minute (windows also end with time). */
+/* ---- publication windows, per subject, cached
+ * ------------------------------------------------------ Whether a credit entry is inside its
+ * public window depends on the subject's other entries (a later repair ends it), so the subject's
+ * entries are folded once and the result kept until any log this node holds grows, or for at most a
+ * minute (windows also end with time). */
 
 #define PC_SLOTS 8192 /* direct-mapped: ample so that hot subjects rarely evict each other */
 #define PC_TTL_MS 60000
@@ -184,7 +186,8 @@ static uint64_t public_until(sj_node_t *n, const sj_entry_header_t *h, uint64_t 
   return w.until;
 }
 
-/* ---- the public view -------------------------------------------------------------------------------- */
+/* ---- the public view
+ * -------------------------------------------------------------------------------- */
 
 /* Whether the public may see the record; *masked receives the re-serialised public view when
  * personal members were removed (owned, free()), NULL when the body is shown as it is. */

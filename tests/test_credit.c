@@ -34,7 +34,8 @@
 
 #define ENT(id) "\"subject\":{\"type\":\"enterprise\",\"id\":\"" id "\",\"name\":\"Acme\"}"
 /* A public credit record about USCC1 of a type, with more members (starting with a comma). */
-#define REC(type, more) "{\"kind\":\"credit\",\"type\":\"" type "\"," ENT(USCC1) ",\"disclosure\":\"public\"" more "}"
+#define REC(type, more)                                                                            \
+  "{\"kind\":\"credit\",\"type\":\"" type "\"," ENT(USCC1) ",\"disclosure\":\"public\"" more "}"
 
 static const uint8_t hmac_key[SJ_REC_HMAC_KEY_LEN] = {0};
 static char g_dir[512];
@@ -75,7 +76,8 @@ static const char *day(int days) {
   return b;
 }
 
-/* ---- the rule files -------------------------------------------------------------------------------- */
+/* ---- the rule files
+ * -------------------------------------------------------------------------------- */
 
 static void same_as_file(const char *name, const char *text, size_t len) {
   char path[600];
@@ -120,7 +122,8 @@ START_TEST(dates_are_calendar_days_in_china_standard_time) {
 }
 END_TEST
 
-/* ---- validation ------------------------------------------------------------------------------------- */
+/* ---- validation
+ * ------------------------------------------------------------------------------------- */
 
 static void parse(const char *body, int *rv, sj_rec_errors_t *e) {
   sj_record_t *recs = NULL;
@@ -156,71 +159,93 @@ START_TEST(minimal_and_full_records_are_valid) {
   expect_valid(REC("penalty", ""));
   expect_valid(REC("rating", ""));
   expect_valid(REC("repair", "")); /* the minimal record stays valid, even without a ref */
-  expect_valid(REC("penalty", ",\"severity\":\"serious\",\"specific_serious\":true,"
-                              "\"domain\":\"food\",\"decision\":{\"number\":\"沪市监处〔2024〕1号\","
-                              "\"violation\":\"v\",\"legal_basis\":\"b\",\"content\":\"c\","
-                              "\"measures\":[\"fine\",\"confiscation\"],\"fine_cny\":50000.5,"
-                              "\"authority\":{\"name\":\"上海市市场监督管理局\",\"uscc\":\"" AUTH_USCC
-                              "\"},\"date\":\"2024-03-01\",\"remedy\":\"r\"},"
-                              "\"period\":{\"from\":\"2024-03-01\",\"until\":\"2025-03-01\"}"));
-  expect_valid(REC("rating", ",\"rating\":{\"scheme\":\"environmental_credit\",\"grade\":\"black\"}"));
-  expect_valid("{\"kind\":\"credit\",\"type\":\"rating\",\"subject\":{\"type\":\"person\",\"id\":\"" PERSON_ID
+  expect_valid(REC("penalty",
+                   ",\"severity\":\"serious\",\"specific_serious\":true,"
+                   "\"domain\":\"food\",\"decision\":{\"number\":\"沪市监处〔2024〕1号\","
+                   "\"violation\":\"v\",\"legal_basis\":\"b\",\"content\":\"c\","
+                   "\"measures\":[\"fine\",\"confiscation\"],\"fine_cny\":50000.5,"
+                   "\"authority\":{\"name\":\"上海市市场监督管理局\",\"uscc\":\"" AUTH_USCC
+                   "\"},\"date\":\"2024-03-01\",\"remedy\":\"r\"},"
+                   "\"period\":{\"from\":\"2024-03-01\",\"until\":\"2025-03-01\"}"));
+  expect_valid(
+      REC("rating", ",\"rating\":{\"scheme\":\"environmental_credit\",\"grade\":\"black\"}"));
+  expect_valid("{\"kind\":\"credit\",\"type\":\"rating\",\"subject\":{\"type\":\"person\",\"id\":"
+               "\"" PERSON_ID
                "\",\"name\":\"张三\"},\"disclosure\":\"subject\",\"rating\":{\"scheme\":"
                "\"road_transport_driver\",\"grade\":\"AAA\"}}");
   expect_valid(REC("blacklist", ",\"list\":{\"name\":\"严重违法失信名单\"},\"action\":\"removal\","
                                 "\"ref\":{\"region\":\"320000\",\"seq\":12}"));
   expect_valid(REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
-  expect_valid(REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"330000\",\"seq\":3}"));
+  expect_valid(
+      REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"330000\",\"seq\":3}"));
 }
 END_TEST
 
 START_TEST(every_credit_code_names_its_field) {
   expect_error(REC("penalty", ",\"severity\":\"grave\""), "/severity", "SEVERITY_INVALID");
   expect_error(REC("penalty", ",\"domain\":\"space\""), "/domain", "DOMAIN_INVALID");
-  expect_error(REC("penalty", ",\"severity\":\"general\",\"specific_serious\":true,\"domain\":\"food\""),
-               "/specific_serious", "SPECIFIC_SERIOUS_NOT_SERIOUS");
-  expect_error(REC("penalty", ",\"severity\":\"serious\",\"specific_serious\":true,\"domain\":\"tax\""),
-               "/domain", "SPECIFIC_SERIOUS_DOMAIN");
+  expect_error(
+      REC("penalty", ",\"severity\":\"general\",\"specific_serious\":true,\"domain\":\"food\""),
+      "/specific_serious", "SPECIFIC_SERIOUS_NOT_SERIOUS");
+  expect_error(
+      REC("penalty", ",\"severity\":\"serious\",\"specific_serious\":true,\"domain\":\"tax\""),
+      "/domain", "SPECIFIC_SERIOUS_DOMAIN");
   expect_error(REC("penalty", ",\"specific_serious\":\"yes\""), "/specific_serious", "FIELD_TYPE");
   expect_error(REC("penalty", ",\"decision\":[]"), "/decision", "FIELD_TYPE");
-  expect_error(REC("penalty", ",\"decision\":{\"number\":\"\"}"), "/decision/number", "FIELD_EMPTY");
-  expect_error(REC("penalty", ",\"decision\":{\"legal_basis\":7}"), "/decision/legal_basis", "FIELD_TYPE");
+  expect_error(REC("penalty", ",\"decision\":{\"number\":\"\"}"), "/decision/number",
+               "FIELD_EMPTY");
+  expect_error(REC("penalty", ",\"decision\":{\"legal_basis\":7}"), "/decision/legal_basis",
+               "FIELD_TYPE");
   expect_error(REC("penalty", ",\"decision\":{\"measures\":[\"fine\",\"flogging\"]}"),
                "/decision/measures/1", "MEASURE_INVALID");
-  expect_error(REC("penalty", ",\"decision\":{\"measures\":[]}"), "/decision/measures", "FIELD_EMPTY");
-  expect_error(REC("penalty", ",\"decision\":{\"fine_cny\":-1}"), "/decision/fine_cny", "AMOUNT_INVALID");
-  expect_error(REC("penalty", ",\"decision\":{\"authority\":{\"name\":\"x\",\"uscc\":\"11310000MB2F13170F\"}}"),
-               "/decision/authority/uscc", "USCC_CHECKSUM");
+  expect_error(REC("penalty", ",\"decision\":{\"measures\":[]}"), "/decision/measures",
+               "FIELD_EMPTY");
+  expect_error(REC("penalty", ",\"decision\":{\"fine_cny\":-1}"), "/decision/fine_cny",
+               "AMOUNT_INVALID");
+  expect_error(
+      REC("penalty",
+          ",\"decision\":{\"authority\":{\"name\":\"x\",\"uscc\":\"11310000MB2F13170F\"}}"),
+      "/decision/authority/uscc", "USCC_CHECKSUM");
   expect_error(REC("penalty", ",\"decision\":{\"authority\":{\"uscc\":\"" AUTH_USCC "\"}}"),
                "/decision/authority/name", "FIELD_MISSING");
-  expect_error(REC("penalty", ",\"decision\":{\"date\":\"2024-02-30\"}"), "/decision/date", "DATE_INVALID");
-  expect_error(REC("penalty", ",\"decision\":{\"date\":\"2999-01-01\"}"), "/decision/date", "DATE_IN_FUTURE");
+  expect_error(REC("penalty", ",\"decision\":{\"date\":\"2024-02-30\"}"), "/decision/date",
+               "DATE_INVALID");
+  expect_error(REC("penalty", ",\"decision\":{\"date\":\"2999-01-01\"}"), "/decision/date",
+               "DATE_IN_FUTURE");
   expect_error(REC("penalty", ",\"period\":{\"from\":\"2024-03-01\",\"until\":\"2024-03-01\"}"),
                "/period/until", "PERIOD_INVERTED");
-  expect_error(REC("penalty", ",\"period\":{\"from\":\"03/01/2024\"}"), "/period/from", "DATE_INVALID");
+  expect_error(REC("penalty", ",\"period\":{\"from\":\"03/01/2024\"}"), "/period/from",
+               "DATE_INVALID");
   expect_error(REC("penalty", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"}"), "/rating",
                "FIELD_NOT_ALLOWED");
   expect_error(REC("rating", ",\"list\":{\"name\":\"x\"}"), "/list", "FIELD_NOT_ALLOWED");
   expect_error(REC("blacklist", ",\"list\":{}"), "/list/name", "FIELD_MISSING");
   expect_error(REC("rating", ",\"rating\":{\"scheme\":\"happiness\",\"grade\":\"A\"}"),
                "/rating/scheme", "RATING_SCHEME_UNKNOWN");
-  expect_error(REC("rating", ",\"rating\":{\"scheme\":\"road_transport_driver\",\"grade\":\"AAAA\"}"),
-               "/rating/grade", "RATING_GRADE_INVALID");
-  expect_error(REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\"}"), "/rating/grade", "FIELD_MISSING");
+  expect_error(
+      REC("rating", ",\"rating\":{\"scheme\":\"road_transport_driver\",\"grade\":\"AAAA\"}"),
+      "/rating/grade", "RATING_GRADE_INVALID");
+  expect_error(REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\"}"), "/rating/grade",
+               "FIELD_MISSING");
   expect_error(REC("rating", ",\"rating\":{\"scheme\":\"road_transport_driver\",\"grade\":\"AA\"}"),
                "/subject/type", "RATING_SUBJECT_MISMATCH");
   expect_error(REC("penalty", ",\"action\":\"delete\",\"ref\":{\"region\":\"310000\",\"seq\":1}"),
                "/action", "ACTION_INVALID");
   expect_error(REC("penalty", ",\"action\":\"correction\""), "/ref", "REF_MISSING");
-  expect_error(REC("penalty", ",\"ref\":{\"region\":\"310000\",\"seq\":1}"), "/action", "ACTION_MISSING");
+  expect_error(REC("penalty", ",\"ref\":{\"region\":\"310000\",\"seq\":1}"), "/action",
+               "ACTION_MISSING");
   expect_error(REC("penalty", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":1}"),
                "/action", "ACTION_TYPE_MISMATCH");
   expect_error(REC("penalty", ",\"action\":\"repair\",\"ref\":{\"region\":\"310000\",\"seq\":1}"),
                "/action", "ACTION_TYPE_MISMATCH");
-  expect_error(REC("repair", ",\"ref\":{\"region\":310000,\"seq\":1}"), "/ref/region", "REF_REGION_INVALID");
-  expect_error(REC("repair", ",\"ref\":{\"region\":\"31000\",\"seq\":1}"), "/ref/region", "REF_REGION_INVALID");
-  expect_error(REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":-1}"), "/ref/seq", "REF_SEQ_INVALID");
-  expect_error(REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":1.5}"), "/ref/seq", "REF_SEQ_INVALID");
+  expect_error(REC("repair", ",\"ref\":{\"region\":310000,\"seq\":1}"), "/ref/region",
+               "REF_REGION_INVALID");
+  expect_error(REC("repair", ",\"ref\":{\"region\":\"31000\",\"seq\":1}"), "/ref/region",
+               "REF_REGION_INVALID");
+  expect_error(REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":-1}"), "/ref/seq",
+               "REF_SEQ_INVALID");
+  expect_error(REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":1.5}"), "/ref/seq",
+               "REF_SEQ_INVALID");
   expect_error(REC("repair", ",\"ref\":{\"region\":\"310000\"}"), "/ref/seq", "REF_SEQ_INVALID");
   expect_error(REC("repair", ",\"ref\":[1]"), "/ref", "FIELD_TYPE");
 }
@@ -243,7 +268,8 @@ START_TEST(ndjson_errors_say_the_line) {
 }
 END_TEST
 
-/* ---- folding (pure) ---------------------------------------------------------------------------------- */
+/* ---- folding (pure)
+ * ---------------------------------------------------------------------------------- */
 
 #define FX_MAX 32
 typedef struct {
@@ -260,8 +286,11 @@ static size_t add(fx_t *f, uint32_t region, uint64_t seq, const char *when, cons
   json_error_t err;
   f->j[i] = json ? json_loads(json, JSON_DECODE_INT_AS_REAL, &err) : NULL;
   ck_assert_msg(!json || f->j[i], "bad test JSON: %s", err.text);
-  f->e[i] = (sj_credit_entry_t){.region = region, .seq = seq, .time_ms = D(when) + 3600000,
-                                .disclosure = SJ_DISCLOSE_PUBLIC, .rec = f->j[i]};
+  f->e[i] = (sj_credit_entry_t){.region = region,
+                                .seq = seq,
+                                .time_ms = D(when) + 3600000,
+                                .disclosure = SJ_DISCLOSE_PUBLIC,
+                                .rec = f->j[i]};
   f->e[i].leaf_hash[0] = (uint8_t)i;
   if (json) {
     const char *d = json_string_value(json_object_get(f->j[i], "disclosure"));
@@ -284,22 +313,25 @@ static void fx_free(fx_t *f) {
 
 #define ST(i) ((sj_credit_status_t)f.s[i].status)
 #define ck_status(i, want)                                                                         \
-  ck_assert_msg(ST(i) == (want), "entry %zu: %s, want %s", (size_t)(i), sj_credit_status_name(ST(i)), \
-                sj_credit_status_name(want))
+  ck_assert_msg(ST(i) == (want), "entry %zu: %s, want %s", (size_t)(i),                            \
+                sj_credit_status_name(ST(i)), sj_credit_status_name(want))
 
 START_TEST(penalties_expire_with_their_severity_window) {
   fx_t f = {0};
-  size_t g = add(&f, 310000, 0, "2024-03-01", REC("penalty", ",\"decision\":{\"date\":\"2024-03-01\"}"));
-  size_t s = add(&f, 310000, 1, "2024-03-01",
-                 REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"date\":\"2024-03-01\"}"));
-  size_t w = add(&f, 310000, 2, "2024-03-01",
-                 REC("penalty", ",\"decision\":{\"measures\":[\"warning\"],\"date\":\"2024-03-01\"}"));
+  size_t g =
+      add(&f, 310000, 0, "2024-03-01", REC("penalty", ",\"decision\":{\"date\":\"2024-03-01\"}"));
+  size_t s =
+      add(&f, 310000, 1, "2024-03-01",
+          REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"date\":\"2024-03-01\"}"));
+  size_t w =
+      add(&f, 310000, 2, "2024-03-01",
+          REC("penalty", ",\"decision\":{\"measures\":[\"warning\"],\"date\":\"2024-03-01\"}"));
   size_t m = add(&f, 310000, 3, "2024-03-01", REC("penalty", ",\"severity\":\"minor\""));
   fold_at(&f, "2024-05-01");
   ck_status(g, SJ_CREDIT_ACTIVE);
   ck_status(s, SJ_CREDIT_ACTIVE);
   ck_assert_uint_eq(f.s[g].category, SJ_CREDIT_CAT_PENALTY);
-  ck_assert_uint_eq(f.s[g].end_ms, D("2025-03-01"));       /* general: 1 year */
+  ck_assert_uint_eq(f.s[g].end_ms, D("2025-03-01"));        /* general: 1 year */
   ck_assert_uint_eq(f.s[g].repairable_ms, D("2024-06-01")); /* after 3 months */
   ck_assert_uint_eq(f.s[g].public_until_ms, D("2025-03-01"));
   ck_assert_uint_eq(f.s[s].end_ms, D("2027-03-01")); /* serious: 3 years */
@@ -318,10 +350,14 @@ END_TEST
 
 START_TEST(repairs_count_only_after_the_minimum_period) {
   fx_t f = {0};
-  size_t p = add(&f, 310000, 0, "2024-03-01", REC("penalty", ",\"decision\":{\"date\":\"2024-03-01\"}"));
-  size_t early = add(&f, 310000, 1, "2024-04-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
-  size_t ok = add(&f, 310000, 2, "2024-06-10",
-                  REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0},\"decision\":{\"date\":\"2024-06-10\"}"));
+  size_t p =
+      add(&f, 310000, 0, "2024-03-01", REC("penalty", ",\"decision\":{\"date\":\"2024-03-01\"}"));
+  size_t early =
+      add(&f, 310000, 1, "2024-04-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
+  size_t ok =
+      add(&f, 310000, 2, "2024-06-10",
+          REC("repair",
+              ",\"ref\":{\"region\":\"310000\",\"seq\":0},\"decision\":{\"date\":\"2024-06-10\"}"));
   fold_at(&f, "2024-05-01");
   ck_status(p, SJ_CREDIT_ACTIVE);
   ck_assert_str_eq(f.s[early].reject, "REPAIR_TOO_EARLY");
@@ -336,10 +372,12 @@ START_TEST(repairs_count_only_after_the_minimum_period) {
   fx_free(&f);
 
   /* a specific serious case is not repairable before its window ends */
-  size_t sp = add(&f, 310000, 0, "2024-03-01",
-                  REC("penalty", ",\"severity\":\"serious\",\"specific_serious\":true,\"domain\":\"drug\","
-                                 "\"decision\":{\"date\":\"2024-03-01\"}"));
-  size_t r = add(&f, 310000, 1, "2026-01-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
+  size_t sp =
+      add(&f, 310000, 0, "2024-03-01",
+          REC("penalty", ",\"severity\":\"serious\",\"specific_serious\":true,\"domain\":\"drug\","
+                         "\"decision\":{\"date\":\"2024-03-01\"}"));
+  size_t r =
+      add(&f, 310000, 1, "2026-01-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
   fold_at(&f, "2026-02-01");
   ck_status(sp, SJ_CREDIT_ACTIVE);
   ck_assert_str_eq(f.s[r].reject, "NOT_REPAIRABLE");
@@ -352,14 +390,17 @@ START_TEST(corrections_supersede_and_actions_follow_them) {
   fx_t f = {0};
   size_t a = add(&f, 310000, 0, "2024-03-01",
                  REC("penalty", ",\"decision\":{\"number\":\"A-1\",\"date\":\"2024-03-01\"}"));
-  size_t b = add(&f, 310000, 1, "2024-03-05",
-                 REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":0},"
-                                "\"severity\":\"serious\",\"decision\":{\"number\":\"A-1 (corrected)\","
-                                "\"date\":\"2024-03-01\"}"));
-  size_t c = add(&f, 310000, 2, "2024-03-06",
-                 REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":0},"
-                                "\"decision\":{\"number\":\"A-1 (again)\",\"date\":\"2024-03-02\"}"));
-  size_t r = add(&f, 310000, 3, "2025-09-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":1}"));
+  size_t b =
+      add(&f, 310000, 1, "2024-03-05",
+          REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":0},"
+                         "\"severity\":\"serious\",\"decision\":{\"number\":\"A-1 (corrected)\","
+                         "\"date\":\"2024-03-01\"}"));
+  size_t c =
+      add(&f, 310000, 2, "2024-03-06",
+          REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":0},"
+                         "\"decision\":{\"number\":\"A-1 (again)\",\"date\":\"2024-03-02\"}"));
+  size_t r =
+      add(&f, 310000, 3, "2025-09-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":1}"));
   fold_at(&f, "2024-04-01");
   ck_status(a, SJ_CREDIT_SUPERSEDED);
   ck_status(b, SJ_CREDIT_SUPERSEDED); /* the later correction of the same decision wins */
@@ -367,7 +408,7 @@ START_TEST(corrections_supersede_and_actions_follow_them) {
   ck_assert_uint_eq(f.s[a].superseded_by, b);
   ck_assert_uint_eq(f.s[b].superseded_by, c);
   ck_assert_uint_eq(f.s[c].start_ms, D("2024-03-02")); /* its own fields count */
-  ck_assert_uint_eq(f.s[r].target, c);                  /* a repair of an old version acts on the head */
+  ck_assert_uint_eq(f.s[r].target, c); /* a repair of an old version acts on the head */
   ck_assert_uint_eq(f.s[a].public_until_ms, 0);
   fx_free(&f);
 }
@@ -376,18 +417,22 @@ END_TEST
 START_TEST(corrections_and_repairs_from_other_regions) {
   fx_t f = {0};
   /* Jiangsu corrects a Shanghai decision, Zhejiang repairs it, Anhui revokes that repair. */
-  size_t sh = add(&f, 310000, 7, "2024-03-01",
-                  REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"date\":\"2024-03-01\"}"));
-  size_t js = add(&f, 320000, 2, "2024-03-10",
-                  REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":7},"
-                                 "\"decision\":{\"date\":\"2024-03-01\"}"));
-  size_t zj = add(&f, 330000, 9, "2024-07-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":7}"));
+  size_t sh =
+      add(&f, 310000, 7, "2024-03-01",
+          REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"date\":\"2024-03-01\"}"));
+  size_t js =
+      add(&f, 320000, 2, "2024-03-10",
+          REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":7},"
+                         "\"decision\":{\"date\":\"2024-03-01\"}"));
+  size_t zj =
+      add(&f, 330000, 9, "2024-07-01", REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":7}"));
   fold_at(&f, "2024-08-01");
   ck_status(sh, SJ_CREDIT_SUPERSEDED);
   ck_status(js, SJ_CREDIT_REPAIRED); /* general after correction: repairable from 2024-06-01 */
   ck_assert_uint_eq(f.s[js].ended_by, zj);
-  size_t ah = add(&f, 340000, 1, "2024-07-15",
-                  REC("repair", ",\"action\":\"revocation\",\"ref\":{\"region\":\"330000\",\"seq\":9}"));
+  size_t ah =
+      add(&f, 340000, 1, "2024-07-15",
+          REC("repair", ",\"action\":\"revocation\",\"ref\":{\"region\":\"330000\",\"seq\":9}"));
   fold_at(&f, "2024-08-01");
   ck_status(js, SJ_CREDIT_ACTIVE);
   ck_assert_str_eq(f.s[zj].reject, "ACTION_REVOKED");
@@ -408,17 +453,23 @@ END_TEST
 START_TEST(revocations_removals_and_unresolved_refs) {
   fx_t f = {0};
   size_t p = add(&f, 310000, 0, "2024-03-01", REC("penalty", ""));
-  size_t rv = add(&f, 310000, 1, "2024-04-01",
-                  REC("penalty", ",\"action\":\"revocation\",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
-  size_t l = add(&f, 310000, 2, "2024-03-01", REC("abnormal_list", ",\"period\":{\"from\":\"2024-03-01\"}"));
-  size_t rm = add(&f, 310000, 3, "2024-05-01",
-                  REC("abnormal_list", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":2},"
-                                       "\"decision\":{\"date\":\"2024-05-01\"}"));
-  size_t bad = add(&f, 310000, 4, "2024-05-01",
-                   REC("blacklist", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
-  size_t lost = add(&f, 310000, 5, "2024-05-01", REC("repair", ",\"ref\":{\"region\":\"320000\",\"seq\":99}"));
+  size_t rv =
+      add(&f, 310000, 1, "2024-04-01",
+          REC("penalty", ",\"action\":\"revocation\",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
+  size_t l = add(&f, 310000, 2, "2024-03-01",
+                 REC("abnormal_list", ",\"period\":{\"from\":\"2024-03-01\"}"));
+  size_t rm =
+      add(&f, 310000, 3, "2024-05-01",
+          REC("abnormal_list", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":2},"
+                               "\"decision\":{\"date\":\"2024-05-01\"}"));
+  size_t bad =
+      add(&f, 310000, 4, "2024-05-01",
+          REC("blacklist", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":0}"));
+  size_t lost = add(&f, 310000, 5, "2024-05-01",
+                    REC("repair", ",\"ref\":{\"region\":\"320000\",\"seq\":99}"));
   size_t unheld = add(&f, 320000, 3, "2024-05-01", NULL);
-  size_t toward = add(&f, 310000, 6, "2024-05-01", REC("repair", ",\"ref\":{\"region\":\"320000\",\"seq\":3}"));
+  size_t toward =
+      add(&f, 310000, 6, "2024-05-01", REC("repair", ",\"ref\":{\"region\":\"320000\",\"seq\":3}"));
   fold_at(&f, "2024-06-01");
   ck_status(p, SJ_CREDIT_REVOKED);
   ck_assert_uint_eq(f.s[p].ended_by, rv);
@@ -436,11 +487,14 @@ END_TEST
 START_TEST(the_latest_rating_of_each_scheme_is_current) {
   fx_t f = {0};
   size_t a = add(&f, 310000, 0, "2023-04-01",
-                 REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"},\"period\":{\"from\":\"2023-04-01\",\"until\":\"2025-04-01\"}"));
+                 REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"},\"period\":"
+                               "{\"from\":\"2023-04-01\",\"until\":\"2025-04-01\"}"));
   size_t b = add(&f, 320000, 0, "2024-04-01",
-                 REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"C\"},\"period\":{\"from\":\"2024-04-01\"}"));
-  size_t e = add(&f, 310000, 1, "2024-01-01",
-                 REC("rating", ",\"rating\":{\"scheme\":\"environmental_credit\",\"grade\":\"green\"}"));
+                 REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"C\"},\"period\":"
+                               "{\"from\":\"2024-04-01\"}"));
+  size_t e =
+      add(&f, 310000, 1, "2024-01-01",
+          REC("rating", ",\"rating\":{\"scheme\":\"environmental_credit\",\"grade\":\"green\"}"));
   fold_at(&f, "2024-06-01");
   ck_status(a, SJ_CREDIT_REPLACED);
   ck_assert_uint_eq(f.s[a].replaced_by, b);
@@ -457,11 +511,12 @@ END_TEST
 
 START_TEST(public_windows_respect_disclosure_persons_and_minors) {
   fx_t f = {0};
-  size_t auth = add(&f, 310000, 0, "2024-03-01",
-                    "{\"kind\":\"credit\",\"type\":\"penalty\"," ENT(USCC1) ",\"disclosure\":\"authorities\"}");
+  size_t auth = add(
+      &f, 310000, 0, "2024-03-01",
+      "{\"kind\":\"credit\",\"type\":\"penalty\"," ENT(USCC1) ",\"disclosure\":\"authorities\"}");
   size_t person = add(&f, 310000, 1, "2024-03-01",
-                      "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\",\"id\":\"" PERSON_ID
-                      "\",\"name\":\"x\"},\"disclosure\":\"public\"}");
+                      "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\","
+                      "\"id\":\"" PERSON_ID "\",\"name\":\"x\"},\"disclosure\":\"public\"}");
   f.e[person].person = 1;
   size_t minor = add(&f, 310000, 2, "2024-03-01", REC("penalty", ",\"is_minor\":true"));
   size_t plain = add(&f, 310000, 3, "2024-03-01", REC("penalty", ""));
@@ -476,15 +531,18 @@ START_TEST(public_windows_respect_disclosure_persons_and_minors) {
 }
 END_TEST
 
-/* ---- the public view ------------------------------------------------------------------------------- */
+/* ---- the public view
+ * ------------------------------------------------------------------------------- */
 
 START_TEST(masking_removes_personal_members_at_any_depth) {
-  const char *text =
-      REC("penalty", ",\"legal_representative\":{\"name\":\"张三\",\"id_number\":\"" PERSON_ID "\","
-                     "\"phone\":\"" MOBILE "\",\"address\":\"x路1号\"},\"witnesses\":[{\"name\":\"w\","
-                     "\"contact\":\"+86" MOBILE "\"},{\"name\":\"kid\",\"is_minor\":true},"
-                     "{\"name\":\"kid2\",\"id\":\"" MINOR_ID "\"}],\"note\":\"" OTHER_ID "\","
-                     "\"bank_account\":{\"no\":1},\"fine\":\"" "23812345678901" "\"");
+  const char *text = REC(
+      "penalty", ",\"legal_representative\":{\"name\":\"张三\",\"id_number\":\"" PERSON_ID "\","
+                 "\"phone\":\"" MOBILE "\",\"address\":\"x路1号\"},\"witnesses\":[{\"name\":\"w\","
+                 "\"contact\":\"+86" MOBILE "\"},{\"name\":\"kid\",\"is_minor\":true},"
+                 "{\"name\":\"kid2\",\"id\":\"" MINOR_ID "\"}],\"note\":\"" OTHER_ID "\","
+                 "\"bank_account\":{\"no\":1},\"fine\":\""
+                 "23812345678901"
+                 "\"");
   json_t *j = json_loads(text, 0, NULL);
   ck_assert_ptr_nonnull(j);
   uint64_t now = D("2024-06-01");
@@ -503,8 +561,9 @@ START_TEST(masking_removes_personal_members_at_any_depth) {
   free(out);
   json_decref(j);
   /* a record about a minor is not shown at all */
-  j = json_loads("{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\",\"id\":\"" MINOR_ID
-                 "\",\"name\":\"x\"},\"disclosure\":\"public\"}", 0, NULL);
+  j = json_loads("{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\","
+                 "\"id\":\"" MINOR_ID "\",\"name\":\"x\"},\"disclosure\":\"public\"}",
+                 0, NULL);
   ck_assert_int_eq(sj_credit_mask_public(j, now), -1);
   ck_assert(sj_credit_about_minor(j, now));
   ck_assert(!sj_credit_about_minor(j, D("2033-06-01"))); /* 18 on 2033-06-01 */
@@ -518,11 +577,13 @@ START_TEST(the_quick_scan_never_misses_what_masking_removes) {
   /* numbers are never masked, nor are codes that merely contain long digit runs */
   const char *digits = REC("penalty", ",\"x\":13812345678,\"org\":\"91310000132200821H\"");
   ck_assert_int_eq(sj_credit_body_may_mask((const uint8_t *)digits, strlen(digits)), 0);
-  const char *cases[] = {REC("penalty", ",\"phone\":\"x\""), REC("penalty", ",\"ph\\u006fne\":\"x\""),
-                         REC("penalty", ",\"x\":\"" PERSON_ID "\""), REC("penalty", ",\"x\":[\"+86" MOBILE "\"]"),
-                         REC("penalty", ",\"is_minor\":true")};
+  const char *cases[] = {
+      REC("penalty", ",\"phone\":\"x\""), REC("penalty", ",\"ph\\u006fne\":\"x\""),
+      REC("penalty", ",\"x\":\"" PERSON_ID "\""), REC("penalty", ",\"x\":[\"+86" MOBILE "\"]"),
+      REC("penalty", ",\"is_minor\":true")};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    ck_assert_msg(sj_credit_body_may_mask((const uint8_t *)cases[i], strlen(cases[i])), "%s", cases[i]);
+    ck_assert_msg(sj_credit_body_may_mask((const uint8_t *)cases[i], strlen(cases[i])), "%s",
+                  cases[i]);
     json_t *j = json_loads(cases[i], 0, NULL);
     ck_assert_int_ne(sj_credit_mask_public(j, D("2024-06-01")), 0);
     json_decref(j);
@@ -530,7 +591,8 @@ START_TEST(the_quick_scan_never_misses_what_masking_removes) {
 }
 END_TEST
 
-/* ---- the audit trail store ------------------------------------------------------------------------- */
+/* ---- the audit trail store
+ * ------------------------------------------------------------------------- */
 
 typedef struct {
   sj_audit_row_t v[64];
@@ -544,8 +606,12 @@ static int got_row(void *ctx, const sj_audit_row_t *r) {
 }
 
 static sj_audit_row_t row(const char *uscc, uint64_t seq, const char *purpose) {
-  sj_audit_row_t r = {.time_ms = 1700000000000ull + seq, .role = 2, .key_type = SJ_KEY_USCC,
-                      .key_len = 18, .region = 310000, .seq = seq};
+  sj_audit_row_t r = {.time_ms = 1700000000000ull + seq,
+                      .role = 2,
+                      .key_type = SJ_KEY_USCC,
+                      .key_len = 18,
+                      .region = 310000,
+                      .seq = seq};
   memcpy(r.key, uscc, 18);
   snprintf(r.who, sizeof r.who, "officer-%llu", (unsigned long long)seq);
   snprintf(r.purpose, sizeof r.purpose, "%s", purpose);
@@ -555,7 +621,9 @@ static sj_audit_row_t row(const char *uscc, uint64_t seq, const char *purpose) {
 static void query(sj_audit_t *a, const char *uscc, uint64_t before, size_t limit, got_t *g,
                   uint64_t *next) {
   g->n = 0;
-  ck_assert_int_eq(sj_audit_query(a, SJ_KEY_USCC, (const uint8_t *)uscc, 18, before, limit, got_row, g, next), 0);
+  ck_assert_int_eq(
+      sj_audit_query(a, SJ_KEY_USCC, (const uint8_t *)uscc, 18, before, limit, got_row, g, next),
+      0);
 }
 
 START_TEST(audit_rows_are_found_per_subject_before_and_after_a_flush) {
@@ -614,7 +682,8 @@ START_TEST(audit_rows_are_found_per_subject_before_and_after_a_flush) {
 }
 END_TEST
 
-/* ---- through a node process ------------------------------------------------------------------------ */
+/* ---- through a node process
+ * ------------------------------------------------------------------------ */
 
 #define SUBMIT_TOKEN "sjt_credit_submit"
 #define AUTH_TOKEN "sjt_credit_authority"
@@ -667,7 +736,8 @@ static int fetch(const char *method, const char *path, const char *token, const 
   if (body)
     h[nh++] = (sj_header_t){"content-type", "application/json"};
   sj_buf_reset(out);
-  int rv = sj_http_fetch(url, method, h, nh, body, body ? strlen(body) : 0, 20000, &status, out, NULL);
+  int rv =
+      sj_http_fetch(url, method, h, nh, body, body ? strlen(body) : 0, 20000, &status, out, NULL);
   return rv ? rv : status;
 }
 
@@ -757,7 +827,8 @@ static json_t *submit(const char *array) {
 }
 
 static const char *leaf(json_t *accepted, size_t i) {
-  return json_string_value(json_object_get(json_array_get(json_object_get(accepted, "accepted"), i), "leaf_hash"));
+  return json_string_value(
+      json_object_get(json_array_get(json_object_get(accepted, "accepted"), i), "leaf_hash"));
 }
 
 /* The items of one report section, as "seq" numbers. */
@@ -784,19 +855,27 @@ static json_t *item(json_t *report, const char *section, long long seq) {
 
 START_TEST(report_folds_the_subjects_entries) {
   char body[8192], s[256];
-  snprintf(body, sizeof body,
-           "[" REC("penalty", ",\"decision\":{\"number\":\"P-0\",\"date\":\"%s\"}") "," /* 0 */
-           REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0},\"decision\":{\"date\":\"%s\"}") "," /* 1 */
-           REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"number\":\"P-2\",\"date\":\"%s\"}") "," /* 2 */
-           REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":2},"
-                          "\"severity\":\"serious\",\"decision\":{\"number\":\"P-2 corrected\",\"date\":\"%s\"}") "," /* 3 */
-           REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"},\"period\":{\"from\":\"%s\"}") "," /* 4 */
-           REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"B\"},\"period\":{\"from\":\"%s\"}") "," /* 5 */
-           REC("abnormal_list", ",\"list\":{\"name\":\"经营异常名录\"},\"period\":{\"from\":\"%s\"}") "," /* 6 */
-           REC("abnormal_list", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":6}") "," /* 7 */
-           REC("procurement_ban", ",\"period\":{\"from\":\"%s\",\"until\":\"%s\"}") "," /* 8 */
-           REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":8}") "]", /* 9: too early */
-           day(-200), day(0), day(-30), day(-30), day(-400), day(-10), day(-20), day(-5), day(700));
+  snprintf(
+      body, sizeof body,
+      "[" REC("penalty", ",\"decision\":{\"number\":\"P-0\",\"date\":\"%s\"}") "," /* 0 */
+      REC("repair",
+          ",\"ref\":{\"region\":\"310000\",\"seq\":0},\"decision\":{\"date\":\"%s\"}") "," /* 1 */
+      REC("penalty",
+          ",\"severity\":\"serious\",\"decision\":{\"number\":\"P-2\",\"date\":\"%s\"}") "," /* 2 */
+      REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":2},"
+                     "\"severity\":\"serious\",\"decision\":{\"number\":\"P-2 "
+                     "corrected\",\"date\":\"%s\"}") "," /* 3 */
+      REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"},\"period\":{\"from\":"
+                    "\"%s\"}") "," /* 4 */
+      REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"B\"},\"period\":{\"from\":"
+                    "\"%s\"}") "," /* 5 */
+      REC("abnormal_list",
+          ",\"list\":{\"name\":\"经营异常名录\"},\"period\":{\"from\":\"%s\"}") "," /* 6 */
+      REC("abnormal_list",
+          ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":6}") "," /* 7 */
+      REC("procurement_ban", ",\"period\":{\"from\":\"%s\",\"until\":\"%s\"}") "," /* 8 */
+      REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":8}") "]", /* 9: too early */
+      day(-200), day(0), day(-30), day(-30), day(-400), day(-10), day(-20), day(-5), day(700));
   json_t *acc = submit(body);
   sj_buf_t b = {0};
   ck_assert_int_eq(get("/v1/subjects/" USCC1 "/report", AUTH_TOKEN, &b), 200);
@@ -866,35 +945,40 @@ static const void *find_bytes(const uint8_t *p, size_t n, const char *s, size_t 
 #define memmem(p, n, s, k) find_bytes((const uint8_t *)(p), (n), (s), (k))
 
 static void no_secrets(const sj_buf_t *b, const char *where) {
-  static const char *const secret[] = {PERSON_ID, MOBILE, "Huaihai Road", "kid-name", "6222020200112233"};
+  static const char *const secret[] = {PERSON_ID, MOBILE, "Huaihai Road", "kid-name",
+                                       "6222020200112233"};
   for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
     ck_assert_msg(!memmem(b->p, b->n, secret[i], strlen(secret[i])), "%s shows %s: %.*s", where,
                   secret[i], (int)(b->n > 600 ? 600 : b->n), (const char *)b->p);
 }
 
 #define PERSONAL                                                                                   \
-  ",\"legal_representative\":{\"name\":\"Zhang\",\"id_number\":\"" PERSON_ID "\",\"phone\":\"" MOBILE \
-  "\",\"address\":\"Huaihai Road 1\"},\"victims\":[{\"name\":\"kid-name\",\"is_minor\":true}],"       \
+  ",\"legal_representative\":{\"name\":\"Zhang\",\"id_number\":\"" PERSON_ID                       \
+  "\",\"phone\":\"" MOBILE                                                                         \
+  "\",\"address\":\"Huaihai Road 1\"},\"victims\":[{\"name\":\"kid-name\",\"is_minor\":true}],"    \
   "\"bank_account\":\"6222020200112233\""
 #define PERSON_REC                                                                                 \
-  "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\",\"id\":\"" PERSON_ID   \
+  "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\",\"id\":\"" PERSON_ID \
   "\",\"name\":\"Zhang\"},\"disclosure\":\"public\",\"phone\":\"" MOBILE "\"}"
 
 START_TEST(the_public_never_sees_a_restricted_field_on_any_endpoint) {
-  json_t *acc = submit("[" REC("penalty", PERSONAL) "," PERSON_REC "," /* 0, 1 */
-                       "{\"kind\":\"credit\",\"type\":\"penalty\"," ENT(USCC1) ",\"disclosure\":\"authorities\","
-                       "\"decision\":{\"number\":\"SECRET-2\"}}," /* 2 */
-                       REC("penalty", ",\"decision\":{\"number\":\"WARN-3\",\"measures\":[\"warning\"]}") "," /* 3 */
-                       REC("penalty", ",\"decision\":{\"number\":\"PLAIN-4\"}") "]"); /* 4 */
+  json_t *acc = submit(
+      "[" REC("penalty", PERSONAL) "," PERSON_REC "," /* 0, 1 */
+                                   "{\"kind\":\"credit\",\"type\":\"penalty\"," ENT(
+                                       USCC1) ",\"disclosure\":\"authorities\","
+                                              "\"decision\":{\"number\":\"SECRET-2\"}},"     /* 2 */
+      REC("penalty", ",\"decision\":{\"number\":\"WARN-3\",\"measures\":[\"warning\"]}") "," /* 3 */
+      REC("penalty", ",\"decision\":{\"number\":\"PLAIN-4\"}") "]");                         /* 4 */
   json_decref(acc);
   sj_buf_t b = {0};
-  const char *paths[] = {"/v1/records/310000/0", "/v1/records/310000/1", "/v1/records/310000/2",
-                         "/v1/subjects/" USCC1, "/v1/subjects/" USCC1 "/report",
-                         "/v1/logs/310000/entries?start=0"};
+  const char *paths[] = {"/v1/records/310000/0",          "/v1/records/310000/1",
+                         "/v1/records/310000/2",          "/v1/subjects/" USCC1,
+                         "/v1/subjects/" USCC1 "/report", "/v1/logs/310000/entries?start=0"};
   for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
     ck_assert_int_eq(get(paths[i], NULL, &b), 200);
     no_secrets(&b, paths[i]);
-    ck_assert_msg(!memmem(b.p, b.n, "SECRET-2", 8), "%s shows an authorities-only record", paths[i]);
+    ck_assert_msg(!memmem(b.p, b.n, "SECRET-2", 8), "%s shows an authorities-only record",
+                  paths[i]);
     if (i >= 3)
       ck_assert_msg(!memmem(b.p, b.n, "WARN-3", 6), "%s shows a warning", paths[i]);
     /* a submit token is no key to more */
@@ -958,11 +1042,12 @@ static json_t *audit_of(const char *id, const char *token, int want) {
 START_TEST(non_public_reads_are_audited_for_the_subject) {
   json_decref(submit("[" REC("penalty", PERSONAL) "," REC("penalty", "") "," PERSON_REC "]"));
   sj_buf_t b = {0};
-  ck_assert_int_eq(get("/v1/records/310000/0", NULL, &b), 200);     /* public: not audited */
+  ck_assert_int_eq(get("/v1/records/310000/0", NULL, &b), 200);       /* public: not audited */
   ck_assert_int_eq(get("/v1/records/310000/1", AUTH_TOKEN, &b), 200); /* public data: not audited */
   ck_assert_int_eq(get("/v1/records/310000/0", AUTH_TOKEN, &b), 200);
-  ck_assert_int_eq(fetch("GET", "/v1/subjects/" USCC1 "/report", AUTH_TOKEN, "贷款审批 loan approval",
-                         NULL, &b), 200);
+  ck_assert_int_eq(
+      fetch("GET", "/v1/subjects/" USCC1 "/report", AUTH_TOKEN, "贷款审批 loan approval", NULL, &b),
+      200);
   ck_assert_int_eq(get("/v1/subjects/" PERSON_ID, AUTH_TOKEN, &b), 200);
   json_t *a = audit_of(USCC1, ACME_TOKEN, 200);
   json_t *rows = json_object_get(a, "entries");
@@ -978,8 +1063,9 @@ START_TEST(non_public_reads_are_audited_for_the_subject) {
   ck_assert_int_eq(get("/v1/records/310000/2", ZHANG_TOKEN, &b), 200); /* own reads: not audited */
   a = audit_of(PERSON_ID, ZHANG_TOKEN, 200);
   ck_assert_uint_eq(json_array_size(json_object_get(a, "entries")), 1);
-  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(a, "entries"), 0), "who")),
-                   "officer-li");
+  ck_assert_str_eq(
+      json_string_value(json_object_get(json_array_get(json_object_get(a, "entries"), 0), "who")),
+      "officer-li");
   json_decref(a);
   audit_of(USCC1, NULL, 401);
   audit_of(USCC1, ZHANG_TOKEN, 403);

@@ -14,25 +14,32 @@ typedef struct {
   const char *key, *zh, *en;
 } label_t;
 
-static const label_t statuses[] = {
-    {"active", "有效", "active"},          {"pending", "未生效", "pending"},
-    {"expired", "已到期", "expired"},      {"repaired", "已修复", "repaired"},
-    {"removed", "已移出", "removed"},      {"revoked", "已撤销", "revoked"},
-    {"superseded", "已更正", "superseded"}, {"replaced", "已被新评级取代", "replaced"},
-    {"action", "操作", "action"},          {"unknown", "正文未持有", "body not held"},
-    {NULL, NULL, NULL}};
+static const label_t statuses[] = {{"active", "有效", "active"},
+                                   {"pending", "未生效", "pending"},
+                                   {"expired", "已到期", "expired"},
+                                   {"repaired", "已修复", "repaired"},
+                                   {"removed", "已移出", "removed"},
+                                   {"revoked", "已撤销", "revoked"},
+                                   {"superseded", "已更正", "superseded"},
+                                   {"replaced", "已被新评级取代", "replaced"},
+                                   {"action", "操作", "action"},
+                                   {"unknown", "正文未持有", "body not held"},
+                                   {NULL, NULL, NULL}};
 
 static const label_t severities[] = {{"minor", "轻微", "minor"},
                                      {"general", "一般", "general"},
                                      {"serious", "严重", "serious"},
                                      {NULL, NULL, NULL}};
 
-static const label_t types[] = {
-    {"penalty", "行政处罚", "penalty"},           {"blacklist", "严重失信主体名单", "blacklist"},
-    {"abnormal_list", "经营异常名录", "abnormal list"},
-    {"rating", "信用评级", "rating"},             {"procurement_ban", "政府采购禁入", "procurement ban"},
-    {"commitment", "信用承诺", "commitment"},     {"commendation", "表彰", "commendation"},
-    {"repair", "信用修复", "repair"},             {NULL, NULL, NULL}};
+static const label_t types[] = {{"penalty", "行政处罚", "penalty"},
+                                {"blacklist", "严重失信主体名单", "blacklist"},
+                                {"abnormal_list", "经营异常名录", "abnormal list"},
+                                {"rating", "信用评级", "rating"},
+                                {"procurement_ban", "政府采购禁入", "procurement ban"},
+                                {"commitment", "信用承诺", "commitment"},
+                                {"commendation", "表彰", "commendation"},
+                                {"repair", "信用修复", "repair"},
+                                {NULL, NULL, NULL}};
 
 static const label_t schemes[] = {
     {"road_transport_driver", "道路运输驾驶员诚信考核", "road transport driver"},
@@ -46,15 +53,17 @@ static const label_t regions[] = {{"310000", "上海", "Shanghai"},
                                   {"340000", "安徽", "Anhui"},
                                   {NULL, NULL, NULL}};
 
-static const label_t sections[] = {
-    {"lists", "名单", "List memberships"},    {"ratings", "当前评级", "Current ratings"},
-    {"penalties", "行政处罚", "Penalties"},   {"bans", "禁入与限制", "Bans"},
-    {"other", "承诺与表彰", "Commitments and commendations"},
-    {"expired", "已到期或移出", "Expired or removed"},
-    {"repaired", "已修复", "Repaired"},       {"revoked", "已撤销", "Revoked"},
-    {"actions", "更正、修复、撤销、移出记录", "Lifecycle actions"},
-    {"withheld", "本节点未持有正文", "Bodies not held here"},
-    {NULL, NULL, NULL}};
+static const label_t sections[] = {{"lists", "名单", "List memberships"},
+                                   {"ratings", "当前评级", "Current ratings"},
+                                   {"penalties", "行政处罚", "Penalties"},
+                                   {"bans", "禁入与限制", "Bans"},
+                                   {"other", "承诺与表彰", "Commitments and commendations"},
+                                   {"expired", "已到期或移出", "Expired or removed"},
+                                   {"repaired", "已修复", "Repaired"},
+                                   {"revoked", "已撤销", "Revoked"},
+                                   {"actions", "更正、修复、撤销、移出记录", "Lifecycle actions"},
+                                   {"withheld", "本节点未持有正文", "Bodies not held here"},
+                                   {NULL, NULL, NULL}};
 
 static const label_t *find(const label_t *t, const char *key) {
   for (; key && t->key; t++)
@@ -118,9 +127,9 @@ static void print_item(const json_t *it) {
     printf("      公示至 public until: %s\n",
            *str(it, "public_until") ? str(it, "public_until") : "不公示 not published");
   if (json_object_get(it, "repairable_from") && !strcmp(str(it, "status"), "active"))
-    printf("      可申请修复 repairable from: %s\n",
-           *str(it, "repairable_from") ? str(it, "repairable_from")
-                                       : "期满前不可修复 not before the end");
+    printf("      可申请修复 repairable from: %s\n", *str(it, "repairable_from")
+                                                         ? str(it, "repairable_from")
+                                                         : "期满前不可修复 not before the end");
   const json_t *end = json_object_get(it, "ended_by");
   if (end)
     printf("      终止 ended by %s %s #%lld on %s\n", str(end, "action"), str(end, "region"),
@@ -129,8 +138,8 @@ static void print_item(const json_t *it) {
     printf("      未生效 not applied: %s\n", str(it, "not_applied"));
   const label_t *rg = find(regions, str(it, "region"));
   printf("      来源 source: %s%s%s %s #%lld  leaf %s\n", str(it, "region"), rg ? " " : "",
-         rg ? rg->zh : "", rg ? rg->en : "", (long long)json_integer_value(json_object_get(it, "seq")),
-         str(it, "leaf_hash"));
+         rg ? rg->zh : "", rg ? rg->en : "",
+         (long long)json_integer_value(json_object_get(it, "seq")), str(it, "leaf_hash"));
 }
 
 static void print_report(const json_t *j) {
