@@ -1,4 +1,4 @@
-/* net/conn.c — the TCP byte transport under the HTTP/2 sessions.
+/* net/conn.c — the TCP byte transport under the HTTP/2 sessions (directly, or under TLS).
  *
  * Output is double-buffered: the session appends frames to `fill` while at most one uv_write
  * sends `busy`; when that write completes the buffers swap. So every frame produced in one loop
@@ -229,6 +229,14 @@ static tcp_conn_t *tcp_new(uv_loop_t *loop, const sj_conn_events_t *ev, void *up
 }
 
 int sj_tcp_accept(uv_stream_t *listener, const sj_conn_events_t *ev, void *up, sj_conn_t **out) {
+  const sj_server_t *s = listener->data;
+  if (s->tls)
+    return sj_tls_accept(s->tls, listener, s->o.tls_handshake_timeout_ms, ev, up, out);
+  return sj_tcp_accept_plain(listener, ev, up, out);
+}
+
+int sj_tcp_accept_plain(uv_stream_t *listener, const sj_conn_events_t *ev, void *up,
+                        sj_conn_t **out) {
   tcp_conn_t *t = tcp_new(listener->loop, ev, up);
   if (!t)
     return -ENOMEM;

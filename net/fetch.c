@@ -39,6 +39,14 @@ static void swap_out(sj_buf_t *dst, sj_buf_t *src) {
 int sj_http_fetch(const char *url, const char *method, const sj_header_t *hdrs, size_t nhdrs,
                   const void *body, size_t body_len, uint64_t timeout_ms, int *status,
                   sj_buf_t *body_out, sj_buf_t *content_type_out) {
+  return sj_http_fetch_with(NULL, url, method, hdrs, nhdrs, body, body_len, timeout_ms, status,
+                            body_out, content_type_out);
+}
+
+int sj_http_fetch_with(const sj_client_opts_t *opts, const char *url, const char *method,
+                       const sj_header_t *hdrs, size_t nhdrs, const void *body, size_t body_len,
+                       uint64_t timeout_ms, int *status, sj_buf_t *body_out,
+                       sj_buf_t *content_type_out) {
   sj_url_t u;
   if (!method || !status || !body_out || sj_url_parse(url, &u) < 0)
     return SJ_EINVAL;
@@ -50,7 +58,10 @@ int sj_http_fetch(const char *url, const char *method, const sj_header_t *hdrs, 
   memset(&f, 0, sizeof f);
   f.err = SJ_ECLOSED;
   sj_client_opts_t o;
-  sj_client_opts_default(&o);
+  if (opts)
+    o = *opts;
+  else
+    sj_client_opts_default(&o);
   o.request_timeout_ms = timeout_ms ? timeout_ms : 30000;
   if (o.connect_timeout_ms > o.request_timeout_ms)
     o.connect_timeout_ms = o.request_timeout_ms;

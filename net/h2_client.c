@@ -6,7 +6,9 @@
  * as stream user data). A call attached to a session is freed only when nghttp2 closes its
  * stream or the session is deleted, even if its on_done already ran (timeout, cancel): nghttp2
  * may still read its body. After GOAWAY the connection drains in the background and new
- * requests open a fresh one; requests the server refused unprocessed are resent. */
+ * requests open a fresh one; requests the server refused unprocessed are resent.
+ * For "https" origins each connection is a TLS transport (tls.c) over TCP; the connection counts
+ * as connecting until the TLS handshake completed, so connect_timeout_ms covers both. */
 #include "net/net_int.h"
 
 #include <stddef.h>
@@ -63,6 +65,8 @@ struct sj_client {
   uv_loop_t *loop;
   sj_client_opts_t o;
   sj_url_t url;
+  sj_tls_ctx_t *tls;  /* https: the context every connection uses; NULL for http */
+  char tls_name[256]; /* the name the server's certificate must carry */
   struct sockaddr_storage addr;
   int have_addr;
   resolve_t *resolving; /* name resolution in flight */
@@ -294,7 +298,10 @@ static int submit_call(cli_conn_t *c, sj_call_t *k) {
   size_t n = 0;
   char clen[24];
   nv[n++] = NVS(":method", method, strlen(method));
-  nv[n++] = NVS(":scheme", "http", 4);
+  if (cl->tls)
+    nv[n++] = NVS(":scheme", "https", 5);
+  else
+    nv[n++] = NVS(":scheme", "http", 4);
   nv[n++] = NVS(":authority", cl->url.authority, strlen(cl->url.authority));
   nv[n++] = NVS(":path", path, strlen(path));
   for (size_t i = 0; i < k->nreqh; i++) {
@@ -533,7 +540,7 @@ static void ev_connect(void *up, int status) {
   cli_conn_t *c = up;
   sj_client_t *cl = c->cl;
   if (status < 0) {
-    SJ_LOG_WARN(NET, "connect to %s failed: %s", c->h2.tr->peer, uv_strerror(status));
+    SJ_LOG_WARN(NET, "connect to %s failed: %s", c->h2.tr->peer, sj_strerror(status));
     c->state = CONN_CLOSING; /* the transport closes itself */
     c->h2.dead = 1;
     if (cl->cur == c)
@@ -633,7 +640,10 @@ static void conn_start(sj_client_t *cl) {
     c->h2.kick = conn_kick;
     /* The session exists before the socket connects, so requests can be queued in it. */
     rv = session_start(c);
-    if (rv == 0)
+    if (rv == 0 && cl->tls)
+      rv = sj_tls_connect(cl->tls, cl->loop, (struct sockaddr *)&cl->addr, cl->tls_name,
+                          &cli_events, c, &c->h2.tr);
+    else if (rv == 0)
       rv = sj_tcp_connect(cl->loop, (struct sockaddr *)&cl->addr, &cli_events, c, &c->h2.tr);
   }
   if (rv < 0) {
@@ -755,6 +765,21 @@ static void on_idle_closed(uv_handle_t *h) {
   maybe_free_client(cl);
 }
 
+/* https: reads the TLS files now (the caller's strings are not kept). */
+static int tls_setup(sj_client_t *cl, const sj_client_opts_t *o) {
+  int any = o->tls_ca_file || o->tls_cert_file || o->tls_key_file || o->tls_server_name;
+  cl->o.tls_ca_file = cl->o.tls_cert_file = cl->o.tls_key_file = cl->o.tls_server_name = NULL;
+  if (!cl->url.tls)
+    return any ? SJ_EINVAL : 0;
+  if (!o->tls_cert_file != !o->tls_key_file)
+    return SJ_EINVAL;
+  const char *name = o->tls_server_name ? o->tls_server_name : cl->url.host;
+  if (!*name || strlen(name) >= sizeof cl->tls_name)
+    return SJ_EINVAL;
+  memcpy(cl->tls_name, name, strlen(name) + 1);
+  return sj_tls_client_ctx_new(o, &cl->tls);
+}
+
 int sj_client_new(uv_loop_t *loop, const char *url, const sj_client_opts_t *opts,
                   sj_client_t **out) {
   sj_client_opts_t o;
@@ -771,11 +796,14 @@ int sj_client_new(uv_loop_t *loop, const char *url, const sj_client_opts_t *opts
   cl->loop = loop;
   cl->o = o;
   int rv = sj_url_parse(url, &cl->url);
+  if (rv == 0)
+    rv = tls_setup(cl, &o);
   if (rv == 0 && (!(cl->cbs = client_callbacks()) || !(cl->opt = sj_h2_option_new(0, 0, 0))))
     rv = -ENOMEM;
   if (rv < 0) {
     if (cl->cbs)
       nghttp2_session_callbacks_del(cl->cbs);
+    sj_tls_ctx_free(cl->tls);
     free(cl);
     return rv;
   }
@@ -859,6 +887,7 @@ static void maybe_free_client(sj_client_t *cl) {
   }
   nghttp2_session_callbacks_del(cl->cbs);
   nghttp2_option_del(cl->opt);
+  sj_tls_ctx_free(cl->tls);
   free(cl);
   if (done)
     done(arg);

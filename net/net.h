@@ -1,8 +1,9 @@
 /* net — HTTP/2 server and client on libuv + nghttp2: connections, streams, routes, limits and
  * timeouts. It knows nothing of records; node/ and tools/ build their APIs on it.
  *
- * Layers (net_int.h): a byte transport (TCP now, TLS later) <-> an HTTP/2 session (nghttp2) <->
- * request handlers. Cleartext HTTP/2 with prior knowledge only for now ("http://" URLs).
+ * Layers (net_int.h): a byte transport (TCP, or TLS over TCP) <-> an HTTP/2 session (nghttp2) <->
+ * request handlers. Cleartext HTTP/2 with prior knowledge ("http://" URLs), or HTTP/2 over TLS 1.3
+ * negotiated with ALPN "h2" ("https://" URLs; a server with tls_cert_file set). docs/TLS.md.
  *
  * LOOP AND THREADS. The module runs on the caller's uv_loop_t. Every function here, except
  * sj_server_opts_default, sj_client_opts_default and sj_http_fetch, must be called on the thread
@@ -66,13 +67,28 @@ typedef struct {
   uint32_t reset_burst;            /* incoming RST_STREAM rate limit (rapid-reset protection):  */
   uint32_t reset_rate;             /*   token bucket burst and refill per second; 1000 and 33   */
   int backlog;                     /* listen(2) backlog; 511 */
+  /* TLS. With tls_cert_file set the server speaks only TLS 1.3 and only HTTP/2 (ALPN "h2"; a
+   * client that offers no ALPN or no "h2" gets a no_application_protocol alert). The files are
+   * PEM and read once, by sj_server_new (the strings need only live during that call). */
+  const char *tls_cert_file;      /* certificate chain, leaf first; NULL = cleartext h2 */
+  const char *tls_key_file;       /* its private key (unencrypted PEM); required with the above */
+  const char *tls_client_ca_file; /* CAs for client certificates: a client may present one and
+                                     it is verified against these; NULL = never asked for */
+  int tls_require_client_cert;    /* nonzero: refuse clients without a valid certificate
+                                     (mutual TLS); needs tls_client_ca_file */
+  uint64_t tls_handshake_timeout_ms; /* close a connection whose handshake has not completed
+                                        after this long; 10000; 0 = never (the idle timeout
+                                        still applies) */
 } sj_server_opts_t;
 
 /* Fills o with the defaults above. Any thread. */
 void sj_server_opts_default(sj_server_opts_t *o);
 
-/* Creates a server on loop. opts may be NULL (defaults); it is copied.
- * Errors: SJ_EINVAL, -ENOMEM. */
+/* Creates a server on loop. opts may be NULL (defaults); it is copied. With TLS configured the
+ * certificate, key and client CA files are read here (the reason is logged with OpenSSL's error
+ * string). Errors: SJ_EINVAL (bad option; a key without a certificate, or the key does not match
+ * the certificate), -errno (a file cannot be read: -ENOENT, -EACCES), SJ_EFORMAT (a file is not
+ * valid PEM / holds no certificate or key), -ENOMEM. */
 int sj_server_new(uv_loop_t *loop, const sj_server_opts_t *opts, sj_server_t **out);
 
 /* A request handler. For a collecting route it is called once the whole request (headers and
@@ -117,6 +133,9 @@ typedef struct {
   uint64_t requests;           /* requests that reached routing */
   uint64_t requests_timed_out; /* answered 408/503 by the request timeout */
   uint64_t streams_open;       /* requests alive now (server side of the stream open) */
+  uint64_t bytes_queued;       /* bytes buffered for the sockets of all connections now (for
+                                  TLS: plaintext not yet encrypted plus ciphertext); each
+                                  connection holds at most about max_write_queue + one frame */
 } sj_server_stats_t;
 
 void sj_server_stats(const sj_server_t *s, sj_server_stats_t *out);
@@ -152,6 +171,13 @@ const char *sj_req_header(const sj_req_t *req, const char *lcname, size_t *len);
 const uint8_t *sj_req_body(const sj_req_t *req, size_t *len);
 /* "127.0.0.1:54321" or "[::1]:54321". */
 const char *sj_req_peer(const sj_req_t *req);
+/* The subject common name (CN, UTF-8) of the client certificate the server verified against
+ * tls_client_ca_file on req's connection: the identity mutual TLS gives a peer (a region node
+ * maps it to its region). NULL on cleartext connections, when the client presented no
+ * certificate, or when the CN is absent, over 191 bytes or holds a NUL. The string is copied into
+ * req on the first call, which must happen while the stream is open (in the handler, say); it
+ * then stays valid while req is referenced. Takes req non-const for that copy. */
+const char *sj_req_peer_cert_cn(sj_req_t *req);
 int32_t sj_req_stream_id(const sj_req_t *req);
 /* A pointer for the caller's own use; NULL until set. */
 void sj_req_set_data(sj_req_t *req, void *data);
@@ -217,15 +243,29 @@ typedef struct {
   uint32_t conn_window;        /* connection receive window; 16 MiB */
   int retry_refused;           /* resend requests the server refused unprocessed (REFUSED_STREAM,
                                   or beyond a GOAWAY's last stream), up to 3 times; 1 */
+  /* TLS, for "https://" origins only (TLS 1.3, ALPN "h2"). The server's certificate must chain to
+   * a CA in tls_ca_file (or, when NULL, OpenSSL's default store, which honours SSL_CERT_FILE and
+   * SSL_CERT_DIR) and name the host: the URL's host (a DNS name, or an IP address matched against
+   * the certificate's IP SANs) unless tls_server_name is set. Files are PEM, read once by
+   * sj_client_new; the strings need only live during that call. */
+  const char *tls_ca_file;     /* trusted CAs; NULL = the system's default store */
+  const char *tls_cert_file;   /* client certificate chain for mutual TLS; NULL = none */
+  const char *tls_key_file;    /* its private key; required with tls_cert_file */
+  const char *tls_server_name; /* name to verify and send as SNI instead of the URL's host */
 } sj_client_opts_t;
 
 void sj_client_opts_default(sj_client_opts_t *o);
 
-/* A client for one origin, "http://host:port" (a path is ignored; host may be a name, resolved
- * with getaddrinfo). It connects on the first request, runs all requests as concurrent streams
- * of one connection, and reconnects on the next request after the connection dropped or the
- * server sent GOAWAY. opts may be NULL; it is copied. Errors: SJ_EINVAL (bad URL, "https"),
- * -ENOMEM. */
+/* A client for one origin, "http://host:port" or "https://host:port" (a path is ignored; host may
+ * be a name, resolved with getaddrinfo; the default ports are 80 and 443). It connects on the
+ * first request, runs all requests as concurrent streams of one connection, and reconnects on the
+ * next request after the connection dropped or the server sent GOAWAY. opts may be NULL; it is
+ * copied. For https a failed handshake fails the waiting requests with SJ_EVERIFY (the server's
+ * certificate does not verify or does not name the host), SJ_EPROTO (no TLS 1.3, no ALPN "h2",
+ * not TLS at all) or SJ_ETIMEDOUT (connect_timeout_ms covers TCP and TLS); a server refusing our
+ * client certificate shows as SJ_ECLOSED on the requests. Errors: SJ_EINVAL (bad URL, TLS
+ * options on an http URL, a key without a certificate), -errno / SJ_EFORMAT (a TLS file cannot be
+ * read / parsed; logged), -ENOMEM. */
 int sj_client_new(uv_loop_t *loop, const char *url, const sj_client_opts_t *opts,
                   sj_client_t **out);
 
@@ -276,7 +316,7 @@ void sj_call_cancel(sj_call_t *call);
 void sj_client_close(sj_client_t *c, void (*done)(void *arg), void *arg);
 
 /* ---- Synchronous helper for command-line tools -------------------------------------------------
- * Runs one request to a full URL ("http://host:port/path?query") on a private loop and waits.
+ * Runs one request to a full URL ("http[s]://host:port/path?query") on a private loop and waits.
  * hdrs/body as in sj_call_req_t; timeout_ms 0 = 30 s. On success *status is the HTTP status,
  * body_out (initialised by the caller; reset then filled) the body, content_type_out (may be NULL;
  * reset then filled, empty if absent) the content-type. Any thread; never on a loop thread that
@@ -284,5 +324,13 @@ void sj_client_close(sj_client_t *c, void (*done)(void *arg), void *arg);
 int sj_http_fetch(const char *url, const char *method, const sj_header_t *hdrs, size_t nhdrs,
                   const void *body, size_t body_len, uint64_t timeout_ms, int *status,
                   sj_buf_t *body_out, sj_buf_t *content_type_out);
+
+/* The same with client options (borrowed during the call): for "https://" URLs a CA file, a
+ * client certificate, a server name. opts NULL = defaults; its request_timeout_ms is replaced by
+ * timeout_ms (0 = 30 s). */
+int sj_http_fetch_with(const sj_client_opts_t *opts, const char *url, const char *method,
+                       const sj_header_t *hdrs, size_t nhdrs, const void *body, size_t body_len,
+                       uint64_t timeout_ms, int *status, sj_buf_t *body_out,
+                       sj_buf_t *content_type_out);
 
 #endif

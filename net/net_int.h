@@ -1,7 +1,8 @@
 /* net_int.h — layouts shared by net's own .c files; never included outside net/.
  *
  * Three layers, each knowing only the one below through a small interface:
- *   transport (conn.c: TCP; TLS later)   bytes in via sj_conn_events_t.on_read, out via ops->write
+ *   transport (conn.c: TCP; tls.c: TLS over a TCP transport)   bytes in via
+ *       sj_conn_events_t.on_read, out via ops->write; the session cannot tell TCP from TLS
  *   HTTP/2 session (session.c + h2_server.c / h2_client.c)   nghttp2, frames coalesced per flush
  *   requests (req.c, router.c)   routing, accessors, replies
  * Everything runs on one loop thread; nothing here locks. */
@@ -54,13 +55,23 @@ struct sj_conn {
   const sj_conn_ops_t *ops;
   const sj_conn_events_t *ev;
   void *up;
-  size_t queued; /* bytes buffered or in flight, not yet confirmed written */
+  size_t queued; /* bytes buffered or in flight, not yet confirmed written (for TLS: plaintext
+                    not yet encrypted plus the ciphertext the TCP transport holds) */
   char peer[64]; /* "127.0.0.1:5000" / "[::1]:5000" */
+  uint64_t hs_deadline; /* loop time by which a server-side TLS handshake must complete; 0 when
+                           none is pending (TCP, or done). The server's sweep enforces it. */
+  const char *peer_cn;  /* CN of the client certificate a TLS server verified; NULL otherwise.
+                           Owned by the transport, valid until on_closed. */
 };
 
-/* Accepts one connection from listener and starts reading. Errors: libuv's, -ENOMEM (the socket
- * is then closed and no event is ever called). */
+/* Accepts one connection from listener and starts reading. listener->data is the sj_server_t
+ * (server.c sets it): when that server has TLS configured, the connection is wrapped in the TLS
+ * layer (sj_tls_accept), so h2_server.c serves TLS without knowing it. Errors: libuv's, -ENOMEM
+ * (the socket is then closed and no event is ever called). */
 int sj_tcp_accept(uv_stream_t *listener, const sj_conn_events_t *ev, void *up, sj_conn_t **out);
+/* The plain TCP accept under sj_tcp_accept and sj_tls_accept. Same contract. */
+int sj_tcp_accept_plain(uv_stream_t *listener, const sj_conn_events_t *ev, void *up,
+                        sj_conn_t **out);
 /* Accepts one connection and closes it at once (connection limit). */
 void sj_tcp_reject(uv_stream_t *listener);
 /* Starts connecting to sa; ev->on_connect reports the outcome. */
@@ -68,6 +79,32 @@ int sj_tcp_connect(uv_loop_t *loop, const struct sockaddr *sa, const sj_conn_eve
                    sj_conn_t **out);
 /* Formats sa as "ip:port" / "[ip]:port" into out. */
 void sj_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap);
+
+/* ---- TLS (tls.c) ----------------------------------------------------------------------------
+ * TLS 1.3 + ALPN "h2" through OpenSSL, as a transport stacked on a TCP transport: the TCP
+ * transport's events go to the TLS layer, which feeds ciphertext to OpenSSL through memory BIOs
+ * (never a socket BIO, never blocking) and hands plaintext up. Plaintext written before the
+ * handshake completes is held and sent after it. A client's on_connect is reported once the
+ * handshake completed and the server chose "h2". */
+
+typedef struct sj_tls_ctx sj_tls_ctx_t; /* an SSL_CTX with our settings; one per server/client */
+
+/* Builds the server context from o->tls_* (files read now). Errors: see sj_server_new. */
+int sj_tls_server_ctx_new(const sj_server_opts_t *o, sj_tls_ctx_t **out);
+/* Builds the client context from o->tls_*. Errors: see sj_client_new. */
+int sj_tls_client_ctx_new(const sj_client_opts_t *o, sj_tls_ctx_t **out);
+/* Frees ctx (connections still open keep their own reference). NULL is ignored. */
+void sj_tls_ctx_free(sj_tls_ctx_t *ctx);
+
+/* Accepts one connection from listener as a TLS server. hs_timeout_ms (0 = none) sets
+ * (*out)->hs_deadline. Errors as sj_tcp_accept. */
+int sj_tls_accept(sj_tls_ctx_t *ctx, uv_stream_t *listener, uint64_t hs_timeout_ms,
+                  const sj_conn_events_t *ev, void *up, sj_conn_t **out);
+/* Connects to sa and runs the client handshake, verifying the certificate against name (a DNS
+ * name, or an IP address literal; copied). on_connect reports 0 after the handshake, or -errno,
+ * SJ_EVERIFY, SJ_EPROTO. Errors as sj_tcp_connect, -ENOMEM. */
+int sj_tls_connect(sj_tls_ctx_t *ctx, uv_loop_t *loop, const struct sockaddr *sa, const char *name,
+                   const sj_conn_events_t *ev, void *up, sj_conn_t **out);
 
 /* ================================================================================================
  * HTTP/2 session plumbing shared by server and client (session.c)
@@ -166,11 +203,13 @@ long sj_pct_decode(const char *in, size_t n, int plus_space, char *out);
 typedef struct {
   char host[256]; /* without brackets */
   uint16_t port;
+  int tls;             /* "https" */
   char authority[270]; /* host[:port] as sent in :authority */
   const char *path;    /* points into the parsed string: "/..." or "" if none */
 } sj_url_t;
 
-/* Parses "http://host[:port][/path]". Errors: SJ_EINVAL (malformed, not http, host too long). */
+/* Parses "http://host[:port][/path]" or "https://..." (default ports 80, 443). Errors: SJ_EINVAL
+ * (malformed, another scheme, host too long). */
 int sj_url_parse(const char *url, sj_url_t *out);
 
 /* ================================================================================================
@@ -211,6 +250,9 @@ enum {
  * working while still stopping a runaway upload. */
 #define SJ_DISCARD_GRACE (1u << 20)
 
+/* Longest client-certificate CN kept, in bytes of UTF-8 (64 characters of CJK fit). */
+#define SJ_PEER_CN_MAX 191
+
 struct sj_req {
   int refs;         /* the server's (while the stream is open) + the handlers' */
   unsigned flags;   /* REQ_* */
@@ -247,6 +289,9 @@ struct sj_req {
   sj_req_drain_cb drain_cb;
   void *drain_arg;
   char peer[64];
+  /* The peer certificate's CN, copied by the first sj_req_peer_cert_cn call (tls.c). */
+  char peer_cn[SJ_PEER_CN_MAX + 1];
+  int peer_cn_copied;
   sj_req_t *next, *prev; /* the connection's live requests, or the free list */
 };
 
@@ -273,6 +318,7 @@ struct sj_server {
   nghttp2_session_callbacks *cbs;
   nghttp2_option *opt;
   sj_router_t *router;
+  sj_tls_ctx_t *tls; /* NULL: cleartext h2 */
   srv_conn_t *conns;
   sj_req_t *free_reqs;
   size_t nfree;

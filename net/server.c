@@ -25,6 +25,7 @@ void sj_server_opts_default(sj_server_opts_t *o) {
   o->reset_burst = 1000;
   o->reset_rate = 33;
   o->backlog = 511;
+  o->tls_handshake_timeout_ms = 10000;
 }
 
 static uint64_t sweep_interval(const sj_server_opts_t *o) {
@@ -33,6 +34,8 @@ static uint64_t sweep_interval(const sj_server_opts_t *o) {
     t = o->idle_timeout_ms;
   if (o->request_timeout_ms && (!t || o->request_timeout_ms < t))
     t = o->request_timeout_ms;
+  if (o->tls_cert_file && o->tls_handshake_timeout_ms && (!t || o->tls_handshake_timeout_ms < t))
+    t = o->tls_handshake_timeout_ms;
   t = t ? t / 4 : 1000;
   return t < 5 ? 5 : t > 1000 ? 1000 : t;
 }
@@ -40,7 +43,9 @@ static uint64_t sweep_interval(const sj_server_opts_t *o) {
 static int opts_valid(const sj_server_opts_t *o) {
   return o->max_concurrent_streams > 0 && o->max_header_list_size >= 256 && o->max_body > 0 &&
          o->max_connections > 0 && o->max_write_queue >= 16384 && o->stream_window >= 65535 &&
-         o->stream_window <= INT32_MAX && o->conn_window <= INT32_MAX && o->backlog > 0;
+         o->stream_window <= INT32_MAX && o->conn_window <= INT32_MAX && o->backlog > 0 &&
+         !o->tls_cert_file == !o->tls_key_file && (o->tls_cert_file || !o->tls_client_ca_file) &&
+         (!o->tls_require_client_cert || o->tls_client_ca_file);
 }
 
 static void free_server(sj_server_t *s) {
@@ -52,6 +57,7 @@ static void free_server(sj_server_t *s) {
     nghttp2_session_callbacks_del(s->cbs);
   if (s->opt)
     nghttp2_option_del(s->opt);
+  sj_tls_ctx_free(s->tls);
   free(s);
   if (done)
     done(arg);
@@ -96,6 +102,13 @@ int sj_server_new(uv_loop_t *loop, const sj_server_opts_t *opts, sj_server_t **o
     free_server(s);
     return -ENOMEM;
   }
+  int rv = o.tls_cert_file ? sj_tls_server_ctx_new(&o, &s->tls) : 0;
+  if (rv < 0) {
+    free_server(s);
+    return rv;
+  }
+  /* The files are read; the caller's strings are not kept. */
+  s->o.tls_cert_file = s->o.tls_key_file = s->o.tls_client_ca_file = NULL;
   /* From here on the handles exist; a failure below cannot happen (init of timers and idles
    * does not fail), so no half-built server needs closing. */
   uv_timer_init(loop, &s->sweep);
@@ -177,7 +190,8 @@ int sj_server_listen(sj_server_t *s, const char *host, uint16_t port) {
     s->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
   s->listening = 1;
-  SJ_LOG_INFO(NET, "listening on %s port %u (HTTP/2 cleartext)", host, s->port);
+  SJ_LOG_INFO(NET, "listening on %s port %u (%s)", host, s->port,
+              s->tls ? "HTTP/2 over TLS 1.3" : "HTTP/2 cleartext");
   return 0;
 }
 
@@ -187,6 +201,10 @@ uint16_t sj_server_port(const sj_server_t *s) {
 
 void sj_server_stats(const sj_server_t *s, sj_server_stats_t *out) {
   *out = s->st;
+  out->bytes_queued = 0;
+  for (const srv_conn_t *c = s->conns; c; c = c->next)
+    if (c->h2.tr)
+      out->bytes_queued += c->h2.tr->queued;
 }
 
 /* ---- Timeouts -------------------------------------------------------------------------------- */
@@ -231,6 +249,16 @@ static void sweep_idle(sj_server_t *s, srv_conn_t *c, uint64_t now) {
   }
 }
 
+/* A TLS handshake that has not completed in time (a slow-loris at the TLS layer). */
+static int sweep_handshake(srv_conn_t *c, uint64_t now) {
+  uint64_t d = c->h2.tr->hs_deadline;
+  if (!d || now < d)
+    return 0;
+  SJ_LOG_INFO(NET, "%s TLS handshake timed out: closing", c->h2.tr->peer);
+  sj_srv_conn_close(c, 0);
+  return 1;
+}
+
 static void sweep_cb(uv_timer_t *t) {
   sj_server_t *s = t->data;
   uint64_t now = uv_now(s->loop);
@@ -249,6 +277,8 @@ static void sweep_cb(uv_timer_t *t) {
       sj_srv_conn_close(c, 0);
       continue;
     }
+    if (sweep_handshake(c, now))
+      continue;
     sweep_requests(s, c, now);
     sweep_idle(s, c, now);
   }

@@ -1,5 +1,5 @@
-/* net/url.c — the small part of RFC 3986 the client needs: "http://host[:port][/path]", host a
- * name, an IPv4 address or a bracketed IPv6 address. https is refused until TLS exists. */
+/* net/url.c — the small part of RFC 3986 the client needs: "http://host[:port][/path]" and the
+ * same with "https://", host a name, an IPv4 address or a bracketed IPv6 address. */
 #include "net/net_int.h"
 
 #include <stdio.h>
@@ -22,10 +22,15 @@ static int parse_port(const char *p, size_t n, uint16_t *out) {
 }
 
 int sj_url_parse(const char *url, sj_url_t *out) {
-  static const char scheme[] = "http://";
-  if (!url || strncmp(url, scheme, sizeof scheme - 1) != 0)
+  static const char http[] = "http://", https[] = "https://";
+  int tls;
+  if (url && strncmp(url, http, sizeof http - 1) == 0)
+    tls = 0;
+  else if (url && strncmp(url, https, sizeof https - 1) == 0)
+    tls = 1;
+  else
     return SJ_EINVAL;
-  const char *h = url + sizeof scheme - 1;
+  const char *h = url + (tls ? sizeof https : sizeof http) - 1;
   const char *end = h + strcspn(h, "/?#");
   const char *host = h, *hend, *colon = NULL;
   if (*h == '[') {
@@ -49,7 +54,8 @@ int sj_url_parse(const char *url, sj_url_t *out) {
   sj_url_t u;
   memset(&u, 0, sizeof u);
   memcpy(u.host, host, hlen);
-  u.port = 80;
+  u.port = tls ? 443 : 80;
+  u.tls = tls;
   if (colon && parse_port(colon + 1, (size_t)(end - colon - 1), &u.port) < 0)
     return SJ_EINVAL;
   if (memchr(u.host, '@', hlen) || memchr(u.host, ' ', hlen))
