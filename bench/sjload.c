@@ -497,6 +497,7 @@ struct load {
   uint64_t rng, tree_size, post_chunk;
   uint64_t t0, t_meas, t_stop, t_last; /* ns */
   uint64_t sent, inflight, scheduled, acked_size, sync_fail;
+  uint64_t answered_all; /* responses with a status, warm-up included (for CPU per request) */
   kstat_t ks[NKIND];
   follow_t fw;
   int stopping, load_done, closed, grace_on, first_err_shown;
@@ -678,6 +679,8 @@ static void record(load_t *L, const slot_t *s, int err, const sj_resp_t *r, uint
     note_tree_size(L, r);
   if (!good)
     show_first_error(L, s, err, r);
+  if (!err && r->status)
+    L->answered_all++;
   if (s->intended < L->t_meas)
     return;
   k->done++;
@@ -1058,9 +1061,10 @@ static void report_json(const load_t *L, const kstat_t *t) {
   sj_buf_t o = {0};
   sj_buf_printf(&o,
                 "{\"url\":\"%s\",\"mode\":\"%s\",\"connections\":%u,\"streams\":%u,\"rate\":%.1f,"
-                "\"dist\":\"%s\",\"seconds\":%.3f,\"backlog_at_stop\":%llu,",
+                "\"dist\":\"%s\",\"seconds\":%.3f,\"backlog_at_stop\":%llu,"
+                "\"answered_all\":%llu,",
                 a->url, a->rate > 0 ? "open" : "closed", a->conns, a->streams, a->rate, a->dist,
-                secs, (unsigned long long)backlog(L));
+                secs, (unsigned long long)backlog(L), (unsigned long long)L->answered_all);
   kind_json(&o, "total", t, secs);
   sj_buf_append_str(&o, ",\"kinds\":{");
   int first = 1;
