@@ -172,6 +172,20 @@ static void get_entries(sj_req_t *req, void *arg) {
   sj_buf_deinit(&bb);
 }
 
+/* GET /v1/logs/{region}/key-rotation: the region's rotation note (own or relayed), text/plain. */
+static void get_rotation(sj_req_t *req, void *arg) {
+  sj_node_t *n = arg;
+  uint32_t region;
+  sj_buf_t note = {0};
+  if (api_region_param(n, req, R_CHECKPOINT, &region))
+    return;
+  if (repl_rotation_note(n, region, &note))
+    api_problem(n, req, R_CHECKPOINT, 404, "Not Found", "no key rotation announced", NULL);
+  else
+    api_reply(n, req, R_CHECKPOINT, 200, "text/plain; charset=utf-8", &note, api_now_us());
+  sj_buf_deinit(&note);
+}
+
 static void get_keys(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   uint64_t t0 = api_now_us();
@@ -180,6 +194,13 @@ static void get_keys(sj_req_t *req, void *arg) {
   json_str(&b, sj_signer_name(n->signer), strlen(sj_signer_name(n->signer)));
   sj_buf_append_str(&b, ",\"vkey\":");
   json_str(&b, (const char *)n->vkey.p, n->vkey.n);
+  if (n->next_signer) {
+    sj_buf_t vk = {0};
+    sj_signer_vkey(n->next_signer, SJ_KEY_ED25519, &vk);
+    sj_buf_append_str(&b, ",\"next_vkey\":");
+    json_str(&b, (const char *)vk.p, vk.n);
+    sj_buf_deinit(&vk);
+  }
   sj_buf_append_u8(&b, '}');
   for (size_t i = 0; i < n->cfg.npeers; i++) {
     const sj_peer_conf_t *p = &n->cfg.peers[i];
@@ -269,6 +290,7 @@ void api_register_log(sj_node_t *n) {
   sj_server_route(s, "GET", "/v1/logs/{region}/proof/consistency", NULL, get_consistency, n);
   sj_server_route(s, "GET", "/v1/logs/{region}/entries", NULL, get_entries, n);
   sj_server_route(s, "GET", "/v1/keys", NULL, get_keys, n);
+  sj_server_route(s, "GET", "/v1/logs/{region}/key-rotation", NULL, get_rotation, n);
   sj_server_route(s, "GET", "/healthz", NULL, get_healthz, n);
   sj_server_route(s, "GET", "/metrics", NULL, get_metrics, n);
   sj_server_route(s, "GET", "/openapi.json", NULL, get_openapi, n);

@@ -76,17 +76,16 @@ static void post_cosignature(sj_req_t *req, void *arg) {
     api_bad_param(n, req, R_COSIGNATURES, "size", "PARAM_INVALID", "size must be an integer");
     return;
   }
-  const sj_verifier_t *v = repl_verifier(n, peer, 1);
   size_t len = 0, tl, so;
   const uint8_t *line = sj_req_body(req, &len);
   sj_buf_t note = {0}, out = {0};
-  int rv = v ? sj_store_checkpoint_get(n->store, region, size, &note) : SJ_ENOTFOUND;
+  int rv = sj_store_checkpoint_get(n->store, region, size, &note);
   if (rv == 0)
     rv = sj_note_split((char *)note.p, note.n, &tl, &so);
   if (rv == 0 && (len < 6 || len > 512))
     rv = SJ_EFORMAT;
   if (rv == 0)
-    rv = sj_cosig_verify(v, (char *)note.p, tl, (const char *)line, len, NULL);
+    rv = repl_cosig_verify(n, peer, (char *)note.p, tl, (const char *)line, len);
   if (rv == 0)
     rv = add_line(&note, so, (const char *)line, len, &out);
   if (rv == 0)

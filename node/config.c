@@ -12,7 +12,7 @@ const char sj_config_usage[] =
     "usage: sanjiao-node [--config FILE] --region CODE --data-dir DIR --key FILE\n"
     "                    [--listen HOST:PORT] [--tokens FILE] [--hmac-key FILE]\n"
     "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS] [--backup-dir DIR]\n"
-    "                    [--min-free-mb N]\n"
+    "                    [--min-free-mb N] [--next-key FILE]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
@@ -70,6 +70,8 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return copy(c->data_dir, sizeof c->data_dir, v);
   if (!strcmp(k, "key"))
     return copy(c->key_file, sizeof c->key_file, v);
+  if (!strcmp(k, "next-key") || !strcmp(k, "next_key"))
+    return copy(c->next_key_file, sizeof c->next_key_file, v);
   if (!strcmp(k, "backup-dir") || !strcmp(k, "backup_dir"))
     return copy(c->backup_dir, sizeof c->backup_dir, v);
   if (!strcmp(k, "tokens"))

@@ -25,6 +25,7 @@ typedef struct {
   char data_dir[512];      /* --data-dir, required */
   char backup_dir[512];    /* --backup-dir, default DATA-DIR.backups */
   char key_file[512];      /* --key, required: C2SP private key, mode 0600 */
+  char next_key_file[512]; /* --next-key: key rotation in progress (docs/OPERATIONS.md) */
   char tokens_file[512];   /* --tokens, optional: no file = public only */
   char hmac_key_file[512]; /* --hmac-key: 32-byte hex key shared by the regions for personal ids */
   char log_level[16];      /* --log-level err|warn|info|debug, default info */

@@ -36,23 +36,59 @@ static int read_secret(const char *path, char *out, size_t cap) {
   return 0;
 }
 
-static int load_key(sj_node_t *n) {
+static int load_signer(const char *path, sj_signer_t **out) {
   char *text = sodium_malloc(4096);
   if (!text)
     return -ENOMEM;
-  int rv = read_secret(n->cfg.key_file, text, 4096);
+  int rv = read_secret(path, text, 4096);
   if (rv == SJ_EPERM)
-    SJ_LOG_ERR("node", "key file %s is readable by group or others: chmod 600 it",
-               n->cfg.key_file);
+    SJ_LOG_ERR("node", "key file %s is readable by group or others: chmod 600 it", path);
   else if (rv)
-    SJ_LOG_ERR("node", "cannot read key file %s: %s", n->cfg.key_file, sj_strerror(rv));
-  if (rv == 0 && (rv = sj_signer_parse(text, strlen(text), &n->signer)) != 0)
-    SJ_LOG_ERR("node", "key file %s is not a C2SP private key: %s", n->cfg.key_file,
-               sj_strerror(rv));
+    SJ_LOG_ERR("node", "cannot read key file %s: %s", path, sj_strerror(rv));
+  if (rv == 0 && (rv = sj_signer_parse(text, strlen(text), out)) != 0)
+    SJ_LOG_ERR("node", "key file %s is not a C2SP private key: %s", path, sj_strerror(rv));
   sodium_free(text);
+  return rv == SJ_EPERM ? SJ_EPERM : rv ? SJ_EINVAL : 0;
+}
+
+/* The region's key and, during a rotation, the next one (same origin name). */
+static int load_key(sj_node_t *n) {
+  int rv = load_signer(n->cfg.key_file, &n->signer);
   if (rv == 0)
     rv = sj_signer_vkey(n->signer, SJ_KEY_ED25519, &n->vkey);
-  return rv == SJ_EPERM ? SJ_EPERM : rv ? SJ_EINVAL : 0;
+  if (rv == 0 && n->cfg.next_key_file[0]) {
+    rv = load_signer(n->cfg.next_key_file, &n->next_signer);
+    if (rv == 0 && strcmp(sj_signer_name(n->signer), sj_signer_name(n->next_signer))) {
+      SJ_LOG_ERR("node", "next-key %s is for origin %s, not %s", n->cfg.next_key_file,
+                 sj_signer_name(n->next_signer), sj_signer_name(n->signer));
+      rv = SJ_EINVAL;
+    }
+  }
+  return rv;
+}
+
+/* Announces the next key: a note naming it, signed by the current key and the next one, kept in
+ * meta so that it is still served after the rotation completes. */
+static int announce_rotation(sj_node_t *n) {
+  sj_buf_t vk = {0}, text = {0}, note = {0};
+  char key[32];
+  const sj_signer_t *both[2] = {n->signer, n->next_signer};
+  int rv = sj_signer_vkey(n->next_signer, SJ_KEY_ED25519, &vk);
+  if (rv == 0)
+    rv = sj_buf_printf(&text, "sanjiao key-rotation/v1\n%s\n%s\n", sj_signer_name(n->signer),
+                       (char *)vk.p);
+  if (rv == 0)
+    rv = sj_note_sign((char *)text.p, text.n, both, 2, &note);
+  snprintf(key, sizeof key, "rotation/%06u", n->cfg.region);
+  if (rv == 0)
+    rv = sj_store_meta_put(n->store, key, note.p, note.n);
+  if (rv == 0)
+    SJ_LOG_INFO("node", "key rotation announced: checkpoints are signed by %s as well",
+                (char *)vk.p);
+  sj_buf_deinit(&vk);
+  sj_buf_deinit(&text);
+  sj_buf_deinit(&note);
+  return rv;
 }
 
 /* The regions share one HMAC key for personal identifiers (ARCHITECTURE §2). Without a configured
@@ -164,6 +200,7 @@ static void free_node(sj_node_t *n) {
   repl_free(n);
   sj_store_close(n->store);
   sj_signer_free(n->signer);
+  sj_signer_free(n->next_signer);
   sj_buf_deinit(&n->vkey);
   sj_tokens_free(n->tokens);
   sj_metrics_free(n->metrics);
@@ -195,7 +232,12 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
     return rv;
   }
   sj_writer_set_space_check(n->writer, cfg->data_dir, (uint64_t)cfg->min_free_mb << 20);
-  rv = start_api(n);
+  if (n->next_signer) {
+    sj_writer_set_next_signer(n->writer, n->next_signer);
+    rv = announce_rotation(n);
+  }
+  if (rv == 0)
+    rv = start_api(n);
   if (rv == 0)
     rv = repl_start(n);
   if (rv) {

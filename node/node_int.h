@@ -45,6 +45,7 @@ struct sj_node {
   char region_str[8];    /* "310000" */
   sj_store_t *store;
   sj_signer_t *signer;   /* the region's key: signs checkpoints */
+  sj_signer_t *next_signer; /* during a key rotation: the next key, co-signing checkpoints */
   sj_buf_t vkey;         /* its verifier key text */
   sj_writer_t *writer;
   sj_server_t *server;
@@ -128,9 +129,13 @@ void api_follow_close_all(sj_node_t *n);
 int repl_start(sj_node_t *n);
 void repl_stop(sj_node_t *n);
 void repl_free(sj_node_t *n); /* after repl_stop and a loop turn */
-/* The pinned key of a peer region: as checkpoint (0x01) or cosignature (0x04) verifier; NULL if
- * the region is not configured. */
-const sj_verifier_t *repl_verifier(sj_node_t *n, uint32_t region, int cosignature);
+/* Verifies a cosignature line by a peer region over checkpoint text (its pinned key, or the next
+ * key a verified rotation announced). 0, SJ_ENOTFOUND (not a configured peer, or another key),
+ * SJ_EFORMAT, SJ_EVERIFY. */
+int repl_cosig_verify(sj_node_t *n, uint32_t region, const char *text, size_t tl, const char *line,
+                      size_t len);
+/* The stored rotation note of a region (own: the one this node announced). SJ_ENOTFOUND if none. */
+int repl_rotation_note(sj_node_t *n, uint32_t region, sj_buf_t *out);
 /* Appends the per-region status / alerts JSON (node/replicate.c). */
 void repl_status_json(sj_node_t *n, sj_buf_t *out);
 void repl_alerts_json(sj_node_t *n, sj_buf_t *out);

@@ -48,6 +48,9 @@ typedef struct {
   const sj_peer_conf_t *conf;
   sj_verifier_t *v;      /* the region's pinned checkpoint key (type 0x01) */
   sj_verifier_t *v_cos;  /* the same key as a cosignature/v1 verifier (its cosignatures to us) */
+  sj_verifier_t *v_next; /* the region's next key, learned from a rotation signed by the pinned one */
+  sj_verifier_t *v_next_cos;
+  sj_call_t *rot_call;   /* a key-rotation fetch in flight */
   char auth[320];        /* "Bearer <peer token>", or "" */
   size_t url_idx;
   fstate_t st;
@@ -315,6 +318,90 @@ static int add_entry(follower_t *f, sj_bytes_t hdr, sj_bytes_t body, int has_bod
   return rv;
 }
 
+/* ---- pinned keys and their rotation ------------------------------------------------------------- */
+
+/* Verifies a checkpoint note with the region's pinned keys (the configured one and, after a
+ * rotation it signed, the next). Returns 0 and the parsed checkpoint, or SJ_EVERIFY. */
+static int verify_cp(follower_t *f, const char *note, size_t len, sj_checkpoint_t *cp) {
+  const sj_verifier_t *vs[2] = {f->v, f->v_next};
+  size_t tl = 0;
+  if (len > MAX_NOTE || sj_note_verify(note, len, vs, f->v_next ? 2 : 1, &tl, NULL) ||
+      sj_checkpoint_parse(note, tl, cp) || strcmp(cp->origin, sj_verifier_name(f->v)))
+    return SJ_EVERIFY;
+  return 0;
+}
+
+static void rotation_key(uint32_t region, char out[32]) {
+  snprintf(out, 32, "rotation/%06u", region);
+}
+
+/* A rotation note: "sanjiao key-rotation/v1\n<origin>\n<next vkey>\n", signed by the pinned key
+ * and by the next key. Adopts the next key when both signatures verify. */
+static int adopt_rotation(follower_t *f, const char *note, size_t len) {
+  const sj_verifier_t *old[1] = {f->v};
+  size_t tl = 0;
+  char text[1024];
+  if (len > MAX_NOTE || sj_note_verify(note, len, old, 1, &tl, NULL) || tl >= sizeof text)
+    return SJ_EVERIFY;
+  memcpy(text, note, tl);
+  text[tl] = 0;
+  char *l1 = text, *l2 = strchr(l1, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+  if (!l2 || !l3 || strncmp(l1, "sanjiao key-rotation/v1\n", 24))
+    return SJ_EFORMAT;
+  *l2++ = 0;
+  *l3++ = 0;
+  char *end = strchr(l3, '\n');
+  if (!end || strcmp(l2, sj_verifier_name(f->v)))
+    return SJ_EFORMAT;
+  sj_verifier_t *nv = NULL, *ncos = NULL;
+  if (sj_verifier_parse(l3, (size_t)(end - l3), &nv) || strcmp(sj_verifier_name(nv), l2) ||
+      sj_verifier_type(nv) != SJ_KEY_ED25519) {
+    sj_verifier_free(nv);
+    return SJ_EFORMAT;
+  }
+  const sj_verifier_t *both[1] = {nv};
+  if (sj_note_verify(note, len, both, 1, NULL, NULL) ||
+      sj_verifier_derive(nv, SJ_KEY_COSIGNATURE_V1, &ncos)) { /* the next key must sign too */
+    sj_verifier_free(nv);
+    return SJ_EVERIFY;
+  }
+  if (f->v_next && sj_verifier_key_id(f->v_next) == sj_verifier_key_id(nv)) {
+    sj_verifier_free(nv);
+    sj_verifier_free(ncos);
+    return 0;
+  }
+  sj_verifier_free(f->v_next);
+  sj_verifier_free(f->v_next_cos);
+  f->v_next = nv;
+  f->v_next_cos = ncos;
+  char key[32];
+  rotation_key(f->conf->region, key);
+  sj_store_meta_put(node_of(f)->store, key, note, len);
+  SJ_LOG_INFO("repl", "%06u: key rotation verified; now also trusting %s+%08x", f->conf->region,
+              sj_verifier_name(nv), sj_verifier_key_id(nv));
+  return 0;
+}
+
+static void on_rotation(int err, const sj_resp_t *resp, void *arg) {
+  follower_t *f = arg;
+  f->rot_call = NULL;
+  if (f->r->stopping || err || resp->status != 200)
+    return; /* 404: no rotation announced */
+  int rv = adopt_rotation(f, (const char *)resp->body, resp->body_len);
+  if (rv)
+    SJ_LOG_WARN("repl", "%06u via %s: key rotation refused: %s", f->conf->region, cur_url(f),
+                sj_strerror(rv));
+}
+
+static void check_rotation(follower_t *f) {
+  char path[64];
+  if (f->rot_call)
+    return;
+  snprintf(path, sizeof path, "/v1/logs/%06u/key-rotation", f->conf->region);
+  sj_call_cbs_t cbs = {NULL, NULL, on_rotation, f};
+  request(f, cur_url(f), "GET", path, NULL, 0, 10000, &cbs, &f->rot_call);
+}
+
 /* ---- 1. the checkpoint -------------------------------------------------------------------------- */
 
 /* A stored checkpoint of the same size with another root, both signed: equivocation. */
@@ -349,13 +436,11 @@ static void on_checkpoint(int err, const sj_resp_t *resp, void *arg) {
     fail(f, "checkpoint: %s", err ? sj_strerror(err) : resp->status == 404 ? "none yet" : "refused");
     return;
   }
-  const sj_verifier_t *vs[1] = {f->v};
-  size_t tl = 0;
   sj_checkpoint_t cp;
-  if (resp->body_len > MAX_NOTE ||
-      sj_note_verify((const char *)resp->body, resp->body_len, vs, 1, &tl, NULL) ||
-      sj_checkpoint_parse((const char *)resp->body, tl, &cp) ||
-      strcmp(cp.origin, sj_verifier_name(f->v))) {
+  size_t tl = 0, so = 0;
+  if (verify_cp(f, (const char *)resp->body, resp->body_len, &cp) ||
+      sj_note_split((const char *)resp->body, resp->body_len, &tl, &so)) {
+    check_rotation(f); /* perhaps signed by a next key we have not learned yet */
     fail(f, "checkpoint not signed by the pinned key of %06u", f->conf->region);
     return;
   }
@@ -394,14 +479,21 @@ static void on_side_checkpoint(int err, const sj_resp_t *resp, void *arg) {
   f->side_call = NULL;
   if (f->r->stopping || f->st != ST_FOLLOW || err || resp->status != 200)
     return;
-  const sj_verifier_t *vs[1] = {f->v};
-  size_t tl = 0;
   sj_checkpoint_t cp;
-  if (resp->body_len > MAX_NOTE ||
-      sj_note_verify((const char *)resp->body, resp->body_len, vs, 1, &tl, NULL) ||
-      sj_checkpoint_parse((const char *)resp->body, tl, &cp) ||
-      strcmp(cp.origin, sj_verifier_name(f->v)))
+  check_rotation(f);
+  if (verify_cp(f, (const char *)resp->body, resp->body_len, &cp))
     return; /* the stream path reports bad checkpoints; this is only a watch */
+  if (f->url_idx != 0 && f->call) {
+    /* Following a relay while the origin answers: go back to the origin, which is never behind
+     * (relays may all be waiting for someone to follow the origin). */
+    sj_call_t *c = f->call;
+    f->call = NULL;
+    f->st = ST_IDLE;
+    f->url_idx = 0;
+    sj_call_cancel(c);
+    poll_later(f, 0);
+    return;
+  }
   sj_checkpoint_t saved = f->cp;
   f->cp = cp;
   int eq = check_same_size(f, (const char *)resp->body, resp->body_len);
@@ -434,7 +526,7 @@ static void poll_now(follower_t *f) {
       return;
     snprintf(path, sizeof path, "/v1/logs/%06u/checkpoint", f->conf->region);
     sj_call_cbs_t cbs = {NULL, NULL, on_side_checkpoint, f};
-    request(f, cur_url(f), "GET", path, NULL, 0, 10000, &cbs, &f->side_call);
+    request(f, f->conf->urls[0], "GET", path, NULL, 0, 10000, &cbs, &f->side_call);
     return;
   }
   f->st = ST_CHECKPOINT;
@@ -574,11 +666,9 @@ static void fetch_chunk(follower_t *f) {
 
 /* A checkpoint record of the follow stream. Returns 0 or nonzero after fail(). */
 static int follow_checkpoint(follower_t *f, const uint8_t *p, size_t len) {
-  const sj_verifier_t *vs[1] = {f->v};
-  size_t tl = 0;
   sj_checkpoint_t cp;
-  if (sj_note_verify((const char *)p, len, vs, 1, &tl, NULL) ||
-      sj_checkpoint_parse((const char *)p, tl, &cp) || strcmp(cp.origin, sj_verifier_name(f->v))) {
+  if (verify_cp(f, (const char *)p, len, &cp)) {
+    check_rotation(f);
     fail(f, "follow: checkpoint not signed by the pinned key");
     return -1;
   }
@@ -736,6 +826,12 @@ static int follower_init(struct repl *r, follower_t *f, const sj_peer_conf_t *pc
   }
   uv_timer_init(n->loop, &f->timer);
   f->timer.data = f;
+  char rkey[32];
+  sj_buf_t rot = {0};
+  rotation_key(pc->region, rkey);
+  if (sj_store_meta_get(n->store, rkey, &rot) == 0 && adopt_rotation(f, (char *)rot.p, rot.n))
+    SJ_LOG_WARN("repl", "%06u: stored key rotation no longer verifies; ignored", pc->region);
+  sj_buf_deinit(&rot);
   char key[32];
   sj_buf_t ev = {0};
   evidence_key(pc->region, key);
@@ -785,12 +881,19 @@ void repl_stop(sj_node_t *n) {
       f->side_call = NULL;
       sj_call_cancel(c);
     }
+    if (f->rot_call) {
+      sj_call_t *c = f->rot_call;
+      f->rot_call = NULL;
+      sj_call_cancel(c);
+    }
     abort_batch(f);
     uv_timer_stop(&f->timer);
     f->timer.data = r;
     uv_close((uv_handle_t *)&f->timer, on_handle_closed);
     sj_verifier_free(f->v);
     sj_verifier_free(f->v_cos);
+    sj_verifier_free(f->v_next);
+    sj_verifier_free(f->v_next_cos);
     sj_buf_deinit(&f->note);
     sj_buf_deinit(&f->rx);
     free(f->deps);
@@ -805,12 +908,25 @@ void repl_free(sj_node_t *n) {
   n->repl = NULL;
 }
 
-const sj_verifier_t *repl_verifier(sj_node_t *n, uint32_t region, int cosignature) {
+int repl_cosig_verify(sj_node_t *n, uint32_t region, const char *text, size_t tl,
+                      const char *line, size_t len) {
   struct repl *r = n->repl;
-  for (size_t i = 0; r && i < r->nf; i++)
-    if (r->f[i].conf->region == region)
-      return cosignature ? r->f[i].v_cos : r->f[i].v;
-  return NULL;
+  for (size_t i = 0; r && i < r->nf; i++) {
+    follower_t *f = &r->f[i];
+    if (f->conf->region != region)
+      continue;
+    int rv = sj_cosig_verify(f->v_cos, text, tl, line, len, NULL);
+    if (rv == SJ_ENOTFOUND && f->v_next_cos) /* signed by the region's next key */
+      rv = sj_cosig_verify(f->v_next_cos, text, tl, line, len, NULL);
+    return rv;
+  }
+  return SJ_ENOTFOUND;
+}
+
+int repl_rotation_note(sj_node_t *n, uint32_t region, sj_buf_t *out) {
+  char key[32];
+  rotation_key(region, key);
+  return sj_store_meta_get(n->store, key, out);
 }
 
 /* ---- status, alerts, metrics -------------------------------------------------------------------- */
@@ -865,6 +981,13 @@ void repl_status_json(sj_node_t *n, sj_buf_t *out) {
     json_str(out, cur_url(f), strlen(cur_url(f)));
     sj_buf_append_str(out, ",\"last_error\":");
     json_str(out, f->last_error, strlen(f->last_error));
+    if (f->v_next) {
+      sj_buf_t vk = {0};
+      sj_verifier_format(f->v_next, &vk);
+      sj_buf_append_str(out, ",\"next_vkey\":");
+      json_str(out, (char *)vk.p, vk.n);
+      sj_buf_deinit(&vk);
+    }
     sj_buf_append_str(out, ",\"cosigners\":");
     cosigners_json(n, f->conf->region, out);
     sj_buf_append_u8(out, '}');

@@ -19,7 +19,8 @@ struct sj_writer {
   uv_loop_t *loop;
   sj_store_t *store;
   uint32_t region;
-  const sj_signer_t *signer;
+  const sj_signer_t *signers[2]; /* [0] the region's key, [1] its next key during a rotation */
+  size_t nsigners;
   size_t max_group;
   pthread_t thread;
   pthread_mutex_t lock;
@@ -33,6 +34,11 @@ struct sj_writer {
   char space_dir[512];      /* "" = no free-space check */
   uint64_t min_free;
 };
+
+void sj_writer_set_next_signer(sj_writer_t *w, const sj_signer_t *next) {
+  w->signers[1] = next;
+  w->nsigners = next ? 2 : 1;
+}
 
 void sj_writer_set_space_check(sj_writer_t *w, const char *dir, uint64_t min_free) {
   snprintf(w->space_dir, sizeof w->space_dir, "%s", dir);
@@ -149,13 +155,13 @@ static int sign_checkpoint(sj_writer_t *w, sj_store_batch_t *b, uint64_t *size) 
   sj_checkpoint_t cp;
   uint8_t last[SJ_HASH_LEN];
   memset(&cp, 0, sizeof cp);
-  snprintf(cp.origin, sizeof cp.origin, "%s", sj_signer_name(w->signer));
+  snprintf(cp.origin, sizeof cp.origin, "%s", sj_signer_name(w->signers[0]));
   sj_store_batch_head(b, &cp.size, cp.root, last);
   sj_buf_reset(&w->text);
   sj_buf_reset(&w->note);
   int rv = sj_checkpoint_format(&cp, &w->text);
   if (rv == 0)
-    rv = sj_note_sign((const char *)w->text.p, w->text.n, &w->signer, 1, &w->note);
+    rv = sj_note_sign((const char *)w->text.p, w->text.n, w->signers, w->nsigners, &w->note);
   if (rv == 0)
     rv = sj_store_batch_set_checkpoint(b, (const char *)w->note.p, w->note.n);
   if (rv == 0)
@@ -257,7 +263,8 @@ int sj_writer_start(uv_loop_t *loop, sj_store_t *store, uint32_t region, const s
   w->loop = loop;
   w->store = store;
   w->region = region;
-  w->signer = signer;
+  w->signers[0] = signer;
+  w->nsigners = 1;
   w->max_group = max_group ? max_group : 20000;
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->cond, NULL);

@@ -67,6 +67,9 @@ int sj_writer_start(uv_loop_t *loop, sj_store_t *store, uint32_t region, const s
  * less than min_free bytes available, so that RocksDB never meets a full disk mid-batch (which
  * would leave it read-only until reopened). dir is copied. Call before the first submit. */
 void sj_writer_set_space_check(sj_writer_t *w, const char *dir, uint64_t min_free);
+/* During a key rotation: checkpoints are signed by next as well (borrowed; outlives the writer).
+ * Call before the first submit. */
+void sj_writer_set_next_signer(sj_writer_t *w, const sj_signer_t *next);
 /* Queues r. Returns 0 (done will be called once, later, on the loop) or SJ_ECLOSED when stopping. */
 int sj_writer_submit(sj_writer_t *w, sj_write_req_t *r);
 /* Stops accepting, finishes what is queued, joins the thread, runs pending done callbacks

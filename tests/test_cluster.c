@@ -624,6 +624,76 @@ START_TEST(a_follower_killed_mid_catch_up_recovers) {
 }
 END_TEST
 
+/* Restarts node i with extra config lines (appended to its generated config). */
+static void restart_with_lines(int i, const char *lines) {
+  char src[600], dst[600], cmd[3000];
+  snprintf(src, sizeof src, "%s/%s/node.conf", g_dir, regions[i]);
+  snprintf(dst, sizeof dst, "%s/%s/node-test.conf", g_dir, regions[i]);
+  FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+  char line[1024];
+  int top = 1; /* node-level settings must come before the first [peer] section */
+  while (fgets(line, sizeof line, in)) {
+    if (top && line[0] == '[') {
+      fputs(lines, out);
+      top = 0;
+    }
+    fputs(line, out);
+  }
+  fclose(in);
+  fclose(out);
+  kill_node(i, SIGTERM);
+  snprintf(cmd, sizeof cmd, "%s/sanjiao-node --config %s >>%s/%s/node-test.log 2>&1 & echo $! >%s/%s/pid",
+           getenv("SJ_BIN"), dst, g_dir, regions[i], g_dir, regions[i]);
+  ck_assert_int_eq(run("%s", cmd), 0);
+  char url[160];
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/healthz", node_field(i, "url"));
+  int st = 0;
+  for (int t = 0; t < 200 && (st = fetch(url, "GET", NULL, NULL, &b)) != 200; t++)
+    sleep_ms(25);
+  ck_assert_int_eq(st, 200);
+  sj_buf_deinit(&b);
+}
+
+/* A region rotates its key: checkpoints are co-signed by the next key, announced under the old
+ * one; followers learn it; then the old key retires and following goes on. */
+START_TEST(a_region_rotates_its_key) {
+  submit(0, "old key");
+  for (int i = 1; i < NREG; i++)
+    ck_assert_int_ge(wait_size(node_field(i, "url"), "310000", 1, 10000), 0);
+  ck_assert_int_eq(run("%s/sanjiao keygen --origin sanjiao.local/310000 --out %s/310000/key.next "
+                       ">%s/next.vkey", getenv("SJ_BIN"), g_dir, g_dir), 0);
+  char lines[700];
+  snprintf(lines, sizeof lines, "next-key = %s/310000/key.next\n", g_dir);
+  restart_with_lines(0, lines);
+  submit(0, "rotating");
+  for (int i = 1; i < NREG; i++)
+    ck_assert_int_ge(wait_size(node_field(i, "url"), "310000", 2, 10000), 0);
+  /* Every follower verified the announcement and now trusts the next key too. */
+  char url[160];
+  sj_buf_t b = {0};
+  for (int i = 1; i < NREG; i++) {
+    snprintf(url, sizeof url, "%s/v1/status", node_field(i, "url"));
+    int ok = 0;
+    for (int t = 0; t < 150 && !ok; t++) {
+      ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+      ok = strstr((char *)b.p, "\"next_vkey\"") != NULL;
+      if (!ok)
+        sleep_ms(100);
+    }
+    ck_assert_msg(ok, "region %s did not learn the next key", regions[i]);
+  }
+  /* The old key retires: the next key becomes the key. */
+  snprintf(lines, sizeof lines, "key = %s/310000/key.next\n", g_dir);
+  restart_with_lines(0, lines);
+  for (int k = 0; k < 3; k++)
+    submit(0, "new key");
+  for (int i = 1; i < NREG; i++)
+    ck_assert_int_ge(wait_size(node_field(i, "url"), "310000", 5, 15000), 0);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
 static Suite *cluster_suite(void) {
   Suite *s = suite_create("cluster");
   struct {
@@ -638,6 +708,7 @@ static Suite *cluster_suite(void) {
       {"bad_body", an_entry_with_a_changed_body_is_refused},
       {"fork", a_forked_checkpoint_is_kept_as_evidence},
       {"mid_catch_up_kill", a_follower_killed_mid_catch_up_recovers},
+      {"key_rotation", a_region_rotates_its_key},
       {"bodies_stay_home", restricted_bodies_stay_home_and_are_fetched_on_authorised_reads},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
