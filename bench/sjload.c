@@ -8,6 +8,7 @@
  *          [--proof-size N] [--grace SEC] [--follow URL [--follow-region R]] [--json] [--quiet]
  *   sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R] [--size B] [--seed N]
  *   sjload --url URL --dump N [--mix ...] [--keys ...] [--dist ...]   (prints N request URLs)
+ *   sjload --self-test                     (checks the histogram, Zipf sampler, USCC generator)
  *
  * Request kinds of --mix (weights, any scale): subject GET /v1/subjects/{id}; report
  * GET /v1/subjects/{id}/report; trace GET /v1/trace/{code}; journey GET /v1/trace/{code}/journey;
@@ -339,6 +340,7 @@ static int usage(void) {
           "       sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R]\n"
           "         [--size BYTES] [--seed N]\n"
           "       sjload --url URL --dump N [--mix ...] [--keys FILE] [--dist ...]\n"
+          "       sjload --self-test\n"
           "kinds: subject report trace journey proof record checkpoint post path\n");
   return 2;
 }
@@ -1231,6 +1233,57 @@ static int gen(args_t *a) {
   return rv;
 }
 
+/* --self-test: the histogram's quantiles, the Zipf sampler and the generated codes, checked
+ * against what they must be. Prints what failed; returns the number of failures. */
+static int self_test(void) {
+  static hist_t h;
+  int bad = 0;
+  for (uint64_t v = 1; v <= 1000000; v++) /* 1 us .. 1 s uniformly, in ns */
+    h_add(&h, v * 1000);
+  static const double qs[] = {0.5, 0.9, 0.99, 0.999};
+  for (size_t i = 0; i < 4; i++) {
+    double want = qs[i] * 1e9, got = (double)h_quantile(&h, qs[i]);
+    if (got < want || got > want * (1.0 + 2.0 / H_HALF))
+      bad++, fprintf(stderr, "self-test: p%g = %.0f ns, want %.0f (+0.8 %%)\n", qs[i] * 100, got, want);
+  }
+  if (h.max != 1000000000ull || h_quantile(&h, 1.0) != h.max)
+    bad++, fprintf(stderr, "self-test: max %llu\n", (unsigned long long)h.max);
+  for (uint64_t v = 0; v < 5000000; v += 7) /* every value falls in a bucket that holds it */
+    if (h_upper(h_index(v)) < v || (h_index(v) && h_upper(h_index(v) - 1) >= v))
+      return fprintf(stderr, "self-test: bucket of %llu\n", (unsigned long long)v), bad + 1;
+  keyset_t k = {0};
+  uint64_t rng = 42, hits = 0, n = 200000;
+  if (!(k.v = calloc(1000, sizeof *k.v)))
+    return bad + 1;
+  for (k.n = 0; k.n < 1000; k.n++) {
+    char b[16];
+    snprintf(b, sizeof b, "k%zu", k.n);
+    if (!(k.v[k.n] = path_segment(b, strlen(b))))
+      return bad + 1;
+  }
+  if (keys_zipf(&k, 1.1, 9))
+    return bad + 1;
+  const char *top = k.v[k.perm[0]];
+  for (uint64_t i = 0; i < n; i++)
+    hits += keys_pick(&k, &rng) == top;
+  double hsum = 0, got = (double)hits / (double)n; /* rank 1's share: 1 / H(1000, 1.1) */
+  for (int i = 1; i <= 1000; i++)
+    hsum += pow(i, -1.1);
+  double p1 = 1.0 / hsum;
+  if (fabs(got - p1) > 0.01)
+    bad++, fprintf(stderr, "self-test: zipf rank-1 share %.4f, want %.4f\n", got, p1);
+  keys_free(&k);
+  for (uint64_t i = 0; i < 100000; i += 97) {
+    char id[19];
+    make_uscc(310115, i, id);
+    if (sj_uscc_check(id, 18) != SJ_ID_OK)
+      return fprintf(stderr, "self-test: bad USCC %s\n", id), bad + 1;
+  }
+  if (!bad)
+    printf("sjload self-test: histogram, zipf sampler and USCC generator OK\n");
+  return bad;
+}
+
 /* --dump: N request URLs, one a line (POSTs are skipped). */
 static int dump(load_t *L) {
   slot_t s = {.L = L};
@@ -1261,6 +1314,8 @@ static void load_free(load_t *L) {
 int main(int argc, char **argv) {
   static args_t a;
   static load_t L; /* big (histograms): not on the stack */
+  if (argc == 2 && !strcmp(argv[1], "--self-test"))
+    return self_test() ? 1 : 0;
   if (parse_args(argc, argv, &a))
     return usage();
   if (a.gen_n)
