@@ -23,80 +23,6 @@ static uint64_t wall_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* ---- the audit trail of each node in this process
- * ------------------------------------------------ struct sj_node has no slot for it (yet), so the
- * trails are kept here, keyed by node, opened when the node registers its routes and flushed and
- * closed at process exit. */
-
-typedef struct {
-  sj_node_t *node;
-  char dir[512];
-  sj_audit_t *audit;
-} reg_t;
-
-static reg_t registry[16];
-static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void close_trails(void) {
-  pthread_mutex_lock(&registry_mu);
-  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
-    sj_audit_close(registry[i].audit);
-    registry[i] = (reg_t){0};
-  }
-  pthread_mutex_unlock(&registry_mu);
-}
-
-static void open_trail(sj_node_t *n) {
-  static int registered;
-  char path[600];
-  snprintf(path, sizeof path, "%s/audit.log", n->cfg.data_dir);
-  pthread_mutex_lock(&registry_mu);
-  if (!registered)
-    registered = atexit(close_trails) == 0;
-  reg_t *r = NULL;
-  for (size_t i = 0; i < sizeof registry / sizeof *registry && !r; i++)
-    if (registry[i].node == n || !strcmp(registry[i].dir, n->cfg.data_dir))
-      r = &registry[i]; /* the same node (or data directory) again: reopen */
-  for (size_t i = 0; i < sizeof registry / sizeof *registry && !r; i++)
-    if (!registry[i].node)
-      r = &registry[i];
-  if (r) {
-    sj_audit_close(r->audit);
-    *r = (reg_t){.node = n};
-    snprintf(r->dir, sizeof r->dir, "%s", n->cfg.data_dir);
-    int rv = sj_audit_open(path, 0, &r->audit);
-    if (rv)
-      SJ_LOG_ERR("audit", "cannot open audit trail %s: %s; non-public reads are refused", path,
-                 sj_strerror(rv));
-  } else {
-    SJ_LOG_ERR("audit", "too many nodes in one process for the audit registry");
-  }
-  pthread_mutex_unlock(&registry_mu);
-}
-
-sj_audit_t *api_audit(sj_node_t *n) {
-  sj_audit_t *a = NULL;
-  pthread_mutex_lock(&registry_mu);
-  for (size_t i = 0; i < sizeof registry / sizeof *registry && !a; i++)
-    if (registry[i].node == n)
-      a = registry[i].audit;
-  pthread_mutex_unlock(&registry_mu);
-  return a;
-}
-
-sj_node_t *api_only_node(void) {
-  sj_node_t *only = NULL;
-  size_t count = 0;
-  pthread_mutex_lock(&registry_mu);
-  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
-    if (registry[i].node) {
-      only = registry[i].node;
-      count++;
-    }
-  pthread_mutex_unlock(&registry_mu);
-  return count == 1 ? only : NULL;
-}
-
 /* Copies text keeping printable ASCII and well-formed UTF-8 sequences, '?' for anything else, so
  * that every row serialises as JSON. */
 static void sanitize(char *dst, size_t cap, const char *src, size_t n) {
@@ -125,18 +51,12 @@ static void sanitize(char *dst, size_t cap, const char *src, size_t n) {
   dst[o] = 0;
 }
 
-static _Thread_local char purpose_now[SJ_AUDIT_PURPOSE_MAX];
-
-void api_audit_set_purpose(const char *p) {
-  sanitize(purpose_now, sizeof purpose_now, p ? p : "", p ? strlen(p) : 0);
-}
-
 void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h) {
   const sj_index_key_t *k = NULL;
   for (uint16_t i = 0; i < h->nkeys && !k; i++)
     if (h->keys[i].type != SJ_KEY_EPC && h->keys[i].len <= SJ_HASH_LEN)
       k = &h->keys[i];
-  sj_audit_t *a = api_audit(n);
+  sj_audit_t *a = n->audit;
   if (!k || !a)
     return;
   sj_audit_row_t r = {.time_ms = wall_ms(),
@@ -148,7 +68,8 @@ void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h)
   memcpy(r.key, k->p, k->len);
   if (c->tok)
     sanitize(r.who, sizeof r.who, c->tok->label, strlen(c->tok->label));
-  memcpy(r.purpose, purpose_now, sizeof r.purpose);
+  if (c->purpose)
+    sanitize(r.purpose, sizeof r.purpose, c->purpose, strlen(c->purpose));
   if (sj_audit_add(a, &r))
     SJ_LOG_WARN("audit", "audit queue full: a read of %06u/%llu was not recorded", h->region,
                 (unsigned long long)h->seq);
@@ -292,14 +213,6 @@ static int subject_param(sj_node_t *n, sj_req_t *req, int route, const caller_t 
   api_bad_param(n, req, route, "id", sj_id_code_name(code),
                 "id must be a unified social credit code or a resident identity number");
   return -1;
-}
-
-static void set_purpose(sj_req_t *req) {
-  size_t len = 0;
-  const char *p = sj_req_header(req, "x-purpose", &len);
-  char tmp[SJ_AUDIT_PURPOSE_MAX];
-  sanitize(tmp, sizeof tmp, p ? p : "", p ? len : 0);
-  api_audit_set_purpose(tmp);
 }
 
 /* ---- GET /v1/subjects/{id}/report
@@ -543,9 +456,7 @@ static void get_report(sj_req_t *req, void *arg) {
       R.order[i] = i;
     sorting_report = &R;
     qsort(R.order, S.n, sizeof *R.order, newest_first);
-    set_purpose(req);
     put_report(&R, &sub, &out);
-    api_audit_set_purpose(NULL);
     api_reply(n, req, R_REPORT, 200, "application/json", &out, t0);
   }
   sj_buf_deinit(&out);
@@ -606,7 +517,7 @@ static void get_audit(sj_req_t *req, void *arg) {
                 "the audit trail is for the subject's own token or an authority", NULL);
     return;
   }
-  sj_audit_t *a = api_audit(n);
+  sj_audit_t *a = n->audit;
   if (!a) {
     api_problem(n, req, R_AUDIT, 503, "Service Unavailable", "the audit trail is not open", NULL);
     return;
@@ -633,5 +544,4 @@ void api_register_credit(sj_node_t *n) {
   /* One segment more than "/v1/subjects/{id}" (node/api_read.c), so the routes never compete. */
   sj_server_route(n->server, "GET", "/v1/subjects/{id}/report", NULL, get_report, n);
   sj_server_route(n->server, "GET", "/v1/subjects/{id}/audit", NULL, get_audit, n);
-  open_trail(n);
 }

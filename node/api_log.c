@@ -159,7 +159,7 @@ static void get_entries(sj_req_t *req, void *arg) {
     if (rv == 0)
       rv = sj_entry_decode(hb.p, hb.n, &h, keys, SJ_ENTRY_MAX_KEYS);
     if (rv == 0) {
-      int show = has_body && api_body_visible(&c, &h);
+      int show = has_body && api_body_visible(n, &c, &h, bb.p, bb.n);
       rv = sj_frame_append(&out, hb.p, hb.n, bb.p, show ? bb.n : 0, show);
     }
   }

@@ -70,7 +70,8 @@ static int remote_read(sj_node_t *n, sj_req_t *req, const caller_t *c, uint32_t 
   if (region == n->cfg.region || (c->role != SJ_ROLE_AUTHORITY && c->role != SJ_ROLE_SUBJECT))
     return 0;
   if (sj_store_get_entry(n->store, region, seq, &hb, NULL, &has_body) == 0 && !has_body &&
-      sj_entry_decode(hb.p, hb.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0 && api_body_visible(c, &h)) {
+      sj_entry_decode(hb.p, hb.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0 &&
+      api_body_visible(n, c, &h, NULL, 0)) {
     char behalf[64];
     remote_read_t *rr = calloc(1, sizeof *rr);
     if (c->role == SJ_ROLE_AUTHORITY)

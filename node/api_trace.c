@@ -19,8 +19,22 @@
 #define CAPTURE_MAX_EVENTS 100000
 #define CAPTURE_META "epcis-capture/"
 
+/* Who asks, for the journey and query walkers' visibility callback. */
+typedef struct {
+  sj_node_t *n;
+  const caller_t *c;
+} vis_t;
+
 static int visible(void *ctx, const sj_entry_header_t *h) {
-  return api_body_visible(ctx, h);
+  const vis_t *v = ctx;
+  if (api_body_visible(v->n, v->c, h, NULL, 0)) /* full access */
+    return 1;
+  sj_buf_t hb = {0}, bb = {0};
+  int has = 0, ok = sj_store_get_entry(v->n->store, h->region, h->seq, &hb, &bb, &has) == 0 &&
+                    has && api_body_visible(v->n, v->c, h, bb.p, bb.n);
+  sj_buf_deinit(&hb);
+  sj_buf_deinit(&bb);
+  return ok;
 }
 
 /* Replies with extra headers (content-type first) and counts the request in the metrics. */
@@ -82,7 +96,8 @@ static void get_journey(sj_req_t *req, void *arg) {
     return;
   }
   sj_buf_t out = {0};
-  int rv = sj_journey_walk(n->store, epc.urn, &o, visible, &c, &out);
+  vis_t vis = {n, &c};
+  int rv = sj_journey_walk(n->store, epc.urn, &o, visible, &vis, &out);
   if (rv)
     api_problem(n, req, R_JOURNEY, rv == -ENOMEM ? 503 : 500, "Journey failed", sj_strerror(rv),
                 NULL);
@@ -617,7 +632,8 @@ static int consider(qres_t *r, uint32_t region, uint64_t seq) {
     return 1;
   }
   sj_trace_ev_t e;
-  int rv = sj_trace_ev_load(r->node->store, region, seq, visible, (void *)r->c, 0, &e);
+  vis_t vis = {r->node, r->c};
+  int rv = sj_trace_ev_load(r->node->store, region, seq, visible, &vis, 0, &e);
   if (rv)
     return rv == SJ_ENOTFOUND ? 0 : rv;
   if (event_matches(r->q, &e)) {
@@ -691,7 +707,8 @@ static int page_json(sj_node_t *n, const caller_t *c, const qrow_t *rows, size_t
   int rv = 0;
   for (size_t i = 0; rv == 0 && i < count; i++) {
     sj_trace_ev_t e;
-    rv = sj_trace_ev_load(n->store, rows[i].region, rows[i].seq, visible, (void *)c, 1, &e);
+    vis_t vis = {n, c};
+    rv = sj_trace_ev_load(n->store, rows[i].region, rows[i].seq, visible, &vis, 1, &e);
     if (rv)
       break;
     json_t *ev = json_deep_copy(json_object_get(e.record, "event"));

@@ -44,6 +44,7 @@ int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c) {
   size_t len = 0;
   const char *auth = sj_req_header(req, "authorization", &len);
   memset(c, 0, sizeof *c);
+  c->purpose = sj_req_header(req, "x-purpose", NULL);
   if (!auth)
     return 0;
   if (len < 8 || strncasecmp(auth, "Bearer ", 7)) {
@@ -188,7 +189,7 @@ int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t se
   if (rv)
     return rv;
   sj_merkle_leaf_hash(hb->p, hb->n, leaf);
-  int visible = has_body && api_body_visible(c, &h);
+  int visible = has_body && api_body_visible(n, c, &h, bb->p, bb->n);
   sj_buf_printf(out, "{\"region\":\"%06u\",\"seq\":%llu,\"leaf_hash\":", region,
                 (unsigned long long)seq);
   json_b64(out, leaf, sizeof leaf);

@@ -16,8 +16,6 @@
 
 #include "common/common.h"
 #include "crypto/crypto.h"
-#include "node/credit.h"
-#include "node/node_int.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -68,38 +66,5 @@ int sj_audit_query(sj_audit_t *a, uint8_t key_type, const uint8_t *key, size_t k
 void sj_audit_stats(sj_audit_t *a, sj_audit_stats_t *out);
 /* Flushes, stops the flusher and frees a. NULL is fine. */
 void sj_audit_close(sj_audit_t *a);
-
-/* ---- Node glue shared by node/api_credit.c and node/disclosure.c -------------------------------
- * (These belong in node_int.h / struct sj_node; see docs/DISCLOSURE.md "Wiring".) Loop thread. */
-
-/* The node's audit trail (<data-dir>/audit.log), opened when the credit routes are registered and
- * flushed at process exit. NULL if it could not be opened (logged once). */
-sj_audit_t *api_audit(sj_node_t *n);
-/* The node, if exactly one registered its routes in this process; else NULL. For
- * api_body_visible, which is given no node (docs/DISCLOSURE.md "Wiring"). */
-sj_node_t *api_only_node(void);
-/* The X-Purpose of the request being answered on this thread, for the rows its reads add; NULL
- * clears it. The string is copied (truncated to SJ_AUDIT_PURPOSE_MAX - 1 bytes). */
-void api_audit_set_purpose(const char *purpose);
-/* Queues one audit row: the caller c read entry h (about the subject its first subject key names).
- * Entries without a subject key (trace events) are not audited. */
-void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h);
-
-/* Every entry a node holds about one subject, decoded and folded (node/api_credit.c). */
-typedef struct {
-  size_t n;             /* entries */
-  int truncated;        /* more than the cap: the oldest-indexed ones were read */
-  sj_buf_t *hdr, *body; /* owned: header and body bytes of each entry */
-  int *has_body;        /* whether the node holds entry i's body */
-  json_t **rec;         /* owned: parsed bodies (NULL where absent or unparsable) */
-  sj_credit_entry_t *e; /* fold input (rec pointers borrow from rec[]) */
-  sj_credit_state_t *s; /* fold output */
-} api_subject_t;
-
-/* Loads and folds at now_ms the entries indexed under key (sj_store_index_key form), at most cap
- * of them. Errors: the store's, -ENOMEM, SJ_EFORMAT (rules). */
-int api_subject_load(sj_node_t *n, const uint8_t *key, size_t keylen, size_t cap, uint64_t now_ms,
-                     api_subject_t *out);
-void api_subject_free(api_subject_t *s);
 
 #endif

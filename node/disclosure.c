@@ -59,19 +59,15 @@ static int header_public(const sj_entry_header_t *h, uint64_t now) {
          sj_credit_header_may_publish(h->type, h->type_len, h->time_ms, now);
 }
 
-static int raw_public(sj_node_t *n, const sj_entry_header_t *h, uint64_t now);
+static int raw_public(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
+                      uint64_t now);
 
-/* api_body_visible is given only the header, so for the public the node comes from the process
- * (api_only_node: the one node registered; with none or several the public gets no raw bodies).
- * See docs/DISCLOSURE.md, "Wiring". */
-int api_body_visible(const caller_t *c, const sj_entry_header_t *h) {
+int api_body_visible(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h,
+                     const uint8_t *body, size_t len) {
   uint64_t now = wall_ms();
   if (full_access(c, h))
     return 1;
-  if (!header_public(h, now))
-    return 0;
-  sj_node_t *n = api_only_node();
-  return n && raw_public(n, h, now);
+  return body && header_public(h, now) && raw_public(n, h, body, len, now);
 }
 
 /* ---- publication windows, per subject, cached
@@ -211,43 +207,20 @@ static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *
   return removed == 0 || (removed > 0 && *masked);
 }
 
-/* Whether the raw body is exactly what the public may see. Credit entries: from the subject's
- * folded window (cached). Trace events carry no subject: their body is read and checked. */
-static int raw_public(sj_node_t *n, const sj_entry_header_t *h, uint64_t now) {
+/* Whether the raw body is exactly what the public may see: inside its publication window (credit
+ * entries: from the subject's folded window, cached) and with nothing to mask. */
+static int raw_public(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
+                      uint64_t now) {
   if (h->kind == SJ_KIND_CREDIT) {
     pub_t w;
     public_window(n, h, now, &w);
-    return now < w.raw_until;
+    if (now >= w.raw_until)
+      return 0;
   }
-  sj_buf_t hb = {0}, bb = {0};
-  int has = 0, ok = 0;
   char *masked = NULL;
-  if (sj_store_get_entry(n->store, h->region, h->seq, &hb, &bb, &has) == 0 && has)
-    ok = public_view(n, h, bb.p, bb.n, now, &masked) && !masked;
+  int ok = public_view(n, h, body, len, now, &masked) && !masked;
   free(masked);
-  sj_buf_deinit(&hb);
-  sj_buf_deinit(&bb);
   return ok;
-}
-
-/* api_entry_json appends ,"body":"<base64>" (when api_body_visible, which sees only the header,
- * allowed it) right before calling api_disclose_record. When the body turns out not to be for
- * this caller as it is, that exact suffix is taken back. Only an exact match is removed, so a
- * change of that format can never corrupt the answer (the header-only gap would just reopen;
- * docs/DISCLOSURE.md "Known gaps"). */
-static void withdraw_raw_body(sj_buf_t *out, const uint8_t *body, size_t len) {
-  static const char prefix[] = ",\"body\":\"";
-  size_t b64 = sj_base64_len(len) - 1, tail = sizeof prefix - 1 + b64 + 1;
-  if (out->n < tail || memcmp(out->p + out->n - tail, prefix, sizeof prefix - 1) ||
-      out->p[out->n - 1] != '"')
-    return;
-  char *enc = malloc(b64 + 1);
-  if (enc && sj_base64_encode(body, len, enc) == b64 &&
-      !memcmp(out->p + out->n - 1 - b64, enc, b64)) {
-    out->n -= tail;
-    out->p[out->n] = 0;
-  }
-  free(enc);
 }
 
 int api_disclose_record(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h,
@@ -255,8 +228,6 @@ int api_disclose_record(sj_node_t *n, const caller_t *c, const sj_entry_header_t
   uint64_t now = wall_ms();
   char *masked = NULL;
   int pub = public_view(n, h, body, len, now, &masked);
-  if (!full_access(c, h) && (!pub || masked))
-    withdraw_raw_body(out, body, len);
   if (full_access(c, h)) {
     /* The caller sees more than the public would: audited, unless it is the subject itself. */
     int own = c->role == SJ_ROLE_SUBJECT && names_subject(c, h);

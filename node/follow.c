@@ -76,7 +76,7 @@ static void pump(follow_sub_t *s) {
     if (rv == 0)
       rv = sj_entry_decode(hb.p, hb.n, &h, keys, SJ_ENTRY_MAX_KEYS);
     if (rv == 0) {
-      int show = has_body && api_body_visible(&s->caller, &h);
+      int show = has_body && api_body_visible(s->n, &s->caller, &h, bb.p, bb.n);
       sj_buf_reset(&out);
       sj_buf_append_u8(&out, 'E');
       rv = sj_frame_append(&out, hb.p, hb.n, bb.p, show ? bb.n : 0, show);

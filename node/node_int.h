@@ -5,8 +5,10 @@
 #include "common/common.h"
 #include "crypto/crypto.h"
 #include "net/net.h"
+#include "node/audit.h"
 #include "node/cache.h"
 #include "node/config.h"
+#include "node/credit.h"
 #include "node/metrics.h"
 #include "node/node.h"
 #include "node/record.h"
@@ -52,6 +54,7 @@ struct sj_node {
   sj_tokens_t *tokens;
   sj_metrics_t *metrics;
   sj_cache_t *cache;     /* public lookup responses (node/cache.c) */
+  sj_audit_t *audit;     /* the trail of non-public reads (node/audit.c); NULL if it failed */
   int route_ids[R_COUNT];
   uint8_t hmac_key[SJ_REC_HMAC_KEY_LEN];
   idem_slot_t *inflight[IDEM_BUCKETS];
@@ -71,13 +74,17 @@ typedef struct {
   uint8_t subject_key_type; /* SJ_ROLE_SUBJECT: its index key */
   uint8_t subject_key[SJ_HASH_LEN];
   size_t subject_key_len;
+  const char *purpose; /* the X-Purpose header (for the audit trail), or NULL; request-owned */
 } caller_t;
 
 /* Finds the caller from the Authorization header. On a bad header or unknown token answers 401
  * and returns nonzero. */
 int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c);
-/* Whether the caller may see the body of an entry with this header (node/disclosure.c). */
-int api_body_visible(const caller_t *c, const sj_entry_header_t *h);
+/* Whether the caller may see the raw body of an entry (node/disclosure.c): everything for full
+ * access, and for the public only a body that is exactly its public view. body may be NULL when
+ * the node does not hold it (then: full access only). */
+int api_body_visible(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h,
+                     const uint8_t *body, size_t len);
 /* Appends ",\"record\":<the record as the caller may see it>" to out and returns 0, or returns
  * 1 (nothing appended) when the caller may see nothing of the body. Records the read in the audit
  * trail where the data is not public (node/disclosure.c). */
@@ -155,5 +162,28 @@ void api_register_log(sj_node_t *n);
 void api_register_credit(sj_node_t *n); /* node/api_credit.c */
 void api_register_trace(sj_node_t *n);  /* node/api_trace.c */
 uint64_t api_now_us(void);
+
+/* ---- Node glue (node/api_credit.c). Loop thread. ---------------------------------------------- */
+
+/* Queues one audit row in n->audit: the caller c (its X-Purpose included) read entry h (about
+ * the subject its first subject key names). Entries without a subject key (trace events) are not audited. */
+void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h);
+
+/* Every entry a node holds about one subject, decoded and folded (node/api_credit.c). */
+typedef struct {
+  size_t n;             /* entries */
+  int truncated;        /* more than the cap: the oldest-indexed ones were read */
+  sj_buf_t *hdr, *body; /* owned: header and body bytes of each entry */
+  int *has_body;        /* whether the node holds entry i's body */
+  json_t **rec;         /* owned: parsed bodies (NULL where absent or unparsable) */
+  sj_credit_entry_t *e; /* fold input (rec pointers borrow from rec[]) */
+  sj_credit_state_t *s; /* fold output */
+} api_subject_t;
+
+/* Loads and folds at now_ms the entries indexed under key (sj_store_index_key form), at most cap
+ * of them. Errors: the store's, -ENOMEM, SJ_EFORMAT (rules). */
+int api_subject_load(sj_node_t *n, const uint8_t *key, size_t keylen, size_t cap, uint64_t now_ms,
+                     api_subject_t *out);
+void api_subject_free(api_subject_t *s);
 
 #endif
