@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-/* The rule files, embedded (node/credit_rules_json.c, node/disclosure_rules_json.c). */
+/* The rule files, embedded at build time from node/credit_rules.json and disclosure_rules.json. */
 extern const unsigned char sj_credit_rules_json[];
 extern const size_t sj_credit_rules_json_len;
 extern const unsigned char sj_disclosure_rules_json[];
