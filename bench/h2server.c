@@ -2,6 +2,10 @@
  * the same N-byte body, to compare against nghttpd (bench/h2-vs-nghttpd).
  *
  *   sjbench-h2server --listen HOST:PORT [--body-size N] [--max-streams N]
+ *                    [--cert CHAIN.pem --key KEY.pem]
+ *
+ * With --cert and --key it serves HTTP/2 over TLS 1.3 (ALPN h2) instead of cleartext h2, for
+ * the TLS cost in docs/TLS.md.
  *
  * The body is built once and handed to each reply without copying (sj_req_respond_owned with no
  * free function). SIGINT/SIGTERM shut the server down gracefully. */
@@ -31,7 +35,8 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: sjbench-h2server --listen HOST:PORT [--body-size N] [--max-streams N]\n");
+  fprintf(stderr, "usage: sjbench-h2server --listen HOST:PORT [--body-size N] [--max-streams N] "
+                  "[--cert CHAIN.pem --key KEY.pem]\n");
   return 2;
 }
 
@@ -69,6 +74,10 @@ int main(int argc, char **argv) {
       g_body_len = strtoull(argv[++i], NULL, 10);
     } else if (strcmp(argv[i], "--max-streams") == 0 && i + 1 < argc) {
       o.max_concurrent_streams = (uint32_t)strtoul(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--cert") == 0 && i + 1 < argc) {
+      o.tls_cert_file = argv[++i];
+    } else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+      o.tls_key_file = argv[++i];
     } else {
       return usage();
     }
