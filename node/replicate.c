@@ -477,7 +477,16 @@ static void on_checkpoint(int err, const sj_resp_t *resp, void *arg) {
 static void on_side_checkpoint(int err, const sj_resp_t *resp, void *arg) {
   follower_t *f = arg;
   f->side_call = NULL;
-  if (f->r->stopping || f->st != ST_FOLLOW || err || resp->status != 200)
+  if (f->r->stopping || f->st != ST_FOLLOW)
+    return;
+  if (err && f->url_idx == 0 && f->call) {
+    /* The origin does not answer while its follow stream looks open: a half-open connection
+     * (a cut link drops packets without a reset). Move on to the relays. */
+    fail(f, "origin did not answer a checkpoint poll (%s): following through a relay",
+         sj_strerror(err));
+    return;
+  }
+  if (err || resp->status != 200)
     return;
   sj_checkpoint_t cp;
   check_rotation(f);
@@ -526,7 +535,8 @@ static void poll_now(follower_t *f) {
       return;
     snprintf(path, sizeof path, "/v1/logs/%06u/checkpoint", f->conf->region);
     sj_call_cbs_t cbs = {NULL, NULL, on_side_checkpoint, f};
-    request(f, f->conf->urls[0], "GET", path, NULL, 0, 10000, &cbs, &f->side_call);
+    uint64_t to = node_of(f)->cfg.poll_ms < 1000 ? 1000 : node_of(f)->cfg.poll_ms;
+    request(f, f->conf->urls[0], "GET", path, NULL, 0, to, &cbs, &f->side_call);
     return;
   }
   f->st = ST_CHECKPOINT;
