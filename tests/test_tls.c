@@ -7,7 +7,8 @@
  * CN, and a server certificate naming only other.test; each test's fixture copies them into the
  * test's fresh directory under $SJ_TMPDIR (making them once saves ~0.5 s per test). Every test runs
  * a real loop on 127.0.0.1 port 0 and ends with uv_loop_close(loop) == 0. External commands run on
- * a helper thread so the loop keeps serving. */
+ * a helper thread so the loop keeps serving. SJ_TEST_LOG=1 prints the module's INFO lines
+ * (handshake failures and their reasons). */
 #include "net/net.h"
 
 #include <check.h>
@@ -975,7 +976,7 @@ static Suite *tls_suite(void) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* as every program using net must (libuv writes to sockets) */
-  sj_log_set_level(SJ_LOG_LEVEL_ERR);
+  sj_log_set_level(getenv("SJ_TEST_LOG") ? SJ_LOG_LEVEL_INFO : SJ_LOG_LEVEL_ERR);
   const char *base = getenv("SJ_TMPDIR");
   snprintf(certs_dir, sizeof certs_dir, "%s/tls-certs-XXXXXX", base ? base : "/tmp");
   if (!mkdtemp(certs_dir) || make_certs() < 0)
