@@ -1,6 +1,7 @@
 /* sjbench-store: the log store's append and proof rates against raw RocksDB.
  *
- *   sjbench-store [--n N] [--batch B] [--body BYTES] [--sync-n N] [--proofs P] [--dir DIR]
+ *   sjbench-store [--n N] [--batch B] [--body BYTES] [--sync-n N] [--proofs P] [--scans S]
+ *                 [--keys K] [--only store|raw] [--dir DIR]
  *
  * 1. Appends N entries to one region through the store, one batch per B entries, unsynced; and,
  *    interleaved batch by batch so background compaction hits both alike, writes the same records
@@ -9,6 +10,9 @@
  *    building the headers (what a submitter does) is not.
  * 2. The same with every batch fsync'd, for sync-n entries (another region, same two DBs).
  * 3. Inclusion proofs over the N-entry log at random indices: P proofs timed, a sample verified.
+ * 4. Subject scans (index lookups) of S random enterprises of the pool the entries named.
+ * --only store|raw runs one side alone (its ratio is then meaningless), so that the process CPU
+ * time of each side can be compared on a busy machine (e.g. under /usr/bin/time).
  * Progress goes to stderr, results to stdout. DIR defaults to a fresh directory under $SJ_TMPDIR
  * (or /tmp), removed at the end. */
 #include "storage/storage.h"
@@ -24,9 +28,10 @@
 #include <unistd.h>
 
 typedef struct {
-  uint64_t n, batch, body, sync_n, proofs;
+  uint64_t n, batch, body, sync_n, proofs, scans;
   unsigned keys;
   const char *dir;
+  int only; /* 0 both, 1 store only, 2 raw only (for CPU-time comparisons in separate runs) */
 } args_t;
 
 typedef struct {
@@ -87,7 +92,8 @@ static uint64_t mix(uint64_t x) { /* splitmix64 finaliser: a fixed pseudo-random
 }
 
 /* Generates the next count entries of g's chain into g->hdr / g->body. Keys: one enterprise
- * (USCC) drawn from a pool of 10^6, and nkeys-1 lots (EPC) drawn from a pool of 10^6: random
+ * (USCC) drawn from a pool of 10^6, and nkeys-1 lots (EPC) drawn from a pool of 10^6 (none when
+ * nkeys is 0): random
  * positions in the index, as real submissions are. */
 static void generate(gen_t *g, uint64_t count, size_t body_len, unsigned nkeys) {
   char uscc[19], epc[8][64];
@@ -199,15 +205,18 @@ static void append_phase(const args_t *a, sj_store_t *s, rocksdb_t *raw, uint32_
     uint64_t count = n - done < a->batch ? n - done : a->batch;
     generate(&g, count, a->body, a->keys);
     t0 = now();
-    store_write_batch(s, &g, count, sync);
+    if (a->only != 2)
+      store_write_batch(s, &g, count, sync);
     t_store += now() - t0;
     t0 = now();
-    raw_write(raw, wo, &g, done, count);
+    if (a->only != 1)
+      raw_write(raw, wo, &g, done, count);
     t_raw += now() - t0;
     done += count;
     if (done % (n / 10 ? n / 10 : 1) < count)
-      fprintf(stderr, "  %s: %llu / %llu\n", sync ? "synced" : "unsynced",
-              (unsigned long long)done, (unsigned long long)n);
+      fprintf(stderr, "  %s: %llu / %llu (so far: store %.0f rec/s, raw %.0f rec/s)\n",
+              sync ? "synced" : "unsynced", (unsigned long long)done, (unsigned long long)n,
+              (double)done / t_store, (double)done / t_raw);
   }
   printf("append %-8s n=%llu batch=%llu body=%llu keys=%u: store %.0f rec/s, raw rocksdb %.0f "
          "rec/s, ratio %.2f\n",
@@ -250,20 +259,54 @@ static void proof_phase(const args_t *a, sj_store_t *s, uint32_t region) {
          (unsigned long long)a->proofs);
 }
 
+static int count_row(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
+  (void)region;
+  (void)seq;
+  (void)time_ms;
+  (*(uint64_t *)ctx)++;
+  return 0;
+}
+
+/* Subject lookups: scans of random enterprises of the pool the entries drew from. */
+static void scan_phase(const args_t *a, sj_store_t *s) {
+  char uscc[19];
+  uint8_t k[1 + SJ_ENTRY_MAX_KEY_LEN];
+  uint64_t rows = 0;
+  double t = 0;
+  for (uint64_t i = 0; i < a->scans; i++) {
+    snprintf(uscc, sizeof uscc, "91310000MA%08llu", (unsigned long long)(mix(i) % 1000000));
+    size_t kn = sj_store_index_key(SJ_KEY_USCC, (const uint8_t *)uscc, 18, k);
+    double t0 = now();
+    int rv = sj_store_scan(s, SJ_INDEX_SUBJECTS, k, kn, NULL, count_row, &rows);
+    t += now() - t0;
+    if (rv != 0)
+      die("scan", rv);
+  }
+  printf("subject scans: %.0f scans/s (%.1f us each, %.2f rows per scan, %llu scans)\n",
+         (double)a->scans / t, t / (double)a->scans * 1e6, (double)rows / (double)a->scans,
+         (unsigned long long)a->scans);
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: sjbench-store [--n N] [--batch B] [--body BYTES] [--sync-n N] "
-                  "[--proofs P] [--keys 1..8] [--dir DIR]\n");
+                  "[--proofs P] [--scans S] [--keys 0..8] [--only store|raw] [--dir DIR]\n");
   exit(2);
 }
 
 static void parse_args(int argc, char **argv, args_t *a) {
-  *a = (args_t){1000000, 100, 300, 100000, 200000, 2, NULL};
+  *a = (args_t){1000000, 100, 300, 100000, 200000, 100000, 2, NULL, 0};
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc)
       usage();
     const char *v = argv[++i];
     if (strcmp(argv[i - 1], "--dir") == 0) {
       a->dir = v;
+      continue;
+    }
+    if (strcmp(argv[i - 1], "--only") == 0) {
+      a->only = strcmp(v, "store") == 0 ? 1 : strcmp(v, "raw") == 0 ? 2 : -1;
+      if (a->only < 0)
+        usage();
       continue;
     }
     uint64_t n = strtoull(v, NULL, 10);
@@ -277,12 +320,14 @@ static void parse_args(int argc, char **argv, args_t *a) {
       a->sync_n = n;
     else if (strcmp(argv[i - 1], "--proofs") == 0)
       a->proofs = n;
+    else if (strcmp(argv[i - 1], "--scans") == 0)
+      a->scans = n;
     else if (strcmp(argv[i - 1], "--keys") == 0)
       a->keys = (unsigned)n;
     else
       usage();
   }
-  if (a->n == 0 || a->batch == 0 || a->keys < 1 || a->keys > 8)
+  if (a->n == 0 || a->batch == 0 || a->keys > 8)
     usage();
 }
 
@@ -314,8 +359,10 @@ int main(int argc, char **argv) {
   append_phase(&a, s, raw, 310000, a.n, 0);
   if (a.sync_n > 0)
     append_phase(&a, s, raw, 320000, a.sync_n, 1);
-  if (a.proofs > 0)
+  if (a.proofs > 0 && a.only != 2)
     proof_phase(&a, s, 310000);
+  if (a.scans > 0 && a.only != 2)
+    scan_phase(&a, s);
 
   rocksdb_close(raw);
   rocksdb_cache_destroy(cache);

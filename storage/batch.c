@@ -15,11 +15,12 @@ typedef struct {
   uint8_t h[SJ_HASH_LEN];
 } pending_node_t;
 
-/* An index row waiting for commit: key bytes at arena + off, then the 8-byte time. */
+/* An index row of this batch: index key (type byte | key bytes) at arena + off. */
 typedef struct {
-  const uint8_t *p; /* set at commit, once the arena stops moving */
   size_t off;
-  uint16_t len;
+  uint64_t seq;
+  uint64_t time_ms;
+  uint16_t klen;
   uint8_t cf;
 } index_row_t;
 
@@ -34,10 +35,11 @@ struct sj_store_batch {
   unsigned dirty;                    /* bit tl: cur[tl] changed since it was last written */
   uint8_t last_leaf[SJ_HASH_LEN];    /* leaf hash of entry f.size-1 */
   uint64_t added;                    /* entries added */
+  int force_bulk;                    /* write the in-memory index rows even if few (flush) */
   pending_node_t *pend;              /* owned; npend of cappend used */
   size_t npend;
   size_t cappend;
-  sj_buf_t arena;                    /* index row keys and values */
+  sj_buf_t arena;                    /* index keys of rows */
   index_row_t *rows;                 /* owned; nrows of caprows used */
   size_t nrows;
   size_t caprows;
@@ -61,6 +63,7 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
   b->r = r;
   b->wb = rocksdb_writebatch_create();
   b->added = 0;
+  b->force_bulk = 0;
   b->loaded = b->dirty = 0;
   b->pend = NULL;
   b->npend = b->cappend = 0;
@@ -178,7 +181,7 @@ static void put_entry_row(sj_store_batch_t *b, const sj_entry_header_t *h, const
 static int rows_reserve(sj_store_batch_t *b, const sj_entry_header_t *h) {
   size_t bytes = 0;
   for (uint16_t i = 0; i < h->nkeys; i++)
-    bytes += 2u + 1u + h->keys[i].len + 12u + 8u;
+    bytes += 1u + h->keys[i].len;
   if (b->caprows - b->nrows < h->nkeys) {
     size_t cap = b->caprows ? 2 * b->caprows : 256;
     while (cap - b->nrows < h->nkeys)
@@ -192,43 +195,92 @@ static int rows_reserve(sj_store_batch_t *b, const sj_entry_header_t *h) {
   return sj_buf_reserve(&b->arena, bytes);
 }
 
-/* subjects / trace: (u16 len | type | key, region, seq) -> time_ms. Gathered here and written
- * sorted at commit: RocksDB's memtable inserts a key next to the previous one cheaply, a key
- * elsewhere at the cost of a full skiplist search (measured in docs/STORAGE.md). */
+/* Index rows: USCC / PERSON / OTHER_ID keys go to subjects, EPC keys to trace. */
 static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h) {
-  uint8_t ikey[INDEX_KEY_MAX], row[INDEX_ROW_MAX], t[8];
-  sj_put_be64(t, h->time_ms);
+  uint8_t ikey[INDEX_KEY_MAX];
   for (uint16_t i = 0; i < h->nkeys; i++) {
     const sj_index_key_t *k = &h->keys[i];
-    size_t in = sj_store_index_key(k->type, k->p, k->len, ikey);
-    size_t rn = store_index_row(row, ikey, in, h->region, h->seq);
     index_row_t *r = &b->rows[b->nrows++];
+    r->klen = (uint16_t)sj_store_index_key(k->type, k->p, k->len, ikey);
     r->off = b->arena.n;
-    r->len = (uint16_t)rn;
+    r->seq = h->seq;
+    r->time_ms = h->time_ms;
     r->cf = k->type == SJ_KEY_EPC ? CF_TRACE : CF_SUBJECTS;
-    sj_buf_append(&b->arena, row, rn); /* reserved: cannot fail */
-    sj_buf_append(&b->arena, t, sizeof t);
+    sj_buf_append(&b->arena, ikey, r->klen); /* reserved: cannot fail */
   }
 }
 
-static int cmp_rows(const void *x, const void *y) {
-  const index_row_t *a = x, *b = y;
-  if (a->cf != b->cf)
-    return a->cf < b->cf ? -1 : 1;
-  int c = memcmp(a->p, b->p, a->len < b->len ? a->len : b->len);
-  return c != 0 ? c : (a->len > b->len) - (a->len < b->len);
+/* ---- Index rows at commit (why they wait in memory: memindex.c) --------------------------------- */
+
+/* What publish does with the in-memory index. */
+typedef struct {
+  int clear; /* its rows were ingested: empty it */
+  int hold;  /* add this batch's rows to it */
+} index_plan_t;
+
+static void put_wmark(sj_store_batch_t *b, uint64_t wm) {
+  uint8_t k[WMARK_KEY_LEN], v[8];
+  store_wmark_key(k, b->r->code);
+  sj_put_be64(v, wm);
+  rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_META], (const char *)k, sizeof k, (const char *)v,
+                            sizeof v);
 }
 
-static void put_index_rows(sj_store_batch_t *b) {
+/* Ingests the region's in-memory rows (all of committed entries, so a failure of this commit
+ * leaves nothing wrong behind: rows ingested twice are the same rows) and moves the watermark to
+ * the committed size in this batch. */
+static int ingest_memory(sj_store_batch_t *b) {
+  const store_memidx_t *m = &b->r->memidx; /* only this batch changes it: no lock to read */
+  store_row_t *v = malloc((size_t)m->n * sizeof *v);
+  if (v == NULL)
+    return -ENOMEM;
+  for (uint32_t i = 0; i < m->n; i++)
+    v[i] = (store_row_t){m->keys + m->rows[i].koff, m->rows[i].seq, m->rows[i].time_ms,
+                         m->rows[i].klen, m->rows[i].cf};
+  store_rows_sort(v, m->n);
+  int rv = store_rows_ingest(b->s, b->r->code, v, m->n);
+  free(v);
+  if (rv == 0)
+    put_wmark(b, b->r->size); /* only this batch changes size: no lock to read */
+  return rv;
+}
+
+/* The batch's rows straight into the WriteBatch, sorted. When nothing is held in memory the
+ * watermark moves past this batch. */
+static int put_direct(sj_store_batch_t *b, int memory_empty) {
+  store_row_t *v = malloc(b->nrows * sizeof *v);
+  if (v == NULL)
+    return -ENOMEM;
   for (size_t i = 0; i < b->nrows; i++)
-    b->rows[i].p = b->arena.p + b->rows[i].off;
-  if (b->nrows > 1)
-    qsort(b->rows, b->nrows, sizeof *b->rows, cmp_rows);
-  for (size_t i = 0; i < b->nrows; i++) {
-    const index_row_t *r = &b->rows[i];
-    rocksdb_writebatch_put_cf(b->wb, b->s->cf[r->cf], (const char *)r->p, r->len,
-                              (const char *)r->p + r->len, 8);
+    v[i] = (store_row_t){b->arena.p + b->rows[i].off, b->rows[i].seq, b->rows[i].time_ms,
+                         b->rows[i].klen, b->rows[i].cf};
+  store_rows_sort(v, b->nrows);
+  store_rows_put(b->s, b->wb, b->r->code, v, b->nrows);
+  free(v);
+  if (memory_empty)
+    put_wmark(b, b->f.size);
+  return 0;
+}
+
+/* Holds the batch's rows in memory (room made now: publish cannot fail), after ingesting what is
+ * held once there is enough; with index_buffer_rows 0, or no memory to hold them, writes them in
+ * this batch. */
+static int plan_index(sj_store_batch_t *b, index_plan_t *p) {
+  store_region_t *r = b->r;
+  size_t held = r->memidx.n;
+  int rv = 0;
+  p->clear = held > 0 && (b->force_bulk || held + b->nrows >= b->s->index_buffer_rows);
+  p->hold = 0;
+  if (p->clear && (rv = ingest_memory(b)) != 0)
+    return rv;
+  if (b->nrows == 0)
+    return 0;
+  if (b->s->index_buffer_rows > 0) {
+    pthread_rwlock_wrlock(&r->lock); /* reserve may move the rows readers look at */
+    p->hold = store_memidx_reserve(&r->memidx, b->nrows, b->arena.n) == 0;
+    pthread_rwlock_unlock(&r->lock);
   }
+  return p->hold ? 0 : put_direct(b, held == 0 || p->clear);
 }
 
 int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, const uint8_t *body,
@@ -280,8 +332,9 @@ int sj_store_batch_put_meta(sj_store_batch_t *b, const char *key, const void *va
   return 0;
 }
 
-/* Makes the written batch visible: size, frontier, root, last leaf and cache, all at once. */
-static void publish(sj_store_batch_t *b) {
+/* Makes the written batch visible: size, frontier, root, last leaf, cache and index rows, all at
+ * once. */
+static void publish(sj_store_batch_t *b, const index_plan_t *plan) {
   store_region_t *r = b->r;
   uint8_t root[SJ_HASH_LEN];
   sj_merkle_frontier_root(&b->f, root);
@@ -296,11 +349,18 @@ static void publish(sj_store_batch_t *b) {
   }
   for (size_t i = 0; i < b->npend; i++)
     store_cache_add(r, b->pend[i].level, b->pend[i].index, b->pend[i].h);
+  if (plan->clear)
+    store_memidx_clear(&r->memidx);
+  for (size_t i = 0; plan->hold && i < b->nrows; i++) {
+    const index_row_t *x = &b->rows[i];
+    store_memidx_add(&r->memidx, x->cf, b->arena.p + x->off, x->klen, x->seq, x->time_ms);
+  }
   pthread_rwlock_unlock(&r->lock);
 }
 
 int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
-  put_index_rows(b);
+  index_plan_t plan;
+  int rv = plan_index(b, &plan);
   for (unsigned tl = 0; tl < TILE_LEVELS; tl++) {
     if (b->dirty & (1u << tl))
       put_tile(b, tl, &b->cur[tl]);
@@ -312,9 +372,19 @@ int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
     rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_META], (const char *)k, sizeof k,
                               (const char *)v, sizeof v);
   }
-  int rv = store_write(b->s, b->wb, sync);
-  if (rv == 0 && b->added > 0)
-    publish(b);
+  if (rv == 0)
+    rv = store_write(b->s, b->wb, sync);
+  if (rv == 0 && (b->added > 0 || plan.clear))
+    publish(b, &plan);
   batch_free(b);
   return rv;
+}
+
+int store_region_flush_index(sj_store_t *s, store_region_t *r) {
+  sj_store_batch_t *b = NULL;
+  int rv = sj_store_batch_begin(s, r->code, &b);
+  if (rv != 0)
+    return rv;
+  b->force_bulk = 1;
+  return sj_store_batch_commit(b, 1);
 }

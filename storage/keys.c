@@ -29,6 +29,13 @@ void store_head_key(uint8_t out[HEAD_KEY_LEN], uint32_t region) {
   sj_put_be32(out + 2, region);
 }
 
+/* The region's index watermark: every entry below it has its index rows in the index families. */
+void store_wmark_key(uint8_t out[WMARK_KEY_LEN], uint32_t region) {
+  out[0] = 0x00;
+  out[1] = 'i';
+  sj_put_be32(out + 2, region);
+}
+
 size_t sj_store_index_key(uint8_t type, const uint8_t *p, size_t n, uint8_t *out) {
   if (n > SJ_ENTRY_MAX_KEY_LEN)
     return 0;

@@ -40,6 +40,7 @@ int store_corrupt(const char *what) {
 void sj_store_opts_default(sj_store_opts_t *o) {
   o->block_cache_mb = 256;
   o->create_if_missing = 1;
+  o->index_buffer_rows = 65536;
 }
 
 static rocksdb_options_t *db_options(const sj_store_opts_t *o) {
@@ -51,9 +52,6 @@ static rocksdb_options_t *db_options(const sj_store_opts_t *o) {
    * every log file alive until their own memtable fills. */
   rocksdb_options_set_max_total_wal_size(d, 256u << 20);
   rocksdb_options_set_bytes_per_sync(d, 1u << 20);
-  /* Required by the hash memtable of the index families. Concurrent commits (regions batch in
-   * parallel) then insert into the memtables one after the other, which 2 cores hardly miss. */
-  rocksdb_options_set_allow_concurrent_memtable_write(d, 0);
   rocksdb_options_set_keep_log_file_num(d, 4);
   return d;
 }
@@ -95,11 +93,6 @@ static rocksdb_options_t *cf_options(int cf, rocksdb_cache_t *cache) {
   case CF_SUBJECTS:
   case CF_TRACE:
     rocksdb_options_set_prefix_extractor(o, store_index_prefix_extractor());
-    /* Index rows land at random places in the key space. A skiplist memtable pays a full
-     * search (~30 cache misses) per row; a hash of skiplists keyed by the prefix (one index key)
-     * pays a bucket lookup and a short list. Scans are always within one prefix, which is all
-     * this memtable supports cheaply. Measured in docs/STORAGE.md. */
-    rocksdb_options_set_hash_skip_list_rep(o, 1u << 17, 4, 4);
     set_table(o, cache, 1, 0); /* rows are only ever scanned by prefix */
     break;
   default:
@@ -143,6 +136,7 @@ static store_region_t *region_new(uint32_t code) {
 
 static void region_free(store_region_t *r) {
   store_cache_free(r);
+  store_memidx_free(&r->memidx);
   pthread_rwlock_destroy(&r->lock);
   free(r);
 }
@@ -328,8 +322,28 @@ int sj_store_checkpoint_latest(sj_store_t *s, uint32_t region, uint64_t *size, s
   return rv;
 }
 
+/* Regions are never removed while the store is open, so the table can be walked by index with
+ * the lock taken only to read each slot. */
+static int flush_regions(sj_store_t *s) {
+  int rv = 0;
+  for (size_t i = 0; rv == 0; i++) {
+    store_region_t *r = NULL;
+    pthread_rwlock_rdlock(&s->regions_lock);
+    if (i < s->nregions)
+      r = s->regions[i];
+    pthread_rwlock_unlock(&s->regions_lock);
+    if (r == NULL)
+      break;
+    rv = store_region_flush_index(s, r);
+  }
+  return rv;
+}
+
 int sj_store_flush(sj_store_t *s, int compact) {
   char *err = NULL;
+  int rv = flush_regions(s);
+  if (rv != 0)
+    return rv;
   rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
   rocksdb_flushoptions_set_wait(fo, 1);
   for (int i = 0; i < CF_COUNT && err == NULL; i++)
@@ -378,6 +392,8 @@ static int recover_regions(sj_store_t *s) {
     rv = store_region_get(s, sj_get_be32(k + 2), &r);
     if (rv == 0)
       rv = store_region_recover(s, r, sj_get_be64(v));
+    if (rv == 0)
+      rv = store_memidx_recover(s, r);
   }
   rocksdb_iter_get_error(it, &err);
   if (err != NULL && rv == 0)
@@ -421,7 +437,11 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
     free(s);
     return -ENOMEM;
   }
+  s->index_buffer_rows = opts->index_buffer_rows;
+  atomic_init(&s->ingest_seq, 0);
   rv = open_db(s, dir, opts);
+  if (rv == 0)
+    rv = store_ingest_dir_open(s, dir);
   if (rv == 0)
     rv = check_schema(s);
   if (rv == 0)
@@ -461,5 +481,6 @@ void sj_store_close(sj_store_t *s) {
   if (s->block_cache != NULL)
     rocksdb_cache_destroy(s->block_cache);
   pthread_rwlock_destroy(&s->regions_lock);
+  free(s->ingest_dir);
   free(s);
 }

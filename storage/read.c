@@ -1,6 +1,9 @@
-/* Entry reads and index scans. */
+/* Entry reads, index scans (the index families merged with the in-memory rows), and re-deriving
+ * the in-memory index at open. */
 #include "storage/storage_int.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int committed_size(sj_store_t *s, uint32_t region, uint64_t *size) {
@@ -80,57 +83,239 @@ static size_t prefix_successor(const uint8_t *p, size_t n, uint8_t *out) {
   return 0;
 }
 
-static int scan_rows(sj_store_t *s, rocksdb_iterator_t *it, size_t pn, const sj_entry_ref_t *after,
-                     sj_store_scan_fn fn, void *ctx) {
-  size_t kn = 0, vn = 0;
-  uint32_t size_region = 0;
-  uint64_t size = 0;
-  int have_size = 0, rv = 0;
-  for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kn);
-    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vn);
-    if (kn != pn + 12 || vn != 8)
-      return store_corrupt("index row");
-    uint32_t region = sj_get_be32(k + pn);
-    uint64_t seq = sj_get_be64(k + pn + 4);
-    if (after != NULL && region == after->region && seq == after->seq)
-      continue; /* the seek landed on the row to resume after */
-    if (!have_size || region != size_region) {
-      committed_size(s, region, &size);
-      size_region = region;
-      have_size = 1;
+/* ---- Scans: the index families merged with the regions' in-memory rows ----------------------- */
+
+typedef struct {
+  uint32_t region;
+  uint64_t seq;
+  uint64_t time_ms;
+} ref_t;
+
+typedef struct {
+  ref_t *v; /* owned */
+  size_t n;
+  size_t cap;
+  int oom;
+  uint32_t region;             /* the region being gathered */
+  const sj_entry_ref_t *after; /* NULL: from the start */
+} refs_t;
+
+static int ref_cmp(uint32_t ra, uint64_t sa, uint32_t rb, uint64_t sb) {
+  if (ra != rb)
+    return ra < rb ? -1 : 1;
+  return (sa > sb) - (sa < sb);
+}
+
+static int ref_sort(const void *x, const void *y) {
+  const ref_t *a = x, *b = y;
+  return ref_cmp(a->region, a->seq, b->region, b->seq);
+}
+
+static int after_it(const sj_entry_ref_t *after, uint32_t region, uint64_t seq) {
+  return after == NULL || ref_cmp(region, seq, after->region, after->seq) > 0;
+}
+
+static void refs_add(void *ctx, uint64_t seq, uint64_t time_ms) {
+  refs_t *r = ctx;
+  if (r->oom || !after_it(r->after, r->region, seq))
+    return;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? 2 * r->cap : 64;
+    ref_t *v = realloc(r->v, cap * sizeof *v);
+    if (v == NULL) {
+      r->oom = 1;
+      return;
     }
-    if (seq >= size)
+    r->v = v;
+    r->cap = cap;
+  }
+  r->v[r->n++] = (ref_t){r->region, seq, time_ms};
+}
+
+/* The in-memory rows of (cf, key) of every region, sorted. Gathered before the families are read:
+ * a row that moves from memory to a family meanwhile is then seen at least once. */
+static int gather_memory(sj_store_t *s, uint8_t cf, const uint8_t *key, size_t keylen,
+                         refs_t *refs) {
+  pthread_rwlock_rdlock(&s->regions_lock);
+  for (size_t i = 0; i < s->nregions; i++) {
+    store_region_t *r = s->regions[i];
+    pthread_rwlock_rdlock(&r->lock);
+    refs->region = r->code;
+    store_memidx_find(&r->memidx, cf, key, keylen, refs_add, refs);
+    pthread_rwlock_unlock(&r->lock);
+  }
+  pthread_rwlock_unlock(&s->regions_lock);
+  if (refs->oom)
+    return -ENOMEM;
+  if (refs->n > 1)
+    qsort(refs->v, refs->n, sizeof *refs->v, ref_sort);
+  return 0;
+}
+
+/* A cursor over the family rows of one key: committed rows after `after`, in order. */
+typedef struct {
+  sj_store_t *s;
+  rocksdb_iterator_t *it;
+  size_t pn;                   /* row prefix length */
+  const sj_entry_ref_t *after;
+  uint32_t size_region;        /* committed size of size_region, cached */
+  uint64_t size;
+  int have_size;
+  int valid;                   /* ref holds the current row */
+  ref_t ref;
+} db_cursor_t;
+
+/* Moves to the next row to report (the first one when called after the seek). */
+static int db_next(db_cursor_t *c, int advance) {
+  size_t kn = 0, vn = 0;
+  c->valid = 0;
+  for (; rocksdb_iter_valid(c->it); rocksdb_iter_next(c->it)) {
+    if (advance) {
+      advance = 0;
+      continue;
+    }
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(c->it, &kn);
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(c->it, &vn);
+    if (kn != c->pn + 12 || vn != 8)
+      return store_corrupt("index row");
+    ref_t r = {sj_get_be32(k + c->pn), sj_get_be64(k + c->pn + 4), sj_get_be64(v)};
+    if (!after_it(c->after, r.region, r.seq))
+      continue; /* the seek landed on the row to resume after */
+    if (!c->have_size || r.region != c->size_region) {
+      committed_size(c->s, r.region, &c->size);
+      c->size_region = r.region;
+      c->have_size = 1;
+    }
+    if (r.seq >= c->size)
       continue; /* written by a commit that has not published its head yet */
-    rv = fn(ctx, region, seq, sj_get_be64(v));
-    if (rv != 0)
-      return rv > 0 ? 0 : rv;
+    c->ref = r;
+    c->valid = 1;
+    return 0;
   }
   return 0;
+}
+
+/* Merges the two sorted streams, reporting each (region, seq) once. */
+static int merge(db_cursor_t *c, const refs_t *mem, sj_store_scan_fn fn, void *ctx) {
+  size_t mi = 0;
+  ref_t last = {0, 0, 0};
+  int have_last = 0;
+  int rv = db_next(c, 0);
+  while (rv == 0 && (c->valid || mi < mem->n)) {
+    ref_t r;
+    int from_db = c->valid && (mi == mem->n || ref_cmp(c->ref.region, c->ref.seq,
+                                                       mem->v[mi].region, mem->v[mi].seq) <= 0);
+    if (from_db) {
+      r = c->ref;
+      rv = db_next(c, 1);
+    } else {
+      r = mem->v[mi++];
+    }
+    if (have_last && ref_cmp(r.region, r.seq, last.region, last.seq) == 0)
+      continue; /* in memory and in the family, or a key named twice by one entry */
+    last = r;
+    have_last = 1;
+    int frv = fn(ctx, r.region, r.seq, r.time_ms);
+    if (frv != 0)
+      return frv > 0 ? 0 : frv;
+  }
+  return rv;
 }
 
 int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
                   const sj_entry_ref_t *after, sj_store_scan_fn fn, void *ctx) {
   uint8_t start[INDEX_ROW_MAX], upper[2 + INDEX_KEY_MAX];
   char *err = NULL;
+  refs_t mem = {.after = after};
   if (keylen == 0 || keylen > INDEX_KEY_MAX || (idx != SJ_INDEX_SUBJECTS && idx != SJ_INDEX_TRACE))
     return SJ_EINVAL;
+  uint8_t cf = idx == SJ_INDEX_TRACE ? CF_TRACE : CF_SUBJECTS;
+  int rv = gather_memory(s, cf, key, keylen, &mem);
+  if (rv != 0) {
+    free(mem.v);
+    return rv;
+  }
   size_t pn = store_index_prefix(start, key, keylen);
   size_t sn = after != NULL ? store_index_row(start, key, keylen, after->region, after->seq) : pn;
   size_t un = prefix_successor(start, pn, upper);
   rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
   rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, un);
   rocksdb_readoptions_set_prefix_same_as_start(ro, 1);
-  rocksdb_iterator_t *it =
-      rocksdb_create_iterator_cf(s->db, ro, s->cf[idx == SJ_INDEX_TRACE ? CF_TRACE : CF_SUBJECTS]);
-  rocksdb_iter_seek(it, (const char *)start, sn);
-  int rv = scan_rows(s, it, pn, after, fn, ctx);
+  db_cursor_t c = {.s = s, .pn = pn, .after = after};
+  c.it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
+  rocksdb_iter_seek(c.it, (const char *)start, sn);
+  rv = merge(&c, &mem, fn, ctx);
+  rocksdb_iter_get_error(c.it, &err);
+  if (err != NULL && rv == 0)
+    rv = store_rocks_error(err);
+  else
+    rocksdb_free(err);
+  rocksdb_iter_destroy(c.it);
+  rocksdb_readoptions_destroy(ro);
+  free(mem.v);
+  return rv;
+}
+
+/* ---- Re-deriving the in-memory index at open ------------------------------------------------------ */
+
+static int memidx_add_entry(store_region_t *r, const uint8_t *v, size_t n, sj_index_key_t *keys) {
+  sj_bytes_t hdr, body;
+  sj_entry_header_t h;
+  uint8_t ikey[INDEX_KEY_MAX];
+  int has = 0;
+  int rv = parse_entry(v, n, &hdr, &body, &has);
+  if (rv == 0 && sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS) != 0)
+    rv = store_corrupt("stored header does not decode");
+  size_t bytes = 0;
+  for (uint16_t i = 0; rv == 0 && i < h.nkeys; i++)
+    bytes += 1u + keys[i].len;
+  if (rv == 0)
+    rv = store_memidx_reserve(&r->memidx, h.nkeys, bytes);
+  for (uint16_t i = 0; rv == 0 && i < h.nkeys; i++) {
+    size_t kn = sj_store_index_key(keys[i].type, keys[i].p, keys[i].len, ikey);
+    store_memidx_add(&r->memidx, keys[i].type == SJ_KEY_EPC ? CF_TRACE : CF_SUBJECTS, ikey, kn,
+                     h.seq, h.time_ms);
+  }
+  return rv;
+}
+
+int store_memidx_recover(sj_store_t *s, store_region_t *r) {
+  uint8_t wk[WMARK_KEY_LEN], k[ENTRY_KEY_LEN];
+  char *v = NULL, *err = NULL;
+  size_t n = 0, kn = 0, vn = 0;
+  uint64_t wm = 0, seq;
+  store_wmark_key(wk, r->code);
+  int rv = store_get(s, CF_META, wk, sizeof wk, &v, &n);
+  if (rv == 0 && v != NULL && n != 8)
+    rv = store_corrupt("index watermark");
+  if (rv == 0 && v != NULL)
+    wm = sj_get_be64((const uint8_t *)v);
+  rocksdb_free(v);
+  if (rv != 0 || wm >= r->size)
+    return rv;
+  sj_index_key_t *keys = malloc(SJ_ENTRY_MAX_KEYS * sizeof *keys);
+  if (keys == NULL)
+    return -ENOMEM;
+  store_entry_key(k, r->code, wm);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[CF_ENTRIES]);
+  rocksdb_iter_seek(it, (const char *)k, sizeof k);
+  for (seq = wm; rv == 0 && seq < r->size && rocksdb_iter_valid(it); seq++, rocksdb_iter_next(it)) {
+    const char *key = rocksdb_iter_key(it, &kn);
+    const char *val = rocksdb_iter_value(it, &vn);
+    store_entry_key(k, r->code, seq);
+    if (kn != sizeof k || memcmp(key, k, sizeof k) != 0)
+      rv = store_corrupt("entries below the head are missing");
+    else
+      rv = memidx_add_entry(r, (const uint8_t *)val, vn, keys);
+  }
   rocksdb_iter_get_error(it, &err);
   if (err != NULL && rv == 0)
     rv = store_rocks_error(err);
   else
     rocksdb_free(err);
+  if (rv == 0 && seq < r->size)
+    rv = store_corrupt("entries below the head are missing");
   rocksdb_iter_destroy(it);
-  rocksdb_readoptions_destroy(ro);
+  free(keys);
   return rv;
 }

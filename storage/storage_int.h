@@ -47,6 +47,7 @@ enum {
 #define TREE_KEY_LEN 13u                            /* region u32 | tile level u8 | tile u64 */
 #define CKPT_KEY_LEN 12u                            /* region u32 | size u64 */
 #define HEAD_KEY_LEN 6u                             /* 0x00 'h' | region u32 (meta CF) */
+#define WMARK_KEY_LEN 6u                            /* 0x00 'i' | region u32 (meta CF) */
 #define INDEX_KEY_MAX (1u + SJ_ENTRY_MAX_KEY_LEN)   /* type byte | key bytes */
 #define INDEX_ROW_MAX (2u + INDEX_KEY_MAX + 12u)    /* u16 len | index key | region | seq */
 
@@ -68,6 +69,29 @@ typedef struct {
   uint8_t h[TILE_SLOTS][SJ_HASH_LEN]; /* slots of absent nodes are undefined */
 } store_tile_t;
 
+/* One index row of the in-memory index (memindex.c). */
+typedef struct {
+  uint64_t seq;     /* the entry */
+  uint64_t time_ms; /* its time, the row's value */
+  uint32_t hash;    /* of (cf, key) */
+  uint32_t koff;    /* index key (type byte | key bytes) at keys + koff */
+  uint32_t next;    /* next row of the same bucket, UINT32_MAX at the end */
+  uint16_t klen;
+  uint8_t cf;       /* CF_SUBJECTS or CF_TRACE */
+} memidx_row_t;
+
+/* A region's index rows not yet in the index families, for entries watermark..size-1. */
+typedef struct {
+  memidx_row_t *rows; /* owned; n of cap used, in commit order */
+  uint32_t n;
+  uint32_t cap;
+  uint8_t *keys;      /* owned; kn of kcap used */
+  uint32_t kn;
+  size_t kcap;
+  uint32_t *bucket;   /* owned; nbucket heads (a power of two, >= 2 cap) */
+  uint32_t nbucket;
+} store_memidx_t;
+
 /* A region's committed state. Created on the first batch for the region (or at open from its
  * head row) and freed only by sj_store_close, so a pointer to it stays valid while the store is
  * open. Every field below lock is guarded by it. */
@@ -80,6 +104,7 @@ typedef struct {
   uint8_t root[SJ_HASH_LEN];       /* root of the committed tree */
   uint8_t last_leaf[SJ_HASH_LEN];  /* leaf hash of entry size-1, zero when empty */
   store_tile_t tiles[TILE_LEVELS]; /* the last (possibly partial) tile of each tile level */
+  store_memidx_t memidx;           /* index rows of entries >= the watermark (row in meta) */
   int cache_ok;                    /* 0 after an allocation failure: read levels from RocksDB */
   store_level_t cache[STORE_MAX_LEVELS]; /* only levels >= STORE_CACHE_LEVEL are used */
 } store_region_t;
@@ -93,6 +118,9 @@ struct sj_store {
   rocksdb_readoptions_t *ro;                     /* owned; shared, never modified after open */
   rocksdb_writeoptions_t *wo_sync;               /* owned; sync = 1 */
   rocksdb_writeoptions_t *wo_nosync;             /* owned; sync = 0 */
+  size_t index_buffer_rows;                      /* memidx rows that trigger a bulk write */
+  char *ingest_dir;                              /* owned; <dir>/ingest, table files built there */
+  atomic_ulong ingest_seq;                       /* names the next table file */
   pthread_rwlock_t regions_lock;                 /* guards the three fields below */
   store_region_t **regions;                      /* owned, unsorted */
   size_t nregions;
@@ -104,6 +132,7 @@ void store_entry_key(uint8_t out[ENTRY_KEY_LEN], uint32_t region, uint64_t seq);
 void store_tree_key(uint8_t out[TREE_KEY_LEN], uint32_t region, unsigned level, uint64_t index);
 void store_ckpt_key(uint8_t out[CKPT_KEY_LEN], uint32_t region, uint64_t size);
 void store_head_key(uint8_t out[HEAD_KEY_LEN], uint32_t region);
+void store_wmark_key(uint8_t out[WMARK_KEY_LEN], uint32_t region);
 /* The prefix all rows of one index key share: u16 length | index key. Returns its length. */
 size_t store_index_prefix(uint8_t *out, const uint8_t *ikey, size_t iklen);
 /* A whole index row key into out (INDEX_ROW_MAX bytes). Returns its length. */
@@ -141,8 +170,53 @@ int store_tile_get(const store_tile_t *t, unsigned d, unsigned slot, uint8_t out
 size_t store_tile_encode(const store_tile_t *t, uint8_t *out);
 int store_tile_decode(const uint8_t *v, size_t n, uint64_t index, store_tile_t *t);
 
+/* ---- ingest.c: index rows in bulk ------------------------------------------------------------- */
+typedef struct {
+  const uint8_t *k; /* index key, borrowed */
+  uint64_t seq;
+  uint64_t time_ms;
+  uint16_t klen;
+  uint8_t cf;
+} store_row_t;
+
+void store_rows_sort(store_row_t *v, size_t n); /* into row key order, family by family */
+/* Puts sorted rows of region into wb. */
+void store_rows_put(sj_store_t *s, rocksdb_writebatch_t *wb, uint32_t region, const store_row_t *v,
+                    size_t n);
+/* Writes sorted rows of region into one table file per family and ingests them (durable on
+ * return). Errors: SJ_ESTORE, SJ_ENOSPACE. */
+int store_rows_ingest(sj_store_t *s, uint32_t region, const store_row_t *v, size_t n);
+/* Sets s->ingest_dir under dir and removes files a crash left there. Errors: -errno, -ENOMEM. */
+int store_ingest_dir_open(sj_store_t *s, const char *dir);
+
+/* ---- memindex.c: the in-memory index ------------------------------------------------------------
+ * Written only by the region's batch (reserve: under the region's write lock, since it may move
+ * memory; add/clear: at publish, under it), read under its read lock. */
+void store_memidx_init(store_memidx_t *m);
+void store_memidx_free(store_memidx_t *m);
+/* Room for rows more rows and bytes more key bytes. Errors: -ENOMEM (m unchanged but usable). */
+int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes);
+void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen,
+                      uint64_t seq, uint64_t time_ms); /* room reserved */
+void store_memidx_clear(store_memidx_t *m);
+typedef void (*store_memidx_fn)(void *ctx, uint64_t seq, uint64_t time_ms);
+/* Calls fn for every row of (cf, index key), in no particular order. */
+void store_memidx_find(const store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen,
+                       store_memidx_fn fn, void *ctx);
+
+/* ---- batch.c ------------------------------------------------------------------------------------ */
+/* Writes the region's in-memory index rows to the index families (synced) and empties it.
+ * Errors: SJ_EBUSY (a batch of the region is open), those of sj_store_batch_commit. */
+int store_region_flush_index(sj_store_t *s, store_region_t *r);
+
+/* ---- read.c ------------------------------------------------------------------------------------- */
+/* Re-derives the in-memory index of a recovered region (size set) from the headers of its entries
+ * at and after the watermark. Errors: SJ_ESTORE (corrupt), -ENOMEM. */
+int store_memidx_recover(sj_store_t *s, store_region_t *r);
+
 /* ---- tree.c: tree reads, the upper-level cache -------------------------------------------------- */
-/* Recovers a region of the given size at open: frontier, root, last leaf and the cache. */
+/* Recovers a region of the given size at open: frontier, root, last leaf, the cache, and the
+ * in-memory index (re-derived from the headers of the entries at and after the watermark). */
 int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size);
 /* Appends committed nodes of level >= STORE_CACHE_LEVEL to the cache; the caller holds r's write
  * lock. Nodes of each level arrive in index order. On allocation failure (or a node out of order,

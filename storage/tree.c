@@ -1,10 +1,11 @@
-/* Tree reads: the stored perfect subtrees (tree family, level 0 = leaf hashes), the in-memory
+/* Tree reads: perfect-subtree hashes from the tiles of the tree family (tile.c), the in-memory
  * cache of the upper levels, and roots and proofs computed by crypto/ through a read callback.
  *
  * Why a cache: a proof at 10^6 leaves reads ~20 nodes. The nodes of level >= STORE_CACHE_LEVEL
- * are few (one per 2^level leaves) and are kept in memory per region, so a proof costs at most
- * STORE_CACHE_LEVEL RocksDB point reads. The cache only grows, at commit, under the region's
- * write lock; proofs hold the read lock while they run. */
+ * are few (one per 32 leaves in all) and are kept in memory per region; the six lower ones share
+ * one tile, so a proof costs one RocksDB read (none for the newest leaves, whose tile the region
+ * keeps). The cache only grows, at commit, under the region's write lock; proofs hold the read
+ * lock while they run. */
 #include "storage/storage_int.h"
 
 #include <errno.h>

@@ -22,6 +22,7 @@
 #define AH 340000u
 
 static char dir[512];
+static size_t idx_rows; /* opts.index_buffer_rows of the stores the test opens */
 
 /* ---- Fixture: one temporary directory per test -------------------------------------------------- */
 
@@ -45,11 +46,28 @@ static void rm_tree(const char *path) {
   rmdir(path);
 }
 
-static void setup(void) {
+static void setup_dir(void) {
   const char *base = getenv("SJ_TMPDIR");
   snprintf(dir, sizeof dir, "%s/storage-XXXXXX", base ? base : "/tmp");
   ck_assert_ptr_nonnull(mkdtemp(dir));
   ck_assert_int_eq(sj_crypto_init(), 0);
+}
+
+/* The default: index rows stay in memory for the whole of most tests. */
+static void setup(void) {
+  setup_dir();
+  idx_rows = 65536;
+}
+
+/* Index rows written in bulk every few commits, and (0) with every commit. */
+static void setup_bulk(void) {
+  setup_dir();
+  idx_rows = 50;
+}
+
+static void setup_direct(void) {
+  setup_dir();
+  idx_rows = 0;
 }
 
 static void teardown(void) {
@@ -61,6 +79,7 @@ static sj_store_t *open_store(void) {
   sj_store_opts_t o;
   sj_store_opts_default(&o);
   o.block_cache_mb = 8;
+  o.index_buffer_rows = idx_rows;
   int rv = sj_store_open(dir, &o, &s);
   ck_assert_msg(rv == 0, "open: %s (%s)", sj_strerror(rv), sj_store_last_error());
   return s;
@@ -120,13 +139,15 @@ static uint64_t time_of(uint64_t seq) {
   return 1700000000000ull + seq * 1000;
 }
 
-/* Keys: every entry names uscc_b; even ones uscc_a; seq % 3 == 0 the short SSCC; seq % 3 == 1 the
+/* Keys: every entry names uscc_b (seq % 11 == 0 twice); even ones uscc_a; seq % 3 == 0 the short SSCC; seq % 3 == 1 the
  * long one (the short one is its prefix); seq % 5 == 0 an OTHER_ID with uscc_a's bytes. */
 static void header_of(uint32_t region, uint64_t seq, const uint8_t prev[SJ_HASH_LEN],
                       const sj_buf_t *body, sj_buf_t *hdr) {
-  sj_index_key_t keys[4];
+  sj_index_key_t keys[5];
   uint16_t n = 0;
   keys[n++] = (sj_index_key_t){SJ_KEY_USCC, 18, (const uint8_t *)uscc_b};
+  if (seq % 11 == 0) /* named twice: still one row */
+    keys[n++] = (sj_index_key_t){SJ_KEY_USCC, 18, (const uint8_t *)uscc_b};
   if (seq % 2 == 0)
     keys[n++] = (sj_index_key_t){SJ_KEY_USCC, 18, (const uint8_t *)uscc_a};
   if (seq % 3 == 0)
@@ -263,8 +284,8 @@ static void check_entries(sj_store_t *s, const chain_t *c) {
 /* ---- Scans ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-  sj_entry_ref_t rows[1024];
-  uint64_t time[1024];
+  sj_entry_ref_t rows[4096];
+  uint64_t time[4096];
   size_t n;
   size_t stop_after; /* return 1 after this many rows; 0 = never */
   int fail_with;     /* return this (negative) on the first row when set */
@@ -274,7 +295,7 @@ static int collect(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
   collect_t *c = ctx;
   if (c->fail_with != 0)
     return c->fail_with;
-  ck_assert_uint_lt(c->n, 1024);
+  ck_assert_uint_lt(c->n, 4096);
   c->rows[c->n] = (sj_entry_ref_t){region, seq};
   c->time[c->n++] = time_ms;
   return c->stop_after != 0 && c->n >= c->stop_after ? 1 : 0;
@@ -687,7 +708,10 @@ static void crash_child(int fd) {
   uint8_t prev[SJ_HASH_LEN] = {0};
   uint64_t seq = 0;
   sj_store_t *s = NULL;
-  if (sj_store_open(dir, NULL, &s) != 0)
+  sj_store_opts_t o;
+  sj_store_opts_default(&o);
+  o.index_buffer_rows = idx_rows;
+  if (sj_store_open(dir, &o, &s) != 0)
     _exit(2);
   for (;;) {
     sj_store_batch_t *b = NULL;
@@ -737,6 +761,7 @@ START_TEST(reopen_after_crash_keeps_synced_batches) {
   chain_build(&c, size);
   check_head(s, &c);
   check_entries(s, &c);
+  check_scans(s, &c); /* index rows held in memory were derived again from the entries */
   append_batch(s, &c, 3, 1); /* the log continues */
   check_head(s, &c);
   sj_store_close(s);
@@ -806,6 +831,36 @@ typedef struct {
   int failures;
 } reader_t;
 
+typedef struct {
+  uint64_t below; /* rows with seq < limit */
+  uint64_t limit;
+  uint64_t max;   /* largest seq + 1 seen */
+} count_t;
+
+static int count_rows(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
+  count_t *c = ctx;
+  (void)time_ms;
+  if (region == SH && seq < c->limit)
+    c->below++;
+  if (seq + 1 > c->max)
+    c->max = seq + 1;
+  return 0;
+}
+
+/* Every entry names uscc_b once: a scan sees exactly the committed entries, whether their rows are
+ * in memory, being ingested, or in the family. */
+static int scan_is_exact(sj_store_t *s) {
+  uint8_t k[1 + SJ_ENTRY_MAX_KEY_LEN];
+  size_t kn = sj_store_index_key(SJ_KEY_USCC, (const uint8_t *)uscc_b, 18, k);
+  uint64_t after = 0;
+  count_t c = {0, 0, 0};
+  sj_store_head(s, SH, &c.limit, NULL, NULL);
+  if (sj_store_scan(s, SJ_INDEX_SUBJECTS, k, kn, NULL, count_rows, &c) != 0)
+    return 0;
+  sj_store_head(s, SH, &after, NULL, NULL);
+  return c.below == c.limit && c.max <= after;
+}
+
 static void *reader_main(void *arg) {
   reader_t *r = arg;
   uint8_t path[SJ_MERKLE_MAX_PATH][SJ_HASH_LEN], root[SJ_HASH_LEN], leaf[SJ_HASH_LEN];
@@ -821,7 +876,8 @@ static void *reader_main(void *arg) {
         sj_store_leaf_hash(r->s, SH, i, leaf) != 0 ||
         sj_merkle_verify_inclusion(leaf, i, size, (const uint8_t(*)[SJ_HASH_LEN])path, n, root) != 0)
       r->failures++;
-    r->proofs++;
+    if (r->proofs++ % 8 == 0 && !scan_is_exact(r->s))
+      r->failures++;
   }
   return NULL;
 }
@@ -832,13 +888,13 @@ START_TEST(readers_see_consistent_heads_during_commits) {
   pthread_t th[2];
   reader_t rd[2];
   atomic_init(&stop, 0);
-  chain_init(&c, SH, 2000);
+  chain_init(&c, SH, 1000);
   sj_store_t *s = open_store();
   for (int i = 0; i < 2; i++) {
     rd[i] = (reader_t){s, &stop, 0, 0};
     ck_assert_int_eq(pthread_create(&th[i], NULL, reader_main, &rd[i]), 0);
   }
-  while (c.size + 17 <= 2000)
+  while (c.size + 17 <= 1000)
     append_batch(s, &c, 17, 0);
   atomic_store(&stop, 1);
   for (int i = 0; i < 2; i++) {
@@ -853,26 +909,37 @@ END_TEST
 
 static Suite *storage_suite(void) {
   Suite *s = suite_create("storage");
+  const TTest *append[] = {append_reopen_reads_everything_back, scan_stops_resumes_and_aborts,
+                           reads_span_memtables_and_table_files, NULL};
+  const TTest *proofs[] = {proofs_verify_at_every_size_to_300, one_entry_per_batch_frontier_matches,
+                           NULL};
+  const TTest *refuse[] = {refused_adds_leave_batch_usable,
+                           abort_and_uncommitted_batches_leave_nothing, one_open_batch_per_region,
+                           NULL};
+  const TTest *crash[] = {reopen_after_crash_keeps_synced_batches, NULL};
+  const TTest *regions[] = {several_regions_side_by_side, NULL};
+  const TTest *threads[] = {readers_see_consistent_heads_during_commits, NULL};
   struct {
     const char *name;
-    const TTest *tests[4];
+    void (*setup)(void);
+    const TTest **tests;
   } cases[] = {
-      {"append",
-       {append_reopen_reads_everything_back, scan_stops_resumes_and_aborts,
-        reads_span_memtables_and_table_files}},
-      {"proofs", {proofs_verify_at_every_size_to_300, one_entry_per_batch_frontier_matches}},
-      {"refuse",
-       {refused_adds_leave_batch_usable, abort_and_uncommitted_batches_leave_nothing,
-        one_open_batch_per_region}},
-      {"crash", {reopen_after_crash_keeps_synced_batches}},
-      {"regions", {several_regions_side_by_side}},
-      {"threads", {readers_see_consistent_heads_during_commits}},
+      {"append", setup, append},
+      {"append_bulk_index", setup_bulk, append},
+      {"append_direct_index", setup_direct, append},
+      {"proofs", setup, proofs},
+      {"refuse", setup, refuse},
+      {"crash", setup, crash},
+      {"crash_bulk_index", setup_bulk, crash},
+      {"regions", setup, regions},
+      {"regions_bulk_index", setup_bulk, regions},
+      {"threads", setup_bulk, threads},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     TCase *tc = tcase_create(cases[i].name);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, cases[i].setup, teardown);
     tcase_set_timeout(tc, 120);
-    for (int k = 0; k < 4 && cases[i].tests[k] != NULL; k++)
+    for (size_t k = 0; cases[i].tests[k] != NULL; k++)
       tcase_add_test(tc, cases[i].tests[k]);
     suite_add_tcase(s, tc);
   }

@@ -1,0 +1,124 @@
+/* Index rows in bulk: sorting them, putting them into a WriteBatch, or writing them into a table
+ * file per family that RocksDB ingests whole (why: memindex.c; figures: docs/STORAGE.md).
+ *
+ * An ingested file bypasses the WAL and the memtable: RocksDB links it into level 0 (or lower,
+ * where nothing overlaps it) with a fresh sequence number, which is what a flush would have
+ * produced, minus the skiplist inserts. Ingestion is durable on return. */
+#include "storage/storage_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Row key order: family, then u16 length | index key, then seq (rows of one region). */
+static int cmp_rows(const void *x, const void *y) {
+  const store_row_t *a = x, *b = y;
+  if (a->cf != b->cf)
+    return a->cf < b->cf ? -1 : 1;
+  if (a->klen != b->klen)
+    return a->klen < b->klen ? -1 : 1;
+  int c = memcmp(a->k, b->k, a->klen);
+  if (c != 0)
+    return c;
+  return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+void store_rows_sort(store_row_t *v, size_t n) {
+  if (n > 1)
+    qsort(v, n, sizeof *v, cmp_rows);
+}
+
+void store_rows_put(sj_store_t *s, rocksdb_writebatch_t *wb, uint32_t region, const store_row_t *v,
+                    size_t n) {
+  uint8_t row[INDEX_ROW_MAX], t[8];
+  for (size_t i = 0; i < n; i++) {
+    size_t rn = store_index_row(row, v[i].k, v[i].klen, region, v[i].seq);
+    sj_put_be64(t, v[i].time_ms);
+    rocksdb_writebatch_put_cf(wb, s->cf[v[i].cf], (const char *)row, rn, (const char *)t,
+                              sizeof t);
+  }
+}
+
+/* Writes rows v[0..n) (sorted, all of family cf) into the table file path. A key an entry names
+ * twice gives the same row twice; a table file takes each key once. */
+static int write_table(sj_store_t *s, const char *path, uint32_t region, const store_row_t *v,
+                       size_t n) {
+  uint8_t row[INDEX_ROW_MAX], t[8];
+  char *err = NULL;
+  rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
+  rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(eo, s->cfopts[v[0].cf]);
+  rocksdb_sstfilewriter_open(w, path, &err);
+  for (size_t i = 0; err == NULL && i < n; i++) {
+    if (i > 0 && cmp_rows(&v[i - 1], &v[i]) == 0)
+      continue;
+    size_t rn = store_index_row(row, v[i].k, v[i].klen, region, v[i].seq);
+    sj_put_be64(t, v[i].time_ms);
+    rocksdb_sstfilewriter_put(w, (const char *)row, rn, (const char *)t, sizeof t, &err);
+  }
+  if (err == NULL)
+    rocksdb_sstfilewriter_finish(w, &err);
+  rocksdb_sstfilewriter_destroy(w);
+  rocksdb_envoptions_destroy(eo);
+  return err != NULL ? store_rocks_error(err) : 0;
+}
+
+static int ingest_one(sj_store_t *s, uint32_t region, const store_row_t *v, size_t n) {
+  char path[4096];
+  char *err = NULL;
+  unsigned long id = atomic_fetch_add(&s->ingest_seq, 1);
+  snprintf(path, sizeof path, "%s/%u-%lu.sst", s->ingest_dir, region, id);
+  int rv = write_table(s, path, region, v, n);
+  if (rv == 0) {
+    const char *files[1] = {path};
+    rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+    rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+    rocksdb_ingest_external_file_cf(s->db, s->cf[v[0].cf], files, 1, io, &err);
+    rocksdb_ingestexternalfileoptions_destroy(io);
+    if (err != NULL)
+      rv = store_rocks_error(err);
+  }
+  unlink(path); /* moved into the DB on success (a link remains there); leftover otherwise */
+  return rv;
+}
+
+int store_rows_ingest(sj_store_t *s, uint32_t region, const store_row_t *v, size_t n) {
+  size_t i = 0;
+  int rv = 0;
+  while (rv == 0 && i < n) {
+    size_t j = i;
+    while (j < n && v[j].cf == v[i].cf)
+      j++;
+    rv = ingest_one(s, region, v + i, j - i);
+    i = j;
+  }
+  return rv;
+}
+
+/* The directory the table files are built in, emptied of what a crash left behind. */
+int store_ingest_dir_open(sj_store_t *s, const char *dir) {
+  char path[4096];
+  size_t n = strlen(dir);
+  s->ingest_dir = malloc(n + sizeof "/ingest");
+  if (s->ingest_dir == NULL)
+    return -ENOMEM;
+  memcpy(s->ingest_dir, dir, n);
+  memcpy(s->ingest_dir + n, "/ingest", sizeof "/ingest");
+  if (mkdir(s->ingest_dir, 0700) != 0 && errno != EEXIST)
+    return -errno;
+  DIR *d = opendir(s->ingest_dir);
+  if (d == NULL)
+    return -errno;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof path, "%s/%s", s->ingest_dir, e->d_name);
+    unlink(path);
+  }
+  closedir(d);
+  return 0;
+}
