@@ -40,6 +40,25 @@ static int on_behalf(sj_node_t *n, sj_req_t *req, caller_t *c) {
   return 1;
 }
 
+/* Token bucket per token: token_rate requests per second, bursts of twice that. */
+static int rate_ok(sj_node_t *n, sj_token_t *t) {
+  double rate = (double)n->cfg.token_rate, burst = 2 * rate;
+  if (rate <= 0)
+    return 1;
+  uint64_t now = api_now_us();
+  if (t->bucket_us == 0)
+    t->bucket = burst;
+  else
+    t->bucket += (double)(now - t->bucket_us) * rate / 1e6;
+  if (t->bucket > burst)
+    t->bucket = burst;
+  t->bucket_us = now;
+  if (t->bucket < 1)
+    return 0;
+  t->bucket -= 1;
+  return 1;
+}
+
 int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c) {
   size_t len = 0;
   const char *auth = sj_req_header(req, "authorization", &len);
@@ -51,9 +70,19 @@ int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c) {
     api_problem(n, req, route, 401, "Unauthorized", "Authorization must be 'Bearer <token>'", NULL);
     return -1;
   }
-  const sj_token_t *t = sj_tokens_find(n->tokens, auth + 7, len - 7);
+  sj_token_t *t = sj_tokens_find(n->tokens, auth + 7, len - 7);
   if (!t) {
     api_problem(n, req, route, 401, "Unauthorized", "unknown token", NULL);
+    return -1;
+  }
+  if (!rate_ok(n, t)) {
+    SJ_LOG_WARN("api", "%s stream %d: token '%s' over its rate limit", sj_req_peer(req),
+                sj_req_stream_id(req), t->label);
+    sj_header_t h[2] = {{"content-type", "application/problem+json"}, {"retry-after", "1"}};
+    static const char body[] = "{\"type\":\"about:blank\",\"title\":\"Too Many Requests\","
+                               "\"status\":429,\"detail\":\"this token is over its request rate\"}";
+    sj_req_respond(req, 429, h, 2, body, sizeof body - 1);
+    sj_metrics_request(n->metrics, n->route_ids[route], 429, 0);
     return -1;
   }
   c->role = t->role;

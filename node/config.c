@@ -13,6 +13,7 @@ const char sj_config_usage[] =
     "                    [--listen HOST:PORT] [--tokens FILE] [--hmac-key FILE]\n"
     "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS] [--backup-dir DIR]\n"
     "                    [--min-free-mb N] [--next-key FILE]\n"
+    "                    [--token-rate REQ_PER_S]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
@@ -28,6 +29,7 @@ void sj_config_default(sj_config_t *c) {
   c->cache_entries = 65536;
   c->poll_ms = 5000;
   c->min_free_mb = 64;
+  c->token_rate = 5000;
 }
 
 int sj_region_parse(const char *s, size_t n, uint32_t *out) {
@@ -92,6 +94,8 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return parse_size(v, &c->max_conns);
   if (!strcmp(k, "cache-entries") || !strcmp(k, "cache_entries"))
     return parse_size(v, &c->cache_entries);
+  if (!strcmp(k, "token-rate") || !strcmp(k, "token_rate"))
+    return parse_size(v, &c->token_rate);
   if (!strcmp(k, "min-free-mb") || !strcmp(k, "min_free_mb"))
     return parse_size(v, &c->min_free_mb);
   if (!strcmp(k, "poll-ms") || !strcmp(k, "poll_ms")) {

@@ -37,6 +37,8 @@ typedef struct {
   size_t cache_entries;    /* lookup response cache entries, default 65536; 0 = off */
   uint64_t poll_ms;        /* replication: checkpoint poll period, default 5000 */
   size_t min_free_mb;      /* appends answer 507 below this much free disk; default 64 */
+  size_t token_rate;       /* requests per second per token (burst: twice that); 0 = no limit;
+                              default 5000 */
   sj_peer_conf_t peers[SJ_MAX_PEERS];
   size_t npeers;
 } sj_config_t;

@@ -111,9 +111,9 @@ int sj_tokens_load(const char *path, sj_tokens_t **out, int *errline) {
   return 0;
 }
 
-const sj_token_t *sj_tokens_find(const sj_tokens_t *t, const char *token, size_t n) {
+sj_token_t *sj_tokens_find(sj_tokens_t *t, const char *token, size_t n) {
   uint8_t h[32];
-  const sj_token_t *found = NULL;
+  sj_token_t *found = NULL;
   sj_sha256(token, n, h);
   for (size_t i = 0; i < t->n; i++) { /* no early exit: every line is compared */
     int eq = sodium_memcmp(h, t->v[i].hash, 32) == 0;

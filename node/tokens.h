@@ -26,6 +26,8 @@ typedef struct {
   uint8_t hash[32];
   char arg[40];   /* subject id or peer region; "" otherwise */
   char label[64]; /* for logs and the audit trail */
+  double bucket;  /* rate limit: requests left (node/api_util.c); starts full */
+  uint64_t bucket_us; /* when bucket was last refilled; 0 = never used */
 } sj_token_t;
 
 typedef struct sj_tokens sj_tokens_t;
@@ -39,8 +41,8 @@ void sj_tokens_free(sj_tokens_t *t);
 size_t sj_tokens_count(const sj_tokens_t *t);
 
 /* Finds the token (n bytes, as presented after "Bearer "). Returns the matching entry (borrowed,
- * valid while t lives) or NULL. Takes the same time whether or not, and wherever, it matches. */
-const sj_token_t *sj_tokens_find(const sj_tokens_t *t, const char *token, size_t n);
+ * valid while t lives; its rate-limit fields are the caller's to update) or NULL. Takes the same time whether or not, and wherever, it matches. */
+sj_token_t *sj_tokens_find(sj_tokens_t *t, const char *token, size_t n);
 
 const char *sj_role_name(sj_role_t r);
 /* Parses "submit", "authority", "subject", "peer". Returns 0 or SJ_EINVAL. */

@@ -29,6 +29,7 @@
 
 static char g_dir[512];
 static const char *g_min_free = "0"; /* --min-free-mb for the node (the full-disk test sets it) */
+static const char *g_token_rate = "0"; /* --token-rate (the rate-limit test sets it) */
 static char g_url[64];
 static char g_vkey[256];
 static pid_t g_pid;
@@ -108,7 +109,7 @@ static void node_start(void) {
     dup2(fd, 2);
     execl(bin, bin, "--region", "310000", "--listen", listen, "--data-dir", data, "--key", key,
           "--tokens", tokens, "--hmac-key", hmac, "--log-level", "warn", "--min-free-mb",
-          g_min_free, (char *)NULL);
+          g_min_free, "--token-rate", g_token_rate, (char *)NULL);
     _exit(127);
   }
   sj_buf_t b = {0};
@@ -167,6 +168,7 @@ static void teardown(void) {
   if (system(mnt)) { /* not mounted: fine */
   }
   g_min_free = "0";
+  g_token_rate = "0";
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   if (system(cmd) != 0)
@@ -726,6 +728,28 @@ START_TEST(sighup_reloads_tokens) {
 }
 END_TEST
 
+/* A token over its rate gets 429 with Retry-After; others are not affected. */
+START_TEST(tokens_are_rate_limited) {
+  sj_buf_t b = {0};
+  node_stop(SIGTERM);
+  g_token_rate = "5"; /* bursts of 10 */
+  node_start();
+  int limited = 0, ok = 0;
+  for (int i = 0; i < 30; i++) {
+    int st = get("/v1/subjects/" USCC1, AUTH_TOKEN, &b);
+    limited += st == 429;
+    ok += st == 200;
+  }
+  ck_assert_int_ge(ok, 10);
+  ck_assert_int_gt(limited, 0);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, SUBMIT_TOKEN, &b), 200); /* its own bucket */
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);         /* the public is not a token */
+  nanosleep(&(struct timespec){1, 0}, NULL);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, AUTH_TOKEN, &b), 200);   /* refilled */
+  sj_buf_deinit(&b);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   struct {
@@ -748,6 +772,7 @@ static Suite *node_suite(void) {
       {"backup", online_backup_restores},
       {"full_disk", a_full_disk_answers_507_and_recovers},
       {"sighup", sighup_reloads_tokens},
+      {"rate_limit", tokens_are_rate_limited},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     TCase *tc = tcase_create(cases[i].name);
