@@ -25,16 +25,9 @@ typedef struct {
   const caller_t *c;
 } vis_t;
 
-static int visible(void *ctx, const sj_entry_header_t *h) {
+static int visible(void *ctx, const sj_entry_header_t *h, const uint8_t *body, size_t len) {
   const vis_t *v = ctx;
-  if (api_body_visible(v->n, v->c, h, NULL, 0)) /* full access */
-    return 1;
-  sj_buf_t hb = {0}, bb = {0};
-  int has = 0, ok = sj_store_get_entry(v->n->store, h->region, h->seq, &hb, &bb, &has) == 0 &&
-                    has && api_body_visible(v->n, v->c, h, bb.p, bb.n);
-  sj_buf_deinit(&hb);
-  sj_buf_deinit(&bb);
-  return ok;
+  return api_body_visible(v->n, v->c, h, body, len);
 }
 
 /* Replies with extra headers (content-type first) and counts the request in the metrics. */

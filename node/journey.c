@@ -176,7 +176,7 @@ int sj_trace_ev_load(sj_store_t *s, uint32_t region, uint64_t seq, sj_trace_visi
     sj_merkle_leaf_hash(hb.p, hb.n, e.leaf);
     e.type = name_index(ev_types, h.type, h.type_len);
     e.time_ms = (int64_t)h.time_ms;
-    e.visible = has_body && vis(vis_ctx, &h);
+    e.visible = has_body && vis(vis_ctx, &h, bb.p, bb.n);
     e.withheld = !has_body ? "not replicated" : !e.visible ? "disclosure" : NULL;
     if (e.visible)
       rv = load_body(&e, &bb, keep_json);

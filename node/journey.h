@@ -17,8 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Whether the caller may see the body of the entry with this header. */
-typedef int (*sj_trace_visible_fn)(void *ctx, const sj_entry_header_t *h);
+/* Whether the caller may see the body of the entry with this header; body/len are the body when
+ * the node holds it (NULL/0 when not), borrowed for the call. */
+typedef int (*sj_trace_visible_fn)(void *ctx, const sj_entry_header_t *h, const uint8_t *body,
+                                   size_t len);
 
 /* ---- One trace event --------------------------------------------------------------------------
  */
