@@ -155,9 +155,10 @@ static char gs1_check(const char *digits, size_t n) {
 
 typedef struct {
   uint32_t seq;
-  uint16_t kind; /* 0 penalty, 1 abnormal_list, 2 blacklist */
-  uint64_t ent;  /* subject: region * 2^40 + index */
-  int month;     /* months since 2023-01 of the decision */
+  uint16_t kind;       /* 0 penalty, 1 abnormal_list, 2 blacklist */
+  uint16_t min_months; /* the rules' earliest repair or removal (docs/CREDIT.md) */
+  uint64_t ent;        /* subject: region * 2^40 + index */
+  int month;           /* months since 2023-01 of the decision */
 } ref_t;
 
 typedef struct {
@@ -223,9 +224,10 @@ static void head(gen_t *g, const char *type) {
   sj_buf_printf(&g->line, "{\"kind\":\"credit\",\"type\":\"%s\",", type);
 }
 
-static void remember(gen_t *g, int r, uint16_t kind, int sr, uint64_t si, int month) {
+static void remember(gen_t *g, int r, uint16_t kind, uint16_t min_months, int sr, uint64_t si,
+                     int month) {
   ref_t *x = &g->ring[r][g->nring[r]++ % RING];
-  *x = (ref_t){(uint32_t)g->seq[r], kind, ((uint64_t)sr << 40) | si, month};
+  *x = (ref_t){(uint32_t)g->seq[r], kind, min_months, ((uint64_t)sr << 40) | si, month};
 }
 
 static int penalty(gen_t *g, int r, int sr, uint64_t si, int month) {
@@ -246,7 +248,7 @@ static int penalty(gen_t *g, int r, int sr, uint64_t si, int month) {
                 (unsigned)(g->seq[r] % 100000), d, viol[k], fine);
   authority_json(g, r, k);
   sj_buf_append_str(&g->line, "},\"test_data\":true}");
-  remember(g, r, 0, sr, si, month);
+  remember(g, r, 0, k == 0 ? 12 : 3, sr, si, month); /* serious: 12 months, general: 3 */
   return emit(g, r);
 }
 
@@ -263,7 +265,7 @@ static int listing(gen_t *g, int r, int sr, uint64_t si, int month, int black) {
                 black ? "提供虚假材料取得登记" : "通过登记的住所无法联系");
   authority_json(g, r, 0);
   sj_buf_append_str(&g->line, "},\"test_data\":true}");
-  remember(g, r, black ? 2 : 1, sr, si, month);
+  remember(g, r, black ? 2 : 1, black ? 12 : 0, sr, si, month);
   return emit(g, r);
 }
 
@@ -315,32 +317,48 @@ static int ban(gen_t *g, int r, int sr, uint64_t si, int month) {
   return emit(g, r);
 }
 
+/* A correction of penalty x: the whole decision again, with its number corrected, a month after
+ * the original (before any repair could be accepted, so repairs act on the corrected version). */
+static int correction(gen_t *g, int r, const ref_t *x, int sr, uint64_t si) {
+  char d[11];
+  date_of(x->month + 1, 5, d);
+  head(g, "penalty");
+  subject_json(g, sr, si);
+  sj_buf_printf(
+      &g->line,
+      ",\"disclosure\":\"public\",\"action\":\"correction\",\"ref\":{\"region\":\"%s\","
+      "\"seq\":%u},\"severity\":\"%s\",\"domain\":\"food\",\"decision\":{\"number\":"
+      "\"%s市监罚〔%d〕%u号（更正）\",\"date\":\"%s\",\"violation\":\"未按规定进行进货查验\","
+      "\"measures\":[\"fine\"],\"fine_cny\":5000,\"content\":\"更正决定文书号（测试）\",",
+      regions[r].code, (unsigned)x->seq, x->min_months >= 12 ? "serious" : "general",
+      regions[r].abbr, 2023 + x->month / 12, (unsigned)x->seq, d);
+  authority_json(g, r, 0);
+  sj_buf_append_str(&g->line, "},\"test_data\":true}");
+  return emit(g, r);
+}
+
 /* A later act on a remembered entry of region r: a repair of a penalty, a removal from a list,
- * or a correction; written in r's file (the same authority acts), naming the same subject. */
+ * or a correction; written in r's file (the same authority acts), naming the same subject, dated
+ * after the rules allow it (min_months after the decision, and after any correction). */
 static int follow_up(gen_t *g, int r) {
   if (g->nring[r] == 0)
-    return penalty(g, r, r, below(&g->r, (uint32_t)g->pool), (int)below(&g->r, 18));
+    return penalty(g, r, r, below(&g->r, (uint32_t)g->pool), (int)below(&g->r, 14));
   unsigned n = g->nring[r] < RING ? g->nring[r] : RING;
   ref_t x = g->ring[r][below(&g->r, n)];
   int sr = (int)(x.ent >> 40);
   uint64_t si = x.ent & ((1ull << 40) - 1);
+  if (x.kind == 0 && below(&g->r, 4) == 0)
+    return correction(g, r, &x, sr, si);
   char d[11];
-  date_of(x.month + 4 + (int)below(&g->r, 6), 15, d);
-  const char *type = x.kind == 0 ? "repair" : x.kind == 1 ? "abnormal_list" : "blacklist";
-  const char *action = x.kind == 0 ? "repair" : "removal";
-  if (x.kind == 0 && below(&g->r, 4) == 0) {
-    type = "penalty";
-    action = "correction";
-  }
-  head(g, type);
+  date_of(x.month + x.min_months + 2 + (int)below(&g->r, 3), 15, d);
+  int repair = x.kind == 0;
+  head(g, repair ? "repair" : x.kind == 1 ? "abnormal_list" : "blacklist");
   subject_json(g, sr, si);
   sj_buf_printf(&g->line,
                 ",\"disclosure\":\"public\",\"action\":\"%s\",\"ref\":{\"region\":\"%s\","
                 "\"seq\":%u},\"decision\":{\"date\":\"%s\",\"content\":\"%s\",",
-                action, regions[r].code, (unsigned)x.seq, d,
-                action[0] == 'r' && action[2] == 'p' ? "已完成整改并提交信用修复申请（测试）"
-                : action[2] == 'm'                   ? "已依法移出（测试）"
-                                                     : "更正决定文书号（测试）");
+                repair ? "repair" : "removal", regions[r].code, (unsigned)x.seq, d,
+                repair ? "已完成整改并提交信用修复申请（测试）" : "已依法移出（测试）");
   authority_json(g, r, 0);
   sj_buf_append_str(&g->line, "},\"test_data\":true}");
   return emit(g, r);
@@ -349,7 +367,8 @@ static int follow_up(gen_t *g, int r) {
 static int credit_record(gen_t *g) {
   int r = (int)below(&g->r, NREG), sr = below(&g->r, 3) ? r : (int)below(&g->r, NREG);
   uint64_t si = below(&g->r, (uint32_t)g->pool);
-  int month = (int)below(&g->r, 20); /* 2023-01 .. 2024-08: decisions lie in the past */
+  /* decisions in 2023-01 .. 2024-02, their follow-ups by 2025-05: every date lies in the past */
+  int month = (int)below(&g->r, 14);
   switch (below(&g->r, 12)) {
   case 0:
   case 1:
