@@ -882,6 +882,9 @@ START_TEST(capture_errors_name_the_document_and_write_nothing) {
 }
 END_TEST
 
+static int cli(const char *args, const char *out_name);
+static void read_all(const char *name, sj_buf_t *out);
+
 /* The journey endpoint: URN and percent-encoded Digital Link give the same steps. */
 START_TEST(journey_endpoint_urn_and_digital_link_agree) {
   json_decref(capture_chain());
@@ -907,6 +910,14 @@ START_TEST(journey_endpoint_urn_and_digital_link_agree) {
       json_string_value(json_object_get(json_array_get(json_object_get(bad, "errors"), 0), "code")),
       "EPC_FORMAT");
   json_decref(bad);
+  /* the CLI's timeline, from the Digital Link form (it percent-encodes the code) */
+  sj_buf_t out = {0};
+  ck_assert_int_eq(cli("trace '" CAR_DL "' --journey --direction back", "j1"), 0);
+  read_all("j1.out", &out);
+  ck_assert_msg(strstr((char *)out.p, "journey of " CAR_URN " (back): 7 steps, regions 310000"),
+                "%s", (char *)out.p);
+  ck_assert(strstr((char *)out.p, "killing") && strstr((char *)out.p, "operator " OP_AH));
+  sj_buf_deinit(&out);
   /* the plain lookup still answers on the rest-of-path route */
   json_t *t = get_json("/v1/trace/" CASE, 200);
   ck_assert_uint_eq(json_array_size(json_object_get(t, "records")), 6);
