@@ -59,13 +59,27 @@ static int rate_ok(sj_node_t *n, sj_token_t *t) {
   return 1;
 }
 
+/* Without a token: a peer region known by a verified client certificate (mutual TLS), or the
+ * public. */
+static int cert_caller(sj_node_t *n, sj_req_t *req, caller_t *c) {
+  const char *cn = n->tls_server && n->cfg.tls_ca[0] ? sj_req_peer_cert_cn(req) : NULL;
+  for (size_t i = 0; cn && i < n->cfg.npeers; i++)
+    if (!strcmp(n->mtls_peers[i].arg, cn)) {
+      c->role = SJ_ROLE_PEER;
+      c->tok = &n->mtls_peers[i];
+      on_behalf(n, req, c);
+      break;
+    }
+  return 0;
+}
+
 int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c) {
   size_t len = 0;
   const char *auth = sj_req_header(req, "authorization", &len);
   memset(c, 0, sizeof *c);
   c->purpose = sj_req_header(req, "x-purpose", NULL);
   if (!auth)
-    return 0;
+    return cert_caller(n, req, c);
   if (len < 8 || strncasecmp(auth, "Bearer ", 7)) {
     api_problem(n, req, route, 401, "Unauthorized", "Authorization must be 'Bearer <token>'", NULL);
     return -1;

@@ -13,7 +13,8 @@ const char sj_config_usage[] =
     "                    [--listen HOST:PORT] [--tokens FILE] [--hmac-key FILE]\n"
     "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS] [--backup-dir DIR]\n"
     "                    [--min-free-mb N] [--next-key FILE]\n"
-    "                    [--token-rate REQ_PER_S]\n"
+    "                    [--token-rate REQ_PER_S] [--tls-listen HOST:PORT --tls-cert FILE\n"
+    "                    --tls-key FILE [--tls-ca FILE] [--tls-require-client-cert 1]]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
@@ -68,6 +69,20 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return sj_region_parse(v, strlen(v), &c->region);
   if (!strcmp(k, "listen"))
     return copy(c->listen, sizeof c->listen, v);
+  if (!strcmp(k, "tls-listen") || !strcmp(k, "tls_listen"))
+    return copy(c->tls_listen, sizeof c->tls_listen, v);
+  if (!strcmp(k, "tls-cert") || !strcmp(k, "tls_cert"))
+    return copy(c->tls_cert, sizeof c->tls_cert, v);
+  if (!strcmp(k, "tls-key") || !strcmp(k, "tls_key"))
+    return copy(c->tls_key, sizeof c->tls_key, v);
+  if (!strcmp(k, "tls-ca") || !strcmp(k, "tls_ca"))
+    return copy(c->tls_ca, sizeof c->tls_ca, v);
+  if (!strcmp(k, "tls-require-client-cert") || !strcmp(k, "tls_require_client_cert")) {
+    size_t b;
+    int rv = parse_size(v, &b);
+    c->tls_require_client_cert = b != 0;
+    return rv;
+  }
   if (!strcmp(k, "data-dir") || !strcmp(k, "data_dir"))
     return copy(c->data_dir, sizeof c->data_dir, v);
   if (!strcmp(k, "key"))
@@ -216,6 +231,10 @@ int sj_config_check(const sj_config_t *c, char *err, size_t errlen) {
     return SJ_EINVAL;
   }
 
+  if (c->tls_listen[0] && (!c->tls_cert[0] || !c->tls_key[0])) {
+    snprintf(err, errlen, "tls-listen needs tls-cert and tls-key");
+    return SJ_EINVAL;
+  }
   for (size_t i = 0; i < c->npeers; i++) {
     const sj_peer_conf_t *p = &c->peers[i];
     if (!p->vkey[0] || !p->nurls) {

@@ -21,7 +21,12 @@ typedef struct {
 
 typedef struct {
   uint32_t region;         /* --region, required */
-  char listen[128];        /* --listen HOST:PORT, default 127.0.0.1:7300 */
+  char listen[128];        /* --listen HOST:PORT, default 127.0.0.1:7300 (cleartext h2) */
+  char tls_listen[128];    /* --tls-listen HOST:PORT: HTTPS (TLS 1.3, h2) beside it; "" = none */
+  char tls_cert[512];      /* --tls-cert: certificate chain (PEM), also the client cert to peers */
+  char tls_key[512];       /* --tls-key: its key */
+  char tls_ca[512];        /* --tls-ca: CA for peers' server and client certificates */
+  int tls_require_client_cert; /* --tls-require-client-cert 1: mutual TLS only on the TLS port */
   char data_dir[512];      /* --data-dir, required */
   char backup_dir[512];    /* --backup-dir, default DATA-DIR.backups */
   char key_file[512];      /* --key, required: C2SP private key, mode 0600 */

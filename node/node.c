@@ -155,18 +155,7 @@ static int parse_listen(const char *s, char *host, size_t cap, uint16_t *port) {
   return 0;
 }
 
-static int start_api(sj_node_t *n) {
-  sj_server_opts_t so;
-  char host[128];
-  uint16_t port;
-  sj_server_opts_default(&so);
-  so.max_connections = (uint32_t)n->cfg.max_conns;
-  so.max_body = n->cfg.max_body;
-  int rv = sj_server_new(n->loop, &so, &n->server);
-  if (rv)
-    return rv;
-  for (int i = 0; i < R_COUNT; i++)
-    n->route_ids[i] = sj_metrics_route(n->metrics, route_labels[i]);
+static void register_routes(sj_node_t *n) {
   api_register_write(n);
   api_register_read(n);
   api_register_log(n);
@@ -175,13 +164,68 @@ static int start_api(sj_node_t *n) {
   api_register_repl(n);
   api_register_admin(n);
   api_register_web(n);
-  if (parse_listen(n->cfg.listen, host, sizeof host, &port)) {
-    SJ_LOG_ERR("node", "listen address '%s' is not HOST:PORT", n->cfg.listen);
+}
+
+static int listen_on(sj_node_t *n, sj_server_t *s, const char *addr) {
+  char host[128];
+  uint16_t port;
+  if (parse_listen(addr, host, sizeof host, &port)) {
+    SJ_LOG_ERR("node", "listen address '%s' is not HOST:PORT", addr);
     return SJ_EINVAL;
   }
-  rv = sj_server_listen(n->server, host, port);
+  int rv = sj_server_listen(s, host, port);
   if (rv)
-    SJ_LOG_ERR("node", "cannot listen on %s: %s", n->cfg.listen, sj_strerror(rv));
+    SJ_LOG_ERR("node", "cannot listen on %s: %s", addr, sj_strerror(rv));
+  (void)n;
+  return rv;
+}
+
+/* The HTTPS listener: the same routes on a second server (a server has one transport). */
+static int start_tls(sj_node_t *n, const sj_server_opts_t *base) {
+  sj_server_opts_t so = *base;
+  so.tls_cert_file = n->cfg.tls_cert;
+  so.tls_key_file = n->cfg.tls_key;
+  so.tls_client_ca_file = n->cfg.tls_ca[0] ? n->cfg.tls_ca : NULL;
+  so.tls_require_client_cert = n->cfg.tls_require_client_cert;
+  int rv = sj_server_new(n->loop, &so, &n->tls_server);
+  if (rv) {
+    SJ_LOG_ERR("node", "TLS certificate %s / key %s: %s", n->cfg.tls_cert, n->cfg.tls_key,
+               sj_strerror(rv));
+    return rv;
+  }
+  sj_server_t *primary = n->server;
+  n->server = n->tls_server;
+  register_routes(n);
+  n->server = primary;
+  return listen_on(n, n->tls_server, n->cfg.tls_listen);
+}
+
+/* A peer region may identify itself by its client certificate (CN = region code) instead of a
+ * token; it then has the same rights as a peer token for that region. */
+static void init_mtls_peers(sj_node_t *n) {
+  for (size_t i = 0; i < n->cfg.npeers; i++) {
+    sj_token_t *t = &n->mtls_peers[i];
+    t->role = SJ_ROLE_PEER;
+    snprintf(t->arg, sizeof t->arg, "%06u", n->cfg.peers[i].region);
+    snprintf(t->label, sizeof t->label, "mtls-%06u", n->cfg.peers[i].region);
+  }
+}
+
+static int start_api(sj_node_t *n) {
+  init_mtls_peers(n);
+  sj_server_opts_t so;
+  sj_server_opts_default(&so);
+  so.max_connections = (uint32_t)n->cfg.max_conns;
+  so.max_body = n->cfg.max_body;
+  int rv = sj_server_new(n->loop, &so, &n->server);
+  if (rv)
+    return rv;
+  for (int i = 0; i < R_COUNT; i++)
+    n->route_ids[i] = sj_metrics_route(n->metrics, route_labels[i]);
+  register_routes(n);
+  rv = listen_on(n, n->server, n->cfg.listen);
+  if (rv == 0 && n->cfg.tls_listen[0])
+    rv = start_tls(n, &so);
   return rv;
 }
 
@@ -258,8 +302,9 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   }
   uint64_t size;
   sj_store_head(n->store, cfg->region, &size, NULL, NULL);
-  SJ_LOG_INFO("node", "region %s (%s) listening on %s:%u, log size %llu, %zu tokens",
-              n->region_str, sj_signer_name(n->signer), cfg->listen, sj_server_port(n->server),
+  SJ_LOG_INFO("node", "region %s (%s) listening on %s%s%s, log size %llu, %zu tokens",
+              n->region_str, sj_signer_name(n->signer), cfg->listen,
+              cfg->tls_listen[0] ? " and https://" : "", cfg->tls_listen,
               (unsigned long long)size, sj_tokens_count(n->tokens));
   *out = n;
   return 0;
@@ -291,6 +336,12 @@ static void on_server_closed(void *arg) {
     done(done_arg);
 }
 
+static void on_one_server_closed(void *arg) {
+  sj_node_t *n = arg;
+  if (--n->servers_open == 0)
+    on_server_closed(n);
+}
+
 void sj_node_close(sj_node_t *n, void (*done)(void *arg), void *arg) {
   if (n->closing)
     return;
@@ -299,8 +350,11 @@ void sj_node_close(sj_node_t *n, void (*done)(void *arg), void *arg) {
   n->close_arg = arg;
   repl_stop(n);
   api_follow_close_all(n);
+  n->servers_open = (n->server != NULL) + (n->tls_server != NULL);
+  if (n->tls_server)
+    sj_server_close(n->tls_server, 5000, on_one_server_closed, n);
   if (n->server)
-    sj_server_close(n->server, 5000, on_server_closed, n);
-  else
+    sj_server_close(n->server, 5000, on_one_server_closed, n);
+  if (n->servers_open == 0)
     on_server_closed(n);
 }

@@ -50,7 +50,11 @@ struct sj_node {
   sj_signer_t *next_signer; /* during a key rotation: the next key, co-signing checkpoints */
   sj_buf_t vkey;         /* its verifier key text */
   sj_writer_t *writer;
-  sj_server_t *server;
+  sj_server_t *server;     /* cleartext h2 (listen); the registration target of api_register_* */
+  sj_server_t *tls_server; /* HTTPS (tls-listen), same routes; NULL when not configured */
+  int servers_open;        /* servers not yet closed (shutdown) */
+  sj_token_t mtls_peers[SJ_MAX_PEERS]; /* identities of peers known by client certificate (CN =
+                                          region code), used like peer tokens */
   sj_tokens_t *tokens;
   sj_metrics_t *metrics;
   sj_cache_t *cache;     /* public lookup responses (node/cache.c) */

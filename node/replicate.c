@@ -805,6 +805,12 @@ static int add_conn(struct repl *r, const char *url) {
   sj_client_opts_t o;
   sj_client_opts_default(&o);
   o.request_timeout_ms = 0; /* follow streams stay open; every other request sets its own */
+  if (!strncmp(url, "https://", 8)) { /* mutual TLS: our certificate says which region we are */
+    const sj_config_t *cfg = &r->n->cfg;
+    o.tls_ca_file = cfg->tls_ca[0] ? cfg->tls_ca : NULL;
+    o.tls_cert_file = cfg->tls_cert[0] ? cfg->tls_cert : NULL;
+    o.tls_key_file = cfg->tls_key[0] ? cfg->tls_key : NULL;
+  }
   peer_conn_t *c = &r->conns[r->nconns];
   snprintf(c->url, sizeof c->url, "%s", url);
   int rv = sj_client_new(r->n->loop, url, &o, &c->client);

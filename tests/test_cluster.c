@@ -286,6 +286,8 @@ START_TEST(new_entries_are_pushed_without_polling) {
 }
 END_TEST
 
+static int g_drop_token; /* restart_with_urls: also drop [peer 310000]'s token-file */
+
 /* Starts node i by hand with a config whose [peer 310000] urls are replaced. */
 static void restart_with_urls(int i, const char *urls) {
   char src[600], dst[600], line[1024];
@@ -296,7 +298,7 @@ static void restart_with_urls(int i, const char *urls) {
   while (fgets(line, sizeof line, in)) {
     if (line[0] == '[')
       in_a = strstr(line, "[peer 310000]") != NULL;
-    if (in_a && !strncmp(line, "url = ", 6))
+    if (in_a && (!strncmp(line, "url = ", 6) || (g_drop_token && !strncmp(line, "token-file", 10))))
       continue;
     fputs(line, out);
     if (in_a && line[0] == '[')
@@ -694,6 +696,39 @@ START_TEST(a_region_rotates_its_key) {
 }
 END_TEST
 
+/* D follows A over HTTPS with its client certificate as its only identity (no peer token): the
+ * follow works and A accepts D's cosignatures, knowing D by the certificate's CN. */
+START_TEST(peers_identify_by_client_certificate) {
+  char urls[200], url[200];
+  json_t *n0 = json_array_get(json_object_get(g_cluster, "nodes"), 0);
+  snprintf(urls, sizeof urls, "url = %s\n", json_string_value(json_object_get(n0, "web_url")));
+  g_drop_token = 1;
+  restart_with_urls(3, urls);
+  g_drop_token = 0;
+  for (int k = 0; k < 3; k++)
+    submit(0, "over mutual TLS");
+  ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 3, 15000), 0);
+  sj_buf_t b = {0};
+  snprintf(url, sizeof url, "%s/v1/status", node_field(0, "url"));
+  int ok = 0;
+  for (int t = 0; t < 100 && !ok; t++) {
+    ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
+    json_error_t e;
+    json_t *j = json_loadb((char *)b.p, b.n, 0, &e), *it;
+    json_t *own = json_array_get(json_object_get(j, "regions"), 0); /* A's own log */
+    size_t k;
+    json_array_foreach(json_object_get(own, "cosigners"), k, it) {
+      ok |= !strcmp(json_string_value(it), "sanjiao.local/340000");
+    }
+    json_decref(j);
+    if (!ok)
+      sleep_ms(100);
+  }
+  ck_assert_msg(ok, "A has no cosignature from D: %.*s", (int)b.n, (char *)b.p);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
 static Suite *cluster_suite(void) {
   Suite *s = suite_create("cluster");
   struct {
@@ -709,6 +744,7 @@ static Suite *cluster_suite(void) {
       {"fork", a_forked_checkpoint_is_kept_as_evidence},
       {"mid_catch_up_kill", a_follower_killed_mid_catch_up_recovers},
       {"key_rotation", a_region_rotates_its_key},
+      {"mutual_tls", peers_identify_by_client_certificate},
       {"bodies_stay_home", restricted_bodies_stay_home_and_are_fetched_on_authorised_reads},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

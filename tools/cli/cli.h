@@ -12,6 +12,7 @@ typedef struct {
   const char *node;  /* --node URL, default $SANJIAO_NODE or http://127.0.0.1:7300 */
   char token[256];   /* from --token-file FILE or $SANJIAO_TOKEN; "" = none */
   int json;          /* --json: print raw JSON instead of a readable form */
+  const char *ca;    /* --ca FILE or $SANJIAO_CA: CA certificate for https:// nodes */
 } cli_opts_t;
 
 /* Parses the common flags out of argv (removing them); the rest stays in argv/argc.

@@ -149,6 +149,9 @@ static int make_config(const cl_t *c, int i) {
   sj_buf_printf(&b, "data-dir = %s/%s/data\nkey = %s/%s/key\ntokens = %s/%s/tokens\n", c->dir,
                 regions[i], c->dir, regions[i], c->dir, regions[i]);
   sj_buf_printf(&b, "hmac-key = %s/hmac.key\npoll-ms = 2000\n", c->dir);
+  sj_buf_printf(&b, "tls-listen = 127.0.0.1:%d\ntls-cert = %s/%s/tls.pem\ntls-key = %s/%s/tls.key\n"
+                    "tls-ca = %s/ca.pem\n",
+                c->base_port + 100 + i, c->dir, regions[i], c->dir, regions[i], c->dir);
   for (int k = 0; k < NREG; k++) {
     if (k == i)
       continue;
@@ -239,17 +242,55 @@ static int write_cluster_json(const cl_t *c) {
     path(p, sizeof p, c, regions[i], "authority.token");
     read_line(p, auth, sizeof auth);
     sj_buf_printf(&b,
-                  "%s\n {\"region\":\"%s\",\"url\":\"http://127.0.0.1:%d\",\"vkey\":\"%s\","
+                  "%s\n {\"region\":\"%s\",\"url\":\"http://127.0.0.1:%d\","
+                  "\"web_url\":\"https://127.0.0.1:%d\",\"vkey\":\"%s\","
                   "\"pid\":%d,\"submit_token\":\"%s\",\"authority_token\":\"%s\","
                   "\"config\":\"%s/%s/node.conf\",\"log\":\"%s/%s/node.log\"}",
-                  i ? "," : "", regions[i], c->base_port + i, v, (int)running_pid(c, i), sub, auth,
+                  i ? "," : "", regions[i], c->base_port + i, c->base_port + 100 + i, v,
+                  (int)running_pid(c, i), sub, auth,
                   c->dir, regions[i], c->dir, regions[i]);
   }
-  sj_buf_append_str(&b, "\n]}\n");
+  sj_buf_printf(&b, "\n],\"ca_cert\":\"%s/ca.pem\"}\n", c->dir);
   path(p, sizeof p, c, NULL, "cluster.json");
   int rv = write_file(p, (char *)b.p, 0600);
   sj_buf_deinit(&b);
   return rv;
+}
+
+/* A local CA and one certificate per node (CN = region code, SAN 127.0.0.1 and localhost,
+ * serverAuth + clientAuth: the same certificate serves HTTPS and identifies the region to peers),
+ * made once with the openssl command. */
+static int ensure_certs(const cl_t *c) {
+  char p[PATH_MAX];
+  path(p, sizeof p, c, NULL, "ca.pem");
+  if (access(p, F_OK) != 0) {
+    char cmd[PATH_MAX * 2 + 256];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout ca.key -out ca.pem -days 3650 -subj '/CN=Sanjiao local cluster CA' "
+             ">/dev/null 2>&1 && chmod 600 ca.key", c->dir);
+    if (system(cmd) != 0)
+      return SJ_EINVAL;
+  }
+  for (int i = 0; i < NREG; i++) {
+    path(p, sizeof p, c, regions[i], "tls.pem");
+    if (access(p, F_OK) == 0)
+      continue;
+    char cmd[PATH_MAX * 4 + 1024];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-keyout %s/tls.key -out %s/tls.csr -subj '/CN=%s' >/dev/null 2>&1 && "
+             "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,"
+             "clientAuth\nbasicConstraints=CA:FALSE\n' >%s/tls.ext && "
+             "openssl x509 -req -in %s/tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 "
+             "-extfile %s/tls.ext -out %s/tls.pem >/dev/null 2>&1 && chmod 600 %s/tls.key && "
+             "rm -f %s/tls.csr %s/tls.ext",
+             c->dir, regions[i], regions[i], regions[i], regions[i], regions[i], regions[i],
+             regions[i], regions[i], regions[i], regions[i]);
+    if (system(cmd) != 0)
+      return SJ_EINVAL;
+  }
+  return 0;
 }
 
 static int ensure_hmac(const cl_t *c) {
@@ -269,6 +310,8 @@ static int cluster_up(cl_t *c) {
   int rv = ensure_hmac(c);
   for (int i = 0; rv == 0 && i < NREG; i++)
     rv = make_region(c, i);
+  if (rv == 0 && (rv = ensure_certs(c)) != 0)
+    fprintf(stderr, "cluster: cannot make TLS certificates (is the openssl command installed?)\n");
   for (int i = 0; rv == 0 && i < NREG; i++)
     rv = make_tokens_file(c, i);
   for (int i = 0; rv == 0 && i < NREG; i++)

@@ -31,6 +31,7 @@ int cli_common_args(int *argc, char **argv, cli_opts_t *o) {
   memset(o, 0, sizeof *o);
   o->node = getenv("SANJIAO_NODE") ? getenv("SANJIAO_NODE") : "http://127.0.0.1:7300";
   const char *env = getenv("SANJIAO_TOKEN"), *token_file = NULL;
+  o->ca = getenv("SANJIAO_CA");
   if (env)
     snprintf(o->token, sizeof o->token, "%s", env);
   int w = 1;
@@ -41,6 +42,8 @@ int cli_common_args(int *argc, char **argv, cli_opts_t *o) {
       token_file = argv[++i];
     else if (!strcmp(argv[i], "--json"))
       o->json = 1;
+    else if (!strcmp(argv[i], "--ca") && i + 1 < *argc)
+      o->ca = argv[++i];
     else if (!strcmp(argv[i], "--token")) {
       fprintf(stderr, "sanjiao: tokens are never taken on the command line (other users can read "
                       "it); use --token-file FILE or SANJIAO_TOKEN\n");
@@ -73,7 +76,11 @@ int cli_request(const cli_opts_t *o, const char *method, const char *path, const
     h[nh++] = (sj_header_t){"content-type", ctype};
   if (idem_key)
     h[nh++] = (sj_header_t){"idempotency-key", idem_key};
-  int rv = sj_http_fetch((const char *)url.p, method, h, nh, body, n, 120000, status, resp, NULL);
+  sj_client_opts_t co;
+  sj_client_opts_default(&co);
+  co.tls_ca_file = o->ca;
+  int rv = sj_http_fetch_with(&co, (const char *)url.p, method, h, nh, body, n, 120000, status,
+                              resp, NULL);
   if (rv)
     fprintf(stderr, "sanjiao: %s %s: %s\n", method, (const char *)url.p, sj_strerror(rv));
   sj_buf_deinit(&url);

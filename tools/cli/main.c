@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sanjiao COMMAND [ARGS] [--node URL] [--token-file FILE] [--json]\n"
+    "usage: sanjiao COMMAND [ARGS] [--node URL] [--token-file FILE] [--ca FILE] [--json]\n"
     "commands:\n"
     "  keygen --origin NAME --out FILE     new Ed25519 key (C2SP); prints the verifier key last\n"
     "  token new --role ROLE [...]         new bearer token; prints the tokens-file line, then it\n"
@@ -23,7 +23,8 @@ static const char usage[] =
     "  import FILE                         bulk import (NDJSON, EPCIS document, CSV of lists)\n"
     "  cluster up|down --dir DIR [--base-port P]   a local four-region cluster\n"
     "The token comes from --token-file FILE or $SANJIAO_TOKEN; the node from --node or\n"
-    "$SANJIAO_NODE (default http://127.0.0.1:7300).\n";
+    "$SANJIAO_NODE (default http://127.0.0.1:7300); for https:// nodes the CA certificate from\n"
+    "--ca FILE or $SANJIAO_CA (default: the system's store).\n";
 
 int main(int argc, char **argv) {
   if (sj_crypto_init()) {
