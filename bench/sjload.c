@@ -5,7 +5,8 @@
  *          [--mix subject=80,proof=10,trace=10,post=0] [--keys FILE] [--trace-keys FILE]
  *          [--dist uniform|zipf:1.1] [--rate R] [--warmup SEC] [--seed N]
  *          [--body FILE --batch K --token-file FILE] [--path /static] [--region R]
- *          [--proof-size N] [--grace SEC] [--follow URL [--follow-region R]] [--json] [--quiet]
+ *          [--proof-size N] [--grace SEC] [--follow URL [--follow-region R]
+ *          [--follow-token-file FILE]] [--json] [--quiet]
  *   sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R] [--size B] [--seed N]
  *   sjload --url URL --dump N [--mix ...] [--keys ...] [--dist ...]   (prints N request URLs)
  *   sjload --self-test                     (checks the histogram, Zipf sampler, USCC generator)
@@ -32,6 +33,8 @@
  * started, the arrival time minus the header's time_ms (the origin's clock at acceptance; same
  * machine, millisecond resolution): replication lag from append at the origin to commit at the
  * follower. After the load it waits (up to --grace) until the last acknowledged entry arrived.
+ * --follow-token-file presents a token on that stream (a peer or authority token: the public's
+ * stream also passes every entry through the node's disclosure rules).
  *
  * Latencies go into log-bucketed histograms (128 buckets per power of two: <= 0.8 % error);
  * the summary gives p50/p90/p99/p99.9/max per kind and overall; --json prints one JSON object.
@@ -323,6 +326,7 @@ static const char *const kind_names[NKIND] = {"subject", "report",     "trace", 
 
 typedef struct {
   const char *url, *keys, *trace_keys, *dist, *body, *token_file, *path, *follow, *gen_out;
+  const char *follow_token_file;
   unsigned conns, streams, batch;
   uint64_t requests, seed, proof_size, gen_n, gen_subjects, gen_trace_every, gen_size, dump;
   double duration, warmup, rate, grace, weights[NKIND];
@@ -336,7 +340,8 @@ static int usage(void) {
           "         [--mix subject=80,proof=10,trace=10,post=0] [--keys FILE] [--trace-keys FILE]\n"
           "         [--dist uniform|zipf:S] [--rate R] [--warmup SEC] [--seed N] [--grace SEC]\n"
           "         [--body NDJSON --batch K --token-file FILE] [--path P] [--region R]\n"
-          "         [--proof-size N] [--follow URL [--follow-region R]] [--json] [--quiet]\n"
+          "         [--proof-size N] [--follow URL [--follow-region R] [--follow-token-file F]]\n"
+          "         [--json] [--quiet]\n"
           "       sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R]\n"
           "         [--size BYTES] [--seed N]\n"
           "       sjload --url URL --dump N [--mix ...] [--keys FILE] [--dist ...]\n"
@@ -381,10 +386,12 @@ static void args_default(args_t *a) {
 
 /* Options with a value: name -> where it goes. */
 static int set_opt(args_t *a, const char *o, const char *v) {
-  const char **str[] = {&a->url,  &a->keys,       &a->trace_keys, &a->dist,   &a->body,
-                        &a->token_file, &a->path, &a->follow,     &a->gen_out};
-  static const char *sname[] = {"--url",   "--keys",       "--trace-keys", "--dist",  "--body",
-                                "--token-file", "--path", "--follow",     "--out"};
+  const char **str[] = {&a->url,        &a->keys, &a->trace_keys, &a->dist,
+                        &a->body,       &a->token_file, &a->path, &a->follow,
+                        &a->gen_out,    &a->follow_token_file};
+  static const char *sname[] = {"--url",  "--keys",       "--trace-keys", "--dist",
+                                "--body", "--token-file", "--path",       "--follow",
+                                "--out",  "--follow-token-file"};
   for (size_t i = 0; i < sizeof sname / sizeof *sname; i++)
     if (!strcmp(o, sname[i])) {
       *str[i] = v;
@@ -828,10 +835,15 @@ static int follow_start(load_t *L) {
   o.request_timeout_ms = 0;
   if ((rv = sj_client_new(&L->loop, a->follow, &o, &f->cl)))
     return rv;
-  static char path[128];
+  static char path[128], auth[300];
+  char tok[256];
+  sj_header_t h = {"authorization", auth};
   snprintf(path, sizeof path, "/v1/logs/%06u/entries?start=%llu&follow=1", region,
            (unsigned long long)f->start);
-  sj_call_req_t rq = {.method = "GET", .path = path};
+  if (a->follow_token_file && (rv = read_token(a->follow_token_file, tok, sizeof tok)))
+    return rv;
+  snprintf(auth, sizeof auth, "Bearer %s", a->follow_token_file ? tok : "");
+  sj_call_req_t rq = {.method = "GET", .path = path, .hdrs = &h, .nhdrs = a->follow_token_file ? 1 : 0};
   sj_call_cbs_t cbs = {.on_data = follow_on_data, .on_done = follow_on_done, .arg = L};
   f->next = f->start;
   if ((rv = sj_client_request(f->cl, &rq, &cbs, NULL)) == 0)
