@@ -232,7 +232,8 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
     free(rows.v);
     return;
   }
-  qsort(rows.v, rows.n, sizeof *rows.v, row_cmp);
+  if (rows.n > 1) /* qsort(NULL, 0) is undefined behaviour */
+    qsort(rows.v, rows.n, sizeof *rows.v, row_cmp);
   size_t i = 0;
   while (has_after && i < rows.n && row_cmp(&rows.v[i], &after) <= 0)
     i++;
