@@ -38,9 +38,10 @@
  *
  * Latencies go into log-bucketed histograms (128 buckets per power of two: <= 0.8 % error);
  * the summary gives p50/p90/p99/p99.9/max per kind and overall; --json prints one JSON object.
- * --gen writes DIR/records.ndjson (credit records over K enterprises with valid GB 32100 codes,
- * every M-th a traceability ObjectEvent), DIR/subjects.txt and DIR/trace.txt. --dump prints the
- * URLs of N GET requests as the mix and popularity law would pick them (an input file for h2load -i).
+ * --gen writes DIR/records.ndjson (credit records spread evenly over K enterprises, default N/10,
+ * with valid GB 32100 codes; every M-th record a traceability ObjectEvent, about five per lot),
+ * DIR/subjects.txt and DIR/trace.txt. --dump prints the URLs of N GET requests as the mix and
+ * popularity law would pick them (an input file for h2load -i).
  * Exit status: 0 when every request got a 2xx answer, 1 otherwise, 2 on bad usage. */
 #include "common/common.h"
 #include "net/net.h"
@@ -1174,13 +1175,14 @@ static void pad_note(sj_buf_t *b, size_t from, size_t want, uint64_t i) {
   sj_buf_append_str(b, "\"}\n");
 }
 
-static void gen_credit(sj_buf_t *b, const args_t *a, uint64_t i, const char *uscc) {
+static void gen_credit(sj_buf_t *b, const args_t *a, uint64_t i, uint64_t subject,
+                       const char *uscc) {
   size_t from = b->n;
   static const char *types[] = {"penalty", "commendation", "commitment", "penalty"};
   sj_buf_printf(b,
                 "{\"kind\":\"credit\",\"type\":\"%s\",\"subject\":{\"type\":\"enterprise\","
                 "\"id\":\"%s\",\"name\":\"样例食品有限公司 %llu\"},\"disclosure\":\"public\"",
-                types[i % 4], uscc, (unsigned long long)(i % a->gen_subjects));
+                types[i % 4], uscc, (unsigned long long)subject);
   pad_note(b, from, a->gen_size, i);
 }
 
@@ -1221,14 +1223,15 @@ static int gen(args_t *a) {
   for (uint64_t c = 0; ntrace && c < ncodes; c++)
     sj_buf_printf(&codes, "urn:epc:id:sgtin:9506000.013435.R%uL%llu\n", (unsigned)a->region,
                   (unsigned long long)c);
-  for (uint64_t i = 0; i < a->gen_n; i++) {
+  for (uint64_t i = 0, ncredit = 0; i < a->gen_n; i++) {
     if (a->gen_trace_every && i % a->gen_trace_every == a->gen_trace_every - 1) {
       snprintf(code, sizeof code, "urn:epc:id:sgtin:9506000.013435.R%uL%llu", (unsigned)a->region,
                (unsigned long long)(rng_next(&a->seed) % ncodes));
       gen_trace(&recs, a, i, code);
     } else {
-      make_uscc(division, i % a->gen_subjects, id);
-      gen_credit(&recs, a, i, id);
+      uint64_t subject = ncredit++ % a->gen_subjects; /* every enterprise as often */
+      make_uscc(division, subject, id);
+      gen_credit(&recs, a, i, subject, id);
     }
   }
   int rv = write_buf(a->gen_out, "records.ndjson", &recs);
