@@ -138,7 +138,7 @@ static double rng_unit(uint64_t *s) {
 }
 
 typedef struct {
-  char **v;      /* keys, already %-encoded for a path segment */
+  char **v; /* keys, already %-encoded for a path segment */
   size_t n;
   uint32_t *perm; /* Zipf: rank -> key index (a seeded shuffle) */
   double *cdf;    /* Zipf: cumulative probability of ranks 0..n-1; NULL = uniform */
@@ -321,7 +321,18 @@ static int read_token(const char *path, char *out, size_t cap) {
  * Arguments
  * ============================================================================================== */
 
-enum { K_SUBJECT, K_REPORT, K_TRACE, K_JOURNEY, K_PROOF, K_RECORD, K_CHECKPOINT, K_POST, K_PATH, NKIND };
+enum {
+  K_SUBJECT,
+  K_REPORT,
+  K_TRACE,
+  K_JOURNEY,
+  K_PROOF,
+  K_RECORD,
+  K_CHECKPOINT,
+  K_POST,
+  K_PATH,
+  NKIND
+};
 static const char *const kind_names[NKIND] = {"subject", "report",     "trace", "journey", "proof",
                                               "record",  "checkpoint", "post",  "path"};
 
@@ -336,18 +347,19 @@ typedef struct {
 } args_t;
 
 static int usage(void) {
-  fprintf(stderr,
-          "usage: sjload --url URL [--connections C] [--streams S] [--duration SEC] [--requests N]\n"
-          "         [--mix subject=80,proof=10,trace=10,post=0] [--keys FILE] [--trace-keys FILE]\n"
-          "         [--dist uniform|zipf:S] [--rate R] [--warmup SEC] [--seed N] [--grace SEC]\n"
-          "         [--body NDJSON --batch K --token-file FILE] [--path P] [--region R]\n"
-          "         [--proof-size N] [--follow URL [--follow-region R] [--follow-token-file F]]\n"
-          "         [--json] [--quiet]\n"
-          "       sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R]\n"
-          "         [--size BYTES] [--seed N]\n"
-          "       sjload --url URL --dump N [--mix ...] [--keys FILE] [--dist ...]\n"
-          "       sjload --self-test\n"
-          "kinds: subject report trace journey proof record checkpoint post path\n");
+  fprintf(
+      stderr,
+      "usage: sjload --url URL [--connections C] [--streams S] [--duration SEC] [--requests N]\n"
+      "         [--mix subject=80,proof=10,trace=10,post=0] [--keys FILE] [--trace-keys FILE]\n"
+      "         [--dist uniform|zipf:S] [--rate R] [--warmup SEC] [--seed N] [--grace SEC]\n"
+      "         [--body NDJSON --batch K --token-file FILE] [--path P] [--region R]\n"
+      "         [--proof-size N] [--follow URL [--follow-region R] [--follow-token-file F]]\n"
+      "         [--json] [--quiet]\n"
+      "       sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R]\n"
+      "         [--size BYTES] [--seed N]\n"
+      "       sjload --url URL --dump N [--mix ...] [--keys FILE] [--dist ...]\n"
+      "       sjload --self-test\n"
+      "kinds: subject report trace journey proof record checkpoint post path\n");
   return 2;
 }
 
@@ -387,19 +399,19 @@ static void args_default(args_t *a) {
 
 /* Options with a value: name -> where it goes. */
 static int set_opt(args_t *a, const char *o, const char *v) {
-  const char **str[] = {&a->url,        &a->keys, &a->trace_keys, &a->dist,
-                        &a->body,       &a->token_file, &a->path, &a->follow,
-                        &a->gen_out,    &a->follow_token_file};
-  static const char *sname[] = {"--url",  "--keys",       "--trace-keys", "--dist",
-                                "--body", "--token-file", "--path",       "--follow",
-                                "--out",  "--follow-token-file"};
+  const char **str[] = {
+      &a->url,        &a->keys, &a->trace_keys, &a->dist,    &a->body,
+      &a->token_file, &a->path, &a->follow,     &a->gen_out, &a->follow_token_file};
+  static const char *sname[] = {
+      "--url",        "--keys", "--trace-keys", "--dist", "--body",
+      "--token-file", "--path", "--follow",     "--out",  "--follow-token-file"};
   for (size_t i = 0; i < sizeof sname / sizeof *sname; i++)
     if (!strcmp(o, sname[i])) {
       *str[i] = v;
       return 0;
     }
-  uint64_t *u64[] = {&a->requests, &a->seed,         &a->proof_size, &a->gen_n,
-                     &a->gen_subjects, &a->gen_trace_every, &a->gen_size, &a->dump};
+  uint64_t *u64[] = {&a->requests,        &a->seed,     &a->proof_size, &a->gen_n, &a->gen_subjects,
+                     &a->gen_trace_every, &a->gen_size, &a->dump};
   static const char *uname[] = {"--requests", "--seed",        "--proof-size", "--gen",
                                 "--subjects", "--trace-every", "--size",       "--dump"};
   for (size_t i = 0; i < sizeof uname / sizeof *uname; i++)
@@ -483,12 +495,12 @@ typedef struct {
 
 typedef struct {
   sj_client_t *cl;
-  sj_buf_t in;         /* follow stream bytes not yet parsed */
-  hist_t lag;          /* ns from the header's time_ms to arrival */
-  uint64_t start;      /* first seq asked for */
-  uint64_t next;       /* seq expected next */
-  uint64_t skipped;    /* entries appended before the measurement started */
-  int64_t t_meas_ms;   /* realtime ms at measurement start */
+  sj_buf_t in;       /* follow stream bytes not yet parsed */
+  hist_t lag;        /* ns from the header's time_ms to arrival */
+  uint64_t start;    /* first seq asked for */
+  uint64_t next;     /* seq expected next */
+  uint64_t skipped;  /* entries appended before the measurement started */
+  int64_t t_meas_ms; /* realtime ms at measurement start */
   int active, done, err;
 } follow_t;
 
@@ -499,8 +511,8 @@ struct load {
   uv_idle_t spin;
   lconn_t *conns;
   slot_t *slots;
-  size_t next_conn;           /* open loop: round robin over connections */
-  double cum[NKIND];          /* cumulative mix weights */
+  size_t next_conn;  /* open loop: round robin over connections */
+  double cum[NKIND]; /* cumulative mix weights */
   keyset_t keys, tkeys;
   bodies_t bodies;
   char auth[300];
@@ -592,8 +604,12 @@ static int send_on(load_t *L, slot_t *s, uint64_t intended) {
     h[nh++] = (sj_header_t){"content-type", "application/x-ndjson"};
     h[nh++] = (sj_header_t){"authorization", L->auth};
   }
-  sj_call_req_t rq = {.method = k == K_POST ? "POST" : "GET", .path = s->path, .hdrs = h,
-                      .nhdrs = nh, .body = body, .body_len = blen};
+  sj_call_req_t rq = {.method = k == K_POST ? "POST" : "GET",
+                      .path = s->path,
+                      .hdrs = h,
+                      .nhdrs = nh,
+                      .body = body,
+                      .body_len = blen};
   sj_call_cbs_t cbs = {.on_done = on_done, .arg = s};
   s->kind = k;
   s->intended = intended;
@@ -728,7 +744,8 @@ static void on_done(int err, const sj_resp_t *r, void *arg) {
     try_finish(L);
 }
 
-/* ---- Follow stream: replication lag ----------------------------------------------------------- */
+/* ---- Follow stream: replication lag -----------------------------------------------------------
+ */
 
 /* Parses whole records of the follow stream ('E' + entry frame, 'C' + u32 + note). */
 static int follow_parse(load_t *L) {
@@ -844,7 +861,8 @@ static int follow_start(load_t *L) {
   if (a->follow_token_file && (rv = read_token(a->follow_token_file, tok, sizeof tok)))
     return rv;
   snprintf(auth, sizeof auth, "Bearer %s", a->follow_token_file ? tok : "");
-  sj_call_req_t rq = {.method = "GET", .path = path, .hdrs = &h, .nhdrs = a->follow_token_file ? 1 : 0};
+  sj_call_req_t rq = {
+      .method = "GET", .path = path, .hdrs = &h, .nhdrs = a->follow_token_file ? 1 : 0};
   sj_call_cbs_t cbs = {.on_data = follow_on_data, .on_done = follow_on_done, .arg = L};
   f->next = f->start;
   if ((rv = sj_client_request(f->cl, &rq, &cbs, NULL)) == 0)
@@ -852,7 +870,8 @@ static int follow_start(load_t *L) {
   return rv;
 }
 
-/* ---- Run control -------------------------------------------------------------------------------- */
+/* ---- Run control --------------------------------------------------------------------------------
+ */
 
 static void close_all(load_t *L) {
   if (L->closed)
@@ -871,7 +890,8 @@ static void on_grace(uv_timer_t *t) {
   load_t *L = t->data;
   if (!L->a->quiet)
     fprintf(stderr, "sjload: grace period over: %llu requests still in flight%s\n",
-            (unsigned long long)L->inflight, L->fw.active && !L->fw.done ? ", follower behind" : "");
+            (unsigned long long)L->inflight,
+            L->fw.active && !L->fw.done ? ", follower behind" : "");
   close_all(L);
 }
 
@@ -951,7 +971,8 @@ static int load_inputs(load_t *L, args_t *a) {
     char tok[256];
     if (!a->body || (rv = bodies_load(a->body, a->batch, &L->bodies)) || !a->token_file ||
         (rv = read_token(a->token_file, tok, sizeof tok)))
-      return fprintf(stderr, "sjload: post needs --body FILE (>= --batch lines) and --token-file\n"),
+      return fprintf(stderr,
+                     "sjload: post needs --body FILE (>= --batch lines) and --token-file\n"),
              SJ_EINVAL;
     snprintf(L->auth, sizeof L->auth, "Bearer %s", tok);
   }
@@ -1092,9 +1113,10 @@ static void report_json(const load_t *L, const kstat_t *t) {
   }
   sj_buf_append_str(&o, "}");
   if (a->follow) {
-    sj_buf_printf(&o, ",\"lag_ms\":{\"entries\":%llu,\"skipped\":%llu,\"next_seq\":%llu,"
-                      "\"acked_size\":%llu,\"caught_up\":%s,\"mean\":%.3f,\"p50\":%.3f,"
-                      "\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
+    sj_buf_printf(&o,
+                  ",\"lag_ms\":{\"entries\":%llu,\"skipped\":%llu,\"next_seq\":%llu,"
+                  "\"acked_size\":%llu,\"caught_up\":%s,\"mean\":%.3f,\"p50\":%.3f,"
+                  "\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
                   (unsigned long long)L->fw.lag.count, (unsigned long long)L->fw.skipped,
                   (unsigned long long)L->fw.next, (unsigned long long)L->acked_size,
                   L->fw.next >= L->acked_size ? "true" : "false",
@@ -1111,15 +1133,16 @@ static void report_json(const load_t *L, const kstat_t *t) {
 static void human_line(const char *name, const kstat_t *s, double secs) {
   const hist_t *h = &s->h;
   printf("%-10s %9llu req %10.0f req/s  p50 %8.0f  p90 %8.0f  p99 %8.0f  p99.9 %8.0f  max %8.0f us",
-         name, (unsigned long long)s->done, (double)s->done / secs, (double)h_quantile(h, 0.5) / 1e3,
-         (double)h_quantile(h, 0.9) / 1e3, (double)h_quantile(h, 0.99) / 1e3,
-         (double)h_quantile(h, 0.999) / 1e3, (double)h->max / 1e3);
+         name, (unsigned long long)s->done, (double)s->done / secs,
+         (double)h_quantile(h, 0.5) / 1e3, (double)h_quantile(h, 0.9) / 1e3,
+         (double)h_quantile(h, 0.99) / 1e3, (double)h_quantile(h, 0.999) / 1e3,
+         (double)h->max / 1e3);
   if (s->records)
     printf("  %.0f records/s", (double)s->records / secs);
   if (s->done != s->ok)
-    printf("  [%llu not 2xx: 4xx %llu 5xx %llu errors %llu]",
-           (unsigned long long)(s->done - s->ok), (unsigned long long)s->s4xx,
-           (unsigned long long)s->s5xx, (unsigned long long)(s->errs + s->other));
+    printf("  [%llu not 2xx: 4xx %llu 5xx %llu errors %llu]", (unsigned long long)(s->done - s->ok),
+           (unsigned long long)s->s4xx, (unsigned long long)s->s5xx,
+           (unsigned long long)(s->errs + s->other));
   printf("\n");
 }
 
@@ -1259,7 +1282,8 @@ static int self_test(void) {
   for (size_t i = 0; i < 4; i++) {
     double want = qs[i] * 1e9, got = (double)h_quantile(&h, qs[i]);
     if (got < want || got > want * (1.0 + 2.0 / H_HALF))
-      bad++, fprintf(stderr, "self-test: p%g = %.0f ns, want %.0f (+0.8 %%)\n", qs[i] * 100, got, want);
+      bad++, fprintf(stderr, "self-test: p%g = %.0f ns, want %.0f (+0.8 %%)\n", qs[i] * 100, got,
+                     want);
   }
   if (h.max != 1000000000ull || h_quantile(&h, 1.0) != h.max)
     bad++, fprintf(stderr, "self-test: max %llu\n", (unsigned long long)h.max);
@@ -1314,7 +1338,8 @@ static int dump(load_t *L) {
   return fflush(stdout) ? 1 : 0;
 }
 
-/* ================================================================================================ */
+/* ================================================================================================
+ */
 
 static void load_free(load_t *L) {
   keys_free(&L->keys);
