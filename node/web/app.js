@@ -224,7 +224,8 @@ function proofBlock(item) {
   if (res.body === 'withheld') box.append(el('p', {}, t('proof_body_withheld')));
   if (res.follows) {
     box.append(el('p', { class: 'follows' }, t('proof_node_follows',
-      { node: rname(res.follows.node), region: rname(item.region), state: w(res.follows.state) })));
+      { node: rname(res.follows.node), region: rname(item.region), state: w(res.follows.state) }),
+      res.cp.k === 0 ? `${t('sep')}${t('proof_cosig_origin')}` : ''));
   }
   return box;
 }
@@ -438,8 +439,8 @@ function drawRoute(svg, route) {
   pts.forEach((p, i) => {
     if (!p) return;
     const off = route.slice(0, i).filter((r) => r === route[i]).length * 12; // revisits side by side
-    g.append(el('circle', { class: 'stop', cx: p[0] + off, cy: p[1] + 14, r: 9 }),
-      el('text', { class: 'stopn', x: p[0] + off, y: p[1] + 14 }, String(i + 1)));
+    g.append(el('circle', { class: 'stop', cx: p[0] + off, cy: p[1] + 6, r: 9 }),
+      el('text', { class: 'stopn', x: p[0] + off, y: p[1] + 6 }, String(i + 1)));
   });
 }
 
@@ -493,7 +494,7 @@ function subjectView() {
   const sections = [statusSection(rep)];
   for (const c of PUBLIC_CATS) sections.push(category(rep, c, true));
   for (const c of HISTORY_CATS) if (Array.isArray(rep[c])) sections.push(category(rep, c, false)); // absent for the public
-  const regions = (rep.regions ?? []).map(rname).join('、') || t('regions_none');
+  const regions = (rep.regions ?? []).map(rname).join(t('and')) || t('regions_none');
   setMain(name ?? t('subject_title'), ...head, ...sections,
     el('p', { class: 'hint' }, t('entries', { n: formatInt(rep.entries), regions }), ' · ',
       el('span', { id: 'proof-summary', role: 'status', 'aria-live': 'polite' }, proofSummary(items))),
@@ -510,7 +511,7 @@ function statusSection(rep) {
   const adverse = lines.length > 0;
   if (active('ratings')) {
     const r = rep.ratings.filter((i) => i.status === 'active').map((i) => `${w(i.scheme)} ${i.grade}`);
-    lines.push(`${t('status_ratings', { n: r.length })}: ${r.join('、')}`);
+    lines.push(`${t('status_ratings', { n: r.length })}: ${r.join(t('and'))}`);
   }
   return el('section', { class: `status${adverse ? ' adverse' : ''}`, 'aria-labelledby': 'status-h', id: 'status' },
     el('h2', { id: 'status-h' }, t('status_title')),
@@ -540,7 +541,7 @@ function itemCard(i) {
     row('date', d.date),
     row('period', i.from || i.until ? `${i.from ?? ''} – ${i.until ?? t('until_open')}` : null),
     row('violation', d.violation), row('basis', d.legal_basis), row('content', d.content),
-    row('measures', Array.isArray(d.measures) ? d.measures.map(w).join('、') : null), row('fine', fine),
+    row('measures', Array.isArray(d.measures) ? d.measures.map(w).join(t('and')) : null), row('fine', fine),
     row('region', rname(i.region)));
   return el('article', { class: 'card item', 'data-region': i.region, 'data-seq': i.seq },
     el('h3', {}, title || t('untitled')), fields,
@@ -552,7 +553,7 @@ function itemCard(i) {
  * else (what the role may not see is not in the JSON, so it is not on the page either). */
 function recordList(v) {
   if (v === null || typeof v !== 'object') return el('span', {}, String(v));
-  if (Array.isArray(v)) return el('span', {}, v.every((x) => typeof x !== 'object') ? v.join('、') : v.map((x) => recordList(x)));
+  if (Array.isArray(v)) return el('span', {}, v.every((x) => typeof x !== 'object') ? v.join(t('and')) : v.map((x) => recordList(x)));
   return el('dl', { class: 'record' }, Object.entries(v).flatMap(([k, x]) => [el('dt', {}, k), el('dd', {}, recordList(x))]));
 }
 

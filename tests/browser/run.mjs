@@ -82,7 +82,7 @@ async function freeBase() {
   for (let i = 0; i < 50; i++) {
     const base = 17000 + 4 * Math.floor(Math.random() * 2000);
     let ok = true;
-    for (let k = 0; k < 4 && ok; k++) ok = await tryPort(base + k);
+    for (let k = 0; k < 4 && ok; k++) ok = (await tryPort(base + k)) && (await tryPort(base + 100 + k)); // h2c and TLS
     if (ok) return base;
   }
   throw new Error('no four free ports');
@@ -386,6 +386,9 @@ async function main() {
       await page.goto(`${where.origin}/`);
       return page.evaluate(() => crypto.subtle.importKey('raw', new Uint8Array(32).fill(1), { name: 'Ed25519' }, false, ['verify']).then(() => true, () => false));
     })());
+    const proto = await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.nextHopProtocol);
+    if (where.transport === 'https') check('Chromium speaks HTTP/2 over TLS to the node', proto === 'h2', proto);
+    else log(`page protocol ${proto} (relay)`);
     const { n } = await searchAndTrace(page, where.origin, env);
     log('search and journey done');
     await languageAndPhone(page, where.origin, env, n);
