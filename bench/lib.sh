@@ -3,7 +3,7 @@
 #
 #   SJ_ROOT        the repository (set here)
 #   SJ_BIN_DIR     where the binaries are; default: build/bin, else the newest build*/bin that
-#                  holds sanjiao-node and sjbench-sjload
+#                  holds sanjiao-node and sjload
 #   SJ_BENCH_DATA  cache of generated records and filled nodes, reused across runs
 #                  (default /tmp/sjbench-data); --fresh in the scripts rebuilds it
 #   SJ_DATASET     synthetic (default: sjload --gen, 10 credit records per enterprise, every 10th
@@ -28,13 +28,12 @@ sj_die() {
 sj_find_bins() {
   if [ -z "${SJ_BIN_DIR:-}" ]; then
     for d in "$SJ_ROOT/build/bin" $(ls -td "$SJ_ROOT"/build*/bin 2>/dev/null); do
-      if [ -x "$d/sanjiao-node" ] && [ -x "$d/sjbench-sjload" ]; then SJ_BIN_DIR="$d"; break; fi
+      if [ -x "$d/sanjiao-node" ] && [ -x "$d/sjload" ]; then SJ_BIN_DIR="$d"; break; fi
     done
   fi
   [ -n "${SJ_BIN_DIR:-}" ] && [ -x "$SJ_BIN_DIR/sanjiao-node" ] ||
-    sj_die "sanjiao-node / sjbench-sjload not found: build first or set SJ_BIN_DIR"
-  SJ_LOAD="$SJ_BIN_DIR/sjbench-sjload"
-  [ -x "$SJ_BIN_DIR/sjload" ] && SJ_LOAD="$SJ_BIN_DIR/sjload"
+    sj_die "sanjiao-node / sjload not found: build first or set SJ_BIN_DIR"
+  SJ_LOAD="$SJ_BIN_DIR/sjload"
   for t in taskset curl python3; do
     command -v "$t" >/dev/null || sj_die "missing: $t"
   done
