@@ -106,7 +106,9 @@ static int route_request(sj_req_t *r) {
   char allow[128];
   sj_span_t spans[SJ_MAX_PARAMS];
   int status = 0;
-  const sj_route_info_t *ri = sj_router_match(r->srv->router, sj_req_method(r), sj_req_path(r),
+  /* HEAD is answered by the GET route; the reply then carries no body (req.c). */
+  const char *method = strcmp(sj_req_method(r), "HEAD") ? sj_req_method(r) : "GET";
+  const sj_route_info_t *ri = sj_router_match(r->srv->router, method, sj_req_path(r),
                                               r->path_len, spans, &status, allow, sizeof allow);
   if (!ri) {
     sj_header_t ah = {"allow", allow};

@@ -393,6 +393,8 @@ static int submit(sj_req_t *r, int status, const sj_header_t *hdrs, size_t nhdrs
   if (with_len)
     nv[k++] = NV("content-length", r->clen, fmt_size(r->clen, len), nocopy);
   nghttp2_data_provider prd = {.source.ptr = r, .read_callback = sj_req_read_cb};
+  if (has_data && !strcmp(sj_req_method(r), "HEAD")) /* RFC 9110 §9.3.2: headers only */
+    has_data = 0;
   int rv = nghttp2_submit_response(r->conn->h2.ng, r->stream_id, nv, k, has_data ? &prd : NULL);
   if (nv != stack)
     free(nv);
