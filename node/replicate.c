@@ -90,6 +90,7 @@ struct repl {
   failure_t recent[RECENT_FAILURES];
   size_t nrecent;
   uint64_t equivocations;
+  sj_verifier_t *own_cos; /* this node's own cosignature key, to keep its own lines too */
   int stopping;
   int closing_handles;
 };
@@ -402,6 +403,66 @@ static void check_rotation(follower_t *f) {
   request(f, cur_url(f), "GET", path, NULL, 0, 10000, &cbs, &f->rot_call);
 }
 
+/* ---- cosignatures on replicas -------------------------------------------------------------------- */
+
+/* Whether line is a cosignature over text by a witness this node knows (a peer region, or itself). */
+static int known_cosig(struct repl *r, const char *text, size_t tl, const char *line, size_t len) {
+  if (r->own_cos && sj_cosig_verify(r->own_cos, text, tl, line, len, NULL) == 0)
+    return 1;
+  for (size_t i = 0; i < r->nf; i++) {
+    follower_t *w = &r->f[i];
+    if (sj_cosig_verify(w->v_cos, text, tl, line, len, NULL) == 0 ||
+        (w->v_next_cos && sj_cosig_verify(w->v_next_cos, text, tl, line, len, NULL) == 0))
+      return 1;
+  }
+  return 0;
+}
+
+/* Whether the signature lines sigs[0..n) hold exactly line (l bytes, "\n" included). */
+static int has_line(const uint8_t *sigs, size_t n, const char *line, size_t l) {
+  for (size_t i = 0; i < n;) {
+    const uint8_t *e = memchr(sigs + i, '\n', n - i);
+    size_t k = e ? (size_t)(e - (sigs + i)) + 1 : n - i;
+    if (k == l && !memcmp(sigs + i, line, l))
+      return 1;
+    i += k;
+  }
+  return 0;
+}
+
+/* The origin gathers cosignatures after a replica stored the checkpoint: adds to the stored note
+ * of that size every line of the origin's newer copy that verifies as a known witness's
+ * cosignature (never anything unverified), so replicas serve checkpoints as cosigned as the
+ * origin's. */
+static void merge_cosignatures(follower_t *f, const char *note, size_t len, uint64_t size) {
+  sj_node_t *n = node_of(f);
+  sj_buf_t old = {0}, out = {0};
+  size_t ntl, nso, otl, oso;
+  if (sj_store_checkpoint_get(n->store, f->conf->region, size, &old) ||
+      sj_note_split(note, len, &ntl, &nso) || sj_note_split((char *)old.p, old.n, &otl, &oso) ||
+      ntl != otl || memcmp(note, old.p, ntl)) {
+    sj_buf_deinit(&old);
+    return;
+  }
+  sj_buf_append(&out, old.p, old.n);
+  int added = 0;
+  for (size_t i = nso; i < len;) {
+    const char *e = memchr(note + i, '\n', len - i);
+    size_t l = e ? (size_t)(e - (note + i)) + 1 : len - i;
+    if (!has_line(old.p + oso, old.n - oso, note + i, l) &&
+        known_cosig(f->r, note, ntl, note + i, l)) {
+      sj_buf_append(&out, note + i, l);
+      added++;
+    }
+    i += l;
+  }
+  if (added && sj_store_checkpoint_put(n->store, f->conf->region, size, (char *)out.p, out.n) == 0)
+    SJ_LOG_DEBUG("repl", "%06u: %d cosignature(s) added to the checkpoint of %llu", f->conf->region,
+                 added, (unsigned long long)size);
+  sj_buf_deinit(&old);
+  sj_buf_deinit(&out);
+}
+
 /* ---- 1. the checkpoint -------------------------------------------------------------------------- */
 
 /* A stored checkpoint of the same size with another root, both signed: equivocation. */
@@ -464,6 +525,7 @@ static void on_checkpoint(int err, const sj_resp_t *resp, void *arg) {
            (unsigned long long)local);
       return;
     }
+    merge_cosignatures(f, (const char *)resp->body, resp->body_len, cp.size);
     cosign(f, 1);
     start_follow(f);
     return;
@@ -512,8 +574,10 @@ static void on_side_checkpoint(int err, const sj_resp_t *resp, void *arg) {
   uint64_t local;
   sj_store_head(node_of(f)->store, f->conf->region, &local, NULL, NULL);
   f->origin_size = cp.size > f->origin_size ? cp.size : f->origin_size;
-  if (cp.size == local)
+  if (cp.size == local) {
+    merge_cosignatures(f, (const char *)resp->body, resp->body_len, cp.size);
     cosign(f, 1);
+  }
   if (cp.size > local && local == f->size_at_poll && f->call) {
     sj_call_t *c = f->call;
     f->call = NULL;
@@ -865,6 +929,7 @@ int repl_start(sj_node_t *n) {
     return -12;
   r->n = n;
   n->repl = r;
+  sj_signer_verifier(n->signer, SJ_KEY_COSIGNATURE_V1, &r->own_cos);
   for (size_t i = 0; i < n->cfg.npeers; i++) {
     int rv = follower_init(r, &r->f[i], &n->cfg.peers[i]);
     if (rv)
@@ -920,6 +985,8 @@ void repl_stop(sj_node_t *n) {
 }
 
 void repl_free(sj_node_t *n) {
+  if (n->repl)
+    sj_verifier_free(n->repl->own_cos);
   free(n->repl);
   n->repl = NULL;
 }
