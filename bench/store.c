@@ -1,7 +1,7 @@
 /* sjbench-store: the log store's append and proof rates against raw RocksDB.
  *
  *   sjbench-store [--n N] [--batch B] [--body BYTES] [--sync-n N] [--proofs P] [--scans S]
- *                 [--keys K] [--only store|raw] [--dir DIR]
+ *                 [--keys K] [--only store|raw|none] [--dir DIR]
  *
  * 1. Appends N entries to one region through the store, one batch per B entries, unsynced; and,
  *    interleaved batch by batch so background compaction hits both alike, writes the same records
@@ -11,8 +11,9 @@
  * 2. The same with every batch fsync'd, for sync-n entries (another region, same two DBs).
  * 3. Inclusion proofs over the N-entry log at random indices: P proofs timed, a sample verified.
  * 4. Subject scans (index lookups) of S random enterprises of the pool the entries named.
- * --only store|raw runs one side alone (its ratio is then meaningless), so that the process CPU
- * time of each side can be compared on a busy machine (e.g. under /usr/bin/time).
+ * --only store|raw|none runs one side alone, or neither (only generating the records; the printed
+ * rates and ratio are then meaningless), so that on a busy machine the process CPU time of each
+ * side, minus that of "none", can be compared (e.g. under /usr/bin/time).
  * Progress goes to stderr, results to stdout. DIR defaults to a fresh directory under $SJ_TMPDIR
  * (or /tmp), removed at the end. */
 #include "storage/storage.h"
@@ -31,7 +32,7 @@ typedef struct {
   uint64_t n, batch, body, sync_n, proofs, scans;
   unsigned keys;
   const char *dir;
-  int only; /* 0 both, 1 store only, 2 raw only (for CPU-time comparisons in separate runs) */
+  int only; /* 0 both, 1 store only, 2 raw only, 3 neither (CPU-time comparisons, see top) */
 } args_t;
 
 typedef struct {
@@ -45,6 +46,13 @@ typedef struct {
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of the calling thread: a figure that a busy machine does not inflate. */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -73,7 +81,8 @@ static void rm_tree(const char *path) {
   rmdir(path);
 }
 
-/* ---- Records: a credit entry naming two enterprises and, every third one, a lot ------------------ */
+/* ---- Records: a credit entry naming two enterprises and, every third one, a lot
+ * ------------------ */
 
 static void make_body(uint64_t seq, size_t want, sj_buf_t *b) {
   sj_buf_reset(b);
@@ -108,10 +117,16 @@ static void generate(gen_t *g, uint64_t count, size_t body_len, unsigned nkeys) 
       keys[k] = (sj_index_key_t){SJ_KEY_EPC, (uint16_t)en, (const uint8_t *)epc[k]};
     }
     make_body(g->seq, body_len, &g->body[i]);
-    sj_entry_header_t h = {.version = SJ_ENTRY_VERSION, .region = g->region, .seq = g->seq,
-                           .time_ms = 1700000000000ull + g->seq, .kind = SJ_KIND_CREDIT,
-                           .disclosure = SJ_DISCLOSE_PUBLIC, .type_len = 7, .type = "penalty",
-                           .body_len = (uint32_t)g->body[i].n, .nkeys = (uint16_t)nkeys,
+    sj_entry_header_t h = {.version = SJ_ENTRY_VERSION,
+                           .region = g->region,
+                           .seq = g->seq,
+                           .time_ms = 1700000000000ull + g->seq,
+                           .kind = SJ_KIND_CREDIT,
+                           .disclosure = SJ_DISCLOSE_PUBLIC,
+                           .type_len = 7,
+                           .type = "penalty",
+                           .body_len = (uint32_t)g->body[i].n,
+                           .nkeys = (uint16_t)nkeys,
                            .keys = keys};
     memcpy(h.prev, g->prev, SJ_HASH_LEN);
     sj_sha256(g->body[i].p, g->body[i].n, h.body_hash);
@@ -122,7 +137,8 @@ static void generate(gen_t *g, uint64_t count, size_t body_len, unsigned nkeys) 
   }
 }
 
-/* ---- Raw RocksDB baseline: the options of storage/log_store.c for the entries family ----------- */
+/* ---- Raw RocksDB baseline: the options of storage/log_store.c for the entries family -----------
+ */
 
 static rocksdb_t *raw_open(const char *path, rocksdb_cache_t *cache) {
   rocksdb_options_t *o = rocksdb_options_create();
@@ -205,11 +221,11 @@ static void append_phase(const args_t *a, sj_store_t *s, rocksdb_t *raw, uint32_
     uint64_t count = n - done < a->batch ? n - done : a->batch;
     generate(&g, count, a->body, a->keys);
     t0 = now();
-    if (a->only != 2)
+    if (a->only == 0 || a->only == 1)
       store_write_batch(s, &g, count, sync);
     t_store += now() - t0;
     t0 = now();
-    if (a->only != 1)
+    if (a->only == 0 || a->only == 2)
       raw_write(raw, wo, &g, done, count);
     t_raw += now() - t0;
     done += count;
@@ -237,7 +253,7 @@ static void proof_phase(const args_t *a, sj_store_t *s, uint32_t region) {
   size_t plen = 0;
   uint64_t size = 0, x = 0x9E3779B97F4A7C15ull;
   sj_store_head(s, region, &size, root, NULL);
-  double t = 0;
+  double t = 0, c0 = cpu_now(), cpu = 0;
   for (uint64_t i = 0; i < a->proofs; i++) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     uint64_t idx = x % size;
@@ -247,16 +263,20 @@ static void proof_phase(const args_t *a, sj_store_t *s, uint32_t region) {
     if (rv != 0)
       die("prove", rv);
     if (i % 1000 == 0) { /* untimed sample check */
+      cpu += cpu_now() - c0;
       if ((rv = sj_store_leaf_hash(s, region, idx, leaf)) != 0)
         die("leaf", rv);
       if (sj_merkle_verify_inclusion(leaf, idx, size, (const uint8_t(*)[SJ_HASH_LEN])path, plen,
                                      root) != 0)
         die("verify", SJ_EVERIFY);
+      c0 = cpu_now();
     }
   }
-  printf("inclusion proofs at size %llu: %.0f proofs/s (%.1f us each, %llu proofs)\n",
+  cpu += cpu_now() - c0;
+  printf("inclusion proofs at size %llu: %.0f proofs/s (%.1f us each; %.1f us of CPU each, i.e. "
+         "%.0f/s per core; %llu proofs)\n",
          (unsigned long long)size, (double)a->proofs / t, t / (double)a->proofs * 1e6,
-         (unsigned long long)a->proofs);
+         cpu / (double)a->proofs * 1e6, (double)a->proofs / cpu, (unsigned long long)a->proofs);
 }
 
 static int count_row(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
@@ -272,7 +292,7 @@ static void scan_phase(const args_t *a, sj_store_t *s) {
   char uscc[19];
   uint8_t k[1 + SJ_ENTRY_MAX_KEY_LEN];
   uint64_t rows = 0;
-  double t = 0;
+  double t = 0, c0 = cpu_now();
   for (uint64_t i = 0; i < a->scans; i++) {
     snprintf(uscc, sizeof uscc, "91310000MA%08llu", (unsigned long long)(mix(i) % 1000000));
     size_t kn = sj_store_index_key(SJ_KEY_USCC, (const uint8_t *)uscc, 18, k);
@@ -282,14 +302,16 @@ static void scan_phase(const args_t *a, sj_store_t *s) {
     if (rv != 0)
       die("scan", rv);
   }
-  printf("subject scans: %.0f scans/s (%.1f us each, %.2f rows per scan, %llu scans)\n",
-         (double)a->scans / t, t / (double)a->scans * 1e6, (double)rows / (double)a->scans,
-         (unsigned long long)a->scans);
+  double cpu = cpu_now() - c0;
+  printf("subject scans: %.0f scans/s (%.1f us each; %.1f us of CPU each; %.2f rows per scan, "
+         "%llu scans)\n",
+         (double)a->scans / t, t / (double)a->scans * 1e6, cpu / (double)a->scans * 1e6,
+         (double)rows / (double)a->scans, (unsigned long long)a->scans);
 }
 
 static void usage(void) {
   fprintf(stderr, "usage: sjbench-store [--n N] [--batch B] [--body BYTES] [--sync-n N] "
-                  "[--proofs P] [--scans S] [--keys 0..8] [--only store|raw] [--dir DIR]\n");
+                  "[--proofs P] [--scans S] [--keys 0..8] [--only store|raw|none] [--dir DIR]\n");
   exit(2);
 }
 
@@ -304,7 +326,10 @@ static void parse_args(int argc, char **argv, args_t *a) {
       continue;
     }
     if (strcmp(argv[i - 1], "--only") == 0) {
-      a->only = strcmp(v, "store") == 0 ? 1 : strcmp(v, "raw") == 0 ? 2 : -1;
+      a->only = strcmp(v, "store") == 0  ? 1
+                : strcmp(v, "raw") == 0  ? 2
+                : strcmp(v, "none") == 0 ? 3
+                                         : -1;
       if (a->only < 0)
         usage();
       continue;
@@ -359,9 +384,9 @@ int main(int argc, char **argv) {
   append_phase(&a, s, raw, 310000, a.n, 0);
   if (a.sync_n > 0)
     append_phase(&a, s, raw, 320000, a.sync_n, 1);
-  if (a.proofs > 0 && a.only != 2)
+  if (a.proofs > 0 && (a.only == 0 || a.only == 1))
     proof_phase(&a, s, 310000);
-  if (a.scans > 0 && a.only != 2)
+  if (a.scans > 0 && (a.only == 0 || a.only == 1))
     scan_phase(&a, s);
 
   rocksdb_close(raw);

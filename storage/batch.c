@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A node of level >= STORE_CACHE_LEVEL completed by this batch, published to the cache at commit. */
+/* A node of level >= STORE_CACHE_LEVEL completed by this batch, cached when it commits. */
 typedef struct {
   unsigned level;
   uint64_t index;
@@ -26,21 +26,21 @@ typedef struct {
 
 struct sj_store_batch {
   sj_store_t *s;
-  store_region_t *r;                 /* busy flag held by this batch */
-  rocksdb_writebatch_t *wb;          /* owned */
-  sj_merkle_frontier_t f;            /* the tree after the adds so far */
-  store_tile_t cur[TILE_LEVELS];     /* each tile level's last tile, copied from the region on
-                                        first touch (bit set in loaded) */
-  unsigned loaded;                   /* bit tl: cur[tl] is valid */
-  unsigned dirty;                    /* bit tl: cur[tl] changed since it was last written */
-  uint8_t last_leaf[SJ_HASH_LEN];    /* leaf hash of entry f.size-1 */
-  uint64_t added;                    /* entries added */
-  int force_bulk;                    /* write the in-memory index rows even if few (flush) */
-  pending_node_t *pend;              /* owned; npend of cappend used */
+  store_region_t *r;              /* busy flag held by this batch */
+  rocksdb_writebatch_t *wb;       /* owned */
+  sj_merkle_frontier_t f;         /* the tree after the adds so far */
+  store_tile_t cur[TILE_LEVELS];  /* each tile level's last tile, copied from the region on
+                                     first touch (bit set in loaded) */
+  unsigned loaded;                /* bit tl: cur[tl] is valid */
+  unsigned dirty;                 /* bit tl: cur[tl] changed since it was last written */
+  uint8_t last_leaf[SJ_HASH_LEN]; /* leaf hash of entry f.size-1 */
+  uint64_t added;                 /* entries added */
+  int force_bulk;                 /* write the in-memory index rows even if few (flush) */
+  pending_node_t *pend;           /* owned; npend of cappend used */
   size_t npend;
   size_t cappend;
-  sj_buf_t arena;                    /* index keys of rows */
-  index_row_t *rows;                 /* owned; nrows of caprows used */
+  sj_buf_t arena;    /* index keys of rows */
+  index_row_t *rows; /* owned; nrows of caprows used */
   size_t nrows;
   size_t caprows;
   sj_index_key_t keys[SJ_ENTRY_MAX_KEYS]; /* decode scratch */
@@ -210,7 +210,8 @@ static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h) {
   }
 }
 
-/* ---- Index rows at commit (why they wait in memory: memindex.c) --------------------------------- */
+/* ---- Index rows at commit (why they wait in memory: memindex.c) ---------------------------------
+ */
 
 /* What publish does with the in-memory index. */
 typedef struct {
@@ -369,8 +370,8 @@ int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
     uint8_t k[HEAD_KEY_LEN], v[8];
     store_head_key(k, b->r->code);
     sj_put_be64(v, b->f.size);
-    rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_META], (const char *)k, sizeof k,
-                              (const char *)v, sizeof v);
+    rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_META], (const char *)k, sizeof k, (const char *)v,
+                              sizeof v);
   }
   if (rv == 0)
     rv = store_write(b->s, b->wb, sync);

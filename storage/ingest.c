@@ -38,8 +38,7 @@ void store_rows_put(sj_store_t *s, rocksdb_writebatch_t *wb, uint32_t region, co
   for (size_t i = 0; i < n; i++) {
     size_t rn = store_index_row(row, v[i].k, v[i].klen, region, v[i].seq);
     sj_put_be64(t, v[i].time_ms);
-    rocksdb_writebatch_put_cf(wb, s->cf[v[i].cf], (const char *)row, rn, (const char *)t,
-                              sizeof t);
+    rocksdb_writebatch_put_cf(wb, s->cf[v[i].cf], (const char *)row, rn, (const char *)t, sizeof t);
   }
 }
 

@@ -84,8 +84,8 @@ int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes) {
   return 0;
 }
 
-void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen,
-                      uint64_t seq, uint64_t time_ms) {
+void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen, uint64_t seq,
+                      uint64_t time_ms) {
   memidx_row_t *r = &m->rows[m->n];
   r->hash = key_hash(cf, ikey, klen);
   r->seq = seq;

@@ -156,12 +156,12 @@ static int gather_memory(sj_store_t *s, uint8_t cf, const uint8_t *key, size_t k
 typedef struct {
   sj_store_t *s;
   rocksdb_iterator_t *it;
-  size_t pn;                   /* row prefix length */
+  size_t pn; /* row prefix length */
   const sj_entry_ref_t *after;
-  uint32_t size_region;        /* committed size of size_region, cached */
+  uint32_t size_region; /* committed size of size_region, cached */
   uint64_t size;
   int have_size;
-  int valid;                   /* ref holds the current row */
+  int valid; /* ref holds the current row */
   ref_t ref;
 } db_cursor_t;
 
@@ -203,8 +203,8 @@ static int merge(db_cursor_t *c, const refs_t *mem, sj_store_scan_fn fn, void *c
   int rv = db_next(c, 0);
   while (rv == 0 && (c->valid || mi < mem->n)) {
     ref_t r;
-    int from_db = c->valid && (mi == mem->n || ref_cmp(c->ref.region, c->ref.seq,
-                                                       mem->v[mi].region, mem->v[mi].seq) <= 0);
+    int from_db = c->valid && (mi == mem->n || ref_cmp(c->ref.region, c->ref.seq, mem->v[mi].region,
+                                                       mem->v[mi].seq) <= 0);
     if (from_db) {
       r = c->ref;
       rv = db_next(c, 1);
@@ -256,7 +256,8 @@ int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keyl
   return rv;
 }
 
-/* ---- Re-deriving the in-memory index at open ------------------------------------------------------ */
+/* ---- Re-deriving the in-memory index at open
+ * ------------------------------------------------------ */
 
 static int memidx_add_entry(store_region_t *r, const uint8_t *v, size_t n, sj_index_key_t *keys) {
   sj_bytes_t hdr, body;

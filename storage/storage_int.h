@@ -21,10 +21,10 @@
  * level, not ~2 rows per entry), and the six lowest nodes of any inclusion proof come from one
  * row. Levels >= TILE_H (tiles T >= 1: one hash per 32 leaves) are also kept in memory per
  * region, so a proof costs one RocksDB read. docs/STORAGE.md has the measurements. */
-#define TILE_H 6u           /* tree levels per tile */
-#define TILE_W 64u          /* bottom nodes per tile, 2^TILE_H */
-#define TILE_SLOTS 126u     /* hashes in a full tile */
-#define TILE_LEVELS 11u     /* tile levels 0..10 cover tree levels 0..65 */
+#define TILE_H 6u       /* tree levels per tile */
+#define TILE_W 64u      /* bottom nodes per tile, 2^TILE_H */
+#define TILE_SLOTS 126u /* hashes in a full tile */
+#define TILE_LEVELS 11u /* tile levels 0..10 cover tree levels 0..65 */
 #define TILE_VAL_MAX (1u + TILE_SLOTS * SJ_HASH_LEN)
 #define STORE_CACHE_LEVEL TILE_H
 #define STORE_MAX_LEVELS 64u
@@ -43,13 +43,13 @@ enum {
 };
 
 /* Row key lengths. */
-#define ENTRY_KEY_LEN 12u                           /* region u32 | seq u64 */
-#define TREE_KEY_LEN 13u                            /* region u32 | tile level u8 | tile u64 */
-#define CKPT_KEY_LEN 12u                            /* region u32 | size u64 */
-#define HEAD_KEY_LEN 6u                             /* 0x00 'h' | region u32 (meta CF) */
-#define WMARK_KEY_LEN 6u                            /* 0x00 'i' | region u32 (meta CF) */
-#define INDEX_KEY_MAX (1u + SJ_ENTRY_MAX_KEY_LEN)   /* type byte | key bytes */
-#define INDEX_ROW_MAX (2u + INDEX_KEY_MAX + 12u)    /* u16 len | index key | region | seq */
+#define ENTRY_KEY_LEN 12u                         /* region u32 | seq u64 */
+#define TREE_KEY_LEN 13u                          /* region u32 | tile level u8 | tile u64 */
+#define CKPT_KEY_LEN 12u                          /* region u32 | size u64 */
+#define HEAD_KEY_LEN 6u                           /* 0x00 'h' | region u32 (meta CF) */
+#define WMARK_KEY_LEN 6u                          /* 0x00 'i' | region u32 (meta CF) */
+#define INDEX_KEY_MAX (1u + SJ_ENTRY_MAX_KEY_LEN) /* type byte | key bytes */
+#define INDEX_ROW_MAX (2u + INDEX_KEY_MAX + 12u)  /* u16 len | index key | region | seq */
 
 /* Entry row value: flags u8 | header length u32 | header | body. */
 #define ENTRY_VAL_HDR 5u
@@ -77,7 +77,7 @@ typedef struct {
   uint32_t koff;    /* index key (type byte | key bytes) at keys + koff */
   uint32_t next;    /* next row of the same bucket, UINT32_MAX at the end */
   uint16_t klen;
-  uint8_t cf;       /* CF_SUBJECTS or CF_TRACE */
+  uint8_t cf; /* CF_SUBJECTS or CF_TRACE */
 } memidx_row_t;
 
 /* A region's index rows not yet in the index families, for entries watermark..size-1. */
@@ -85,10 +85,10 @@ typedef struct {
   memidx_row_t *rows; /* owned; n of cap used, in commit order */
   uint32_t n;
   uint32_t cap;
-  uint8_t *keys;      /* owned; kn of kcap used */
+  uint8_t *keys; /* owned; kn of kcap used */
   uint32_t kn;
   size_t kcap;
-  uint32_t *bucket;   /* owned; nbucket heads (a power of two, >= 2 cap) */
+  uint32_t *bucket; /* owned; nbucket heads (a power of two, >= 2 cap) */
   uint32_t nbucket;
 } store_memidx_t;
 
@@ -110,19 +110,19 @@ typedef struct {
 } store_region_t;
 
 struct sj_store {
-  rocksdb_t *db;                                 /* owned */
-  rocksdb_options_t *dbopts;                     /* owned; DB-wide options */
-  rocksdb_options_t *cfopts[CF_COUNT];           /* owned; one per column family */
-  rocksdb_column_family_handle_t *cf[CF_COUNT];  /* owned */
-  rocksdb_cache_t *block_cache;                  /* owned; shared by every family */
-  rocksdb_readoptions_t *ro;                     /* owned; shared, never modified after open */
-  rocksdb_writeoptions_t *wo_sync;               /* owned; sync = 1 */
-  rocksdb_writeoptions_t *wo_nosync;             /* owned; sync = 0 */
-  size_t index_buffer_rows;                      /* memidx rows that trigger a bulk write */
-  char *ingest_dir;                              /* owned; <dir>/ingest, table files built there */
-  atomic_ulong ingest_seq;                       /* names the next table file */
-  pthread_rwlock_t regions_lock;                 /* guards the three fields below */
-  store_region_t **regions;                      /* owned, unsorted */
+  rocksdb_t *db;                                /* owned */
+  rocksdb_options_t *dbopts;                    /* owned; DB-wide options */
+  rocksdb_options_t *cfopts[CF_COUNT];          /* owned; one per column family */
+  rocksdb_column_family_handle_t *cf[CF_COUNT]; /* owned */
+  rocksdb_cache_t *block_cache;                 /* owned; shared by every family */
+  rocksdb_readoptions_t *ro;                    /* owned; shared, never modified after open */
+  rocksdb_writeoptions_t *wo_sync;              /* owned; sync = 1 */
+  rocksdb_writeoptions_t *wo_nosync;            /* owned; sync = 0 */
+  size_t index_buffer_rows;                     /* memidx rows that trigger a bulk write */
+  char *ingest_dir;                             /* owned; <dir>/ingest, table files built there */
+  atomic_ulong ingest_seq;                      /* names the next table file */
+  pthread_rwlock_t regions_lock;                /* guards the three fields below */
+  store_region_t **regions;                     /* owned, unsorted */
   size_t nregions;
   size_t capregions;
 };
@@ -142,7 +142,8 @@ size_t store_index_row(uint8_t *out, const uint8_t *ikey, size_t iklen, uint32_t
  * options it is set on. */
 rocksdb_slicetransform_t *store_index_prefix_extractor(void);
 
-/* ---- log_store.c: errors, regions, writes ------------------------------------------------------ */
+/* ---- log_store.c: errors, regions, writes ------------------------------------------------------
+ */
 /* Records err (a RocksDB message, freed here) for sj_store_last_error and returns SJ_ENOSPACE
  * when it reports a full device, SJ_ESTORE otherwise. */
 int store_rocks_error(char *err);
@@ -157,7 +158,8 @@ int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync);
 /* Point read of one row; *val is rocksdb_malloc'd (free with rocksdb_free) or NULL when absent. */
 int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn);
 
-/* ---- tile.c: tiles ----------------------------------------------------------------------------- */
+/* ---- tile.c: tiles -----------------------------------------------------------------------------
+ */
 /* Where node (level, index) lives: tile level, tile index, level within the tile, slot. */
 void store_tile_locate(unsigned level, uint64_t index, unsigned *tl, uint64_t *tj, unsigned *d,
                        unsigned *slot);
@@ -170,7 +172,8 @@ int store_tile_get(const store_tile_t *t, unsigned d, unsigned slot, uint8_t out
 size_t store_tile_encode(const store_tile_t *t, uint8_t *out);
 int store_tile_decode(const uint8_t *v, size_t n, uint64_t index, store_tile_t *t);
 
-/* ---- ingest.c: index rows in bulk ------------------------------------------------------------- */
+/* ---- ingest.c: index rows in bulk -------------------------------------------------------------
+ */
 typedef struct {
   const uint8_t *k; /* index key, borrowed */
   uint64_t seq;
@@ -196,25 +199,28 @@ void store_memidx_init(store_memidx_t *m);
 void store_memidx_free(store_memidx_t *m);
 /* Room for rows more rows and bytes more key bytes. Errors: -ENOMEM (m unchanged but usable). */
 int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes);
-void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen,
-                      uint64_t seq, uint64_t time_ms); /* room reserved */
+void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen, uint64_t seq,
+                      uint64_t time_ms); /* room reserved */
 void store_memidx_clear(store_memidx_t *m);
 typedef void (*store_memidx_fn)(void *ctx, uint64_t seq, uint64_t time_ms);
 /* Calls fn for every row of (cf, index key), in no particular order. */
 void store_memidx_find(const store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen,
                        store_memidx_fn fn, void *ctx);
 
-/* ---- batch.c ------------------------------------------------------------------------------------ */
+/* ---- batch.c ------------------------------------------------------------------------------------
+ */
 /* Writes the region's in-memory index rows to the index families (synced) and empties it.
  * Errors: SJ_EBUSY (a batch of the region is open), those of sj_store_batch_commit. */
 int store_region_flush_index(sj_store_t *s, store_region_t *r);
 
-/* ---- read.c ------------------------------------------------------------------------------------- */
+/* ---- read.c -------------------------------------------------------------------------------------
+ */
 /* Re-derives the in-memory index of a recovered region (size set) from the headers of its entries
  * at and after the watermark. Errors: SJ_ESTORE (corrupt), -ENOMEM. */
 int store_memidx_recover(sj_store_t *s, store_region_t *r);
 
-/* ---- tree.c: tree reads, the upper-level cache -------------------------------------------------- */
+/* ---- tree.c: tree reads, the upper-level cache --------------------------------------------------
+ */
 /* Recovers a region of the given size at open: frontier, root, last leaf, the cache, and the
  * in-memory index (re-derived from the headers of the entries at and after the watermark). */
 int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size);

@@ -24,7 +24,8 @@
 static char dir[512];
 static size_t idx_rows; /* opts.index_buffer_rows of the stores the test opens */
 
-/* ---- Fixture: one temporary directory per test -------------------------------------------------- */
+/* ---- Fixture: one temporary directory per test --------------------------------------------------
+ */
 
 static void rm_tree(const char *path) {
   DIR *d = opendir(path);
@@ -85,7 +86,8 @@ static sj_store_t *open_store(void) {
   return s;
 }
 
-/* ---- A test log: entries with proper chain links -------------------------------------------------- */
+/* ---- A test log: entries with proper chain links
+ * -------------------------------------------------- */
 
 static const char *uscc_a = "91310000MA1FL8XX3A";
 static const char *uscc_b = "91320000MA1FL8XX3B";
@@ -96,10 +98,10 @@ static const char *sscc_long = "urn:epc:id:sscc:0614141.12345678901";
 typedef struct {
   uint32_t region;
   uint64_t size;
-  uint8_t prev[SJ_HASH_LEN];           /* leaf hash of entry size-1 */
-  sj_merkle_frontier_t f;              /* tree of the leaves so far */
-  uint8_t (*leaf)[SJ_HASH_LEN];        /* leaf hashes, cap entries */
-  uint8_t (*root)[SJ_HASH_LEN];        /* root[m] = root at size m */
+  uint8_t prev[SJ_HASH_LEN];    /* leaf hash of entry size-1 */
+  sj_merkle_frontier_t f;       /* tree of the leaves so far */
+  uint8_t (*leaf)[SJ_HASH_LEN]; /* leaf hashes, cap entries */
+  uint8_t (*root)[SJ_HASH_LEN]; /* root[m] = root at size m */
   size_t cap;
 } chain_t;
 
@@ -139,8 +141,9 @@ static uint64_t time_of(uint64_t seq) {
   return 1700000000000ull + seq * 1000;
 }
 
-/* Keys: every entry names uscc_b (seq % 11 == 0 twice); even ones uscc_a; seq % 3 == 0 the short SSCC; seq % 3 == 1 the
- * long one (the short one is its prefix); seq % 5 == 0 an OTHER_ID with uscc_a's bytes. */
+/* Keys: every entry names uscc_b (seq % 11 == 0 twice); even ones uscc_a; seq % 3 == 0 the short
+ * SSCC; seq % 3 == 1 the long one (the short one is its prefix); seq % 5 == 0 an OTHER_ID with
+ * uscc_a's bytes. */
 static void header_of(uint32_t region, uint64_t seq, const uint8_t prev[SJ_HASH_LEN],
                       const sj_buf_t *body, sj_buf_t *hdr) {
   sj_index_key_t keys[5];
@@ -151,11 +154,11 @@ static void header_of(uint32_t region, uint64_t seq, const uint8_t prev[SJ_HASH_
   if (seq % 2 == 0)
     keys[n++] = (sj_index_key_t){SJ_KEY_USCC, 18, (const uint8_t *)uscc_a};
   if (seq % 3 == 0)
-    keys[n++] = (sj_index_key_t){SJ_KEY_EPC, (uint16_t)strlen(sscc_short),
-                                 (const uint8_t *)sscc_short};
+    keys[n++] =
+        (sj_index_key_t){SJ_KEY_EPC, (uint16_t)strlen(sscc_short), (const uint8_t *)sscc_short};
   if (seq % 3 == 1)
-    keys[n++] = (sj_index_key_t){SJ_KEY_EPC, (uint16_t)strlen(sscc_long),
-                                 (const uint8_t *)sscc_long};
+    keys[n++] =
+        (sj_index_key_t){SJ_KEY_EPC, (uint16_t)strlen(sscc_long), (const uint8_t *)sscc_long};
   if (seq % 5 == 0)
     keys[n++] = (sj_index_key_t){SJ_KEY_OTHER_ID, 18, (const uint8_t *)uscc_a};
   sj_entry_header_t h = {.version = SJ_ENTRY_VERSION,
@@ -281,7 +284,8 @@ static void check_entries(sj_store_t *s, const chain_t *c) {
   sj_buf_deinit(&want_b);
 }
 
-/* ---- Scans ------------------------------------------------------------------------------------------ */
+/* ---- Scans
+ * ------------------------------------------------------------------------------------------ */
 
 typedef struct {
   sj_entry_ref_t rows[4096];
@@ -371,7 +375,8 @@ static void check_scans(sj_store_t *s, const chain_t *c) {
   free(got);
 }
 
-/* ---- TCase append: append, reopen, read back, scan ------------------------------------------------ */
+/* ---- TCase append: append, reopen, read back, scan
+ * ------------------------------------------------ */
 
 START_TEST(append_reopen_reads_everything_back) {
   chain_t c;
@@ -480,7 +485,8 @@ START_TEST(reads_span_memtables_and_table_files) {
 }
 END_TEST
 
-/* ---- TCase proofs ------------------------------------------------------------------------------------ */
+/* ---- TCase proofs
+ * ------------------------------------------------------------------------------------ */
 
 /* Every inclusion and consistency proof of every size up to c->size verifies. */
 static void check_all_proofs(sj_store_t *s, const chain_t *c) {
@@ -492,8 +498,8 @@ static void check_all_proofs(sj_store_t *s, const chain_t *c) {
                   (unsigned long long)m);
     for (uint64_t i = 0; i < m; i++) {
       ck_assert_int_eq(sj_store_prove_inclusion(s, c->region, i, m, path, &n), 0);
-      ck_assert_msg(sj_merkle_verify_inclusion(c->leaf[i], i, m, (const uint8_t(*)[SJ_HASH_LEN])path,
-                                               n, c->root[m]) == 0,
+      ck_assert_msg(sj_merkle_verify_inclusion(
+                        c->leaf[i], i, m, (const uint8_t(*)[SJ_HASH_LEN])path, n, c->root[m]) == 0,
                     "inclusion %llu in %llu", (unsigned long long)i, (unsigned long long)m);
     }
     for (uint64_t f = 1; f <= m; f++) {
@@ -557,7 +563,8 @@ START_TEST(one_entry_per_batch_frontier_matches) {
 }
 END_TEST
 
-/* ---- TCase refuse: validation and atomicity ----------------------------------------------------- */
+/* ---- TCase refuse: validation and atomicity -----------------------------------------------------
+ */
 
 /* The head of b must be exactly the chain's. */
 static void check_batch_head(const sj_store_batch_t *b, const chain_t *c) {
@@ -699,7 +706,8 @@ START_TEST(one_open_batch_per_region) {
 }
 END_TEST
 
-/* ---- TCase crash: a writer killed without closing ------------------------------------------------- */
+/* ---- TCase crash: a writer killed without closing
+ * ------------------------------------------------- */
 
 /* Child: appends synced batches of 3 forever, reporting each committed size on fd. No Check
  * assertions here: the child only ever _exit()s or is killed. */
@@ -761,7 +769,7 @@ START_TEST(reopen_after_crash_keeps_synced_batches) {
   chain_build(&c, size);
   check_head(s, &c);
   check_entries(s, &c);
-  check_scans(s, &c); /* index rows held in memory were derived again from the entries */
+  check_scans(s, &c);        /* index rows held in memory were derived again from the entries */
   append_batch(s, &c, 3, 1); /* the log continues */
   check_head(s, &c);
   sj_store_close(s);
@@ -769,7 +777,8 @@ START_TEST(reopen_after_crash_keeps_synced_batches) {
 }
 END_TEST
 
-/* ---- TCase regions: replicas side by side ------------------------------------------------------------ */
+/* ---- TCase regions: replicas side by side
+ * ------------------------------------------------------------ */
 
 START_TEST(several_regions_side_by_side) {
   chain_t c[4];
@@ -822,7 +831,8 @@ START_TEST(several_regions_side_by_side) {
 }
 END_TEST
 
-/* ---- TCase threads: readers during commits ------------------------------------------------------------ */
+/* ---- TCase threads: readers during commits
+ * ------------------------------------------------------------ */
 
 typedef struct {
   sj_store_t *s;
@@ -834,7 +844,7 @@ typedef struct {
 typedef struct {
   uint64_t below; /* rows with seq < limit */
   uint64_t limit;
-  uint64_t max;   /* largest seq + 1 seen */
+  uint64_t max; /* largest seq + 1 seen */
 } count_t;
 
 static int count_rows(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
@@ -874,7 +884,8 @@ static void *reader_main(void *arg) {
     uint64_t i = x % size;
     if (sj_store_prove_inclusion(r->s, SH, i, size, path, &n) != 0 ||
         sj_store_leaf_hash(r->s, SH, i, leaf) != 0 ||
-        sj_merkle_verify_inclusion(leaf, i, size, (const uint8_t(*)[SJ_HASH_LEN])path, n, root) != 0)
+        sj_merkle_verify_inclusion(leaf, i, size, (const uint8_t(*)[SJ_HASH_LEN])path, n, root) !=
+            0)
       r->failures++;
     if (r->proofs++ % 8 == 0 && !scan_is_exact(r->s))
       r->failures++;
