@@ -1,25 +1,16 @@
 /* tests/test_node.c — the region node as a real process on loopback, spoken to over HTTP/2:
  * round trips, validation errors, all-or-nothing batches, idempotent retries, proofs that verify
  * offline, restarts (clean and kill -9), concurrent submitters, access control, lookups, the CLI. */
-#include "common/common.h"
-#include "crypto/crypto.h"
-#include "net/net.h"
+#include "tests/support.h"
 
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #define SUBMIT_TOKEN "sjt_test_submit_token"
 #define AUTH_TOKEN "sjt_test_authority_token"
@@ -30,56 +21,14 @@
 static char g_dir[512];
 static const char *g_min_free = "0"; /* --min-free-mb for the node (the full-disk test sets it) */
 static const char *g_token_rate = "0"; /* --token-rate (the rate-limit test sets it) */
-static char g_url[64];
-static char g_vkey[256];
-static pid_t g_pid;
-static uint16_t g_port;
+static sj_test_node_t g_node;
 
 /* ---- fixture: a node process ------------------------------------------------------------------- */
 
-static void write_file(const char *path, const char *text, mode_t mode) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-  close(fd);
-}
-
-static void token_line(FILE *f, const char *role, const char *token) {
-  uint8_t h[32];
-  char hex[65];
-  sj_sha256(token, strlen(token), h);
-  sj_hex_encode(h, 32, hex);
-  fprintf(f, "%s %s test\n", role, hex);
-}
-
-static uint16_t free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
 static int fetch(const char *method, const char *path, const char *token, const char *ctype,
                  const char *body, size_t blen, const char *idem, sj_buf_t *out) {
-  char url[512], auth[128];
-  sj_header_t h[3];
-  size_t nh = 0;
-  int status = 0;
-  snprintf(url, sizeof url, "%s%s", g_url, path);
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    h[nh++] = (sj_header_t){"authorization", auth};
-  }
-  if (ctype)
-    h[nh++] = (sj_header_t){"content-type", ctype};
-  if (idem)
-    h[nh++] = (sj_header_t){"idempotency-key", idem};
-  sj_buf_reset(out);
-  int rv = sj_http_fetch(url, method, h, nh, body, blen, 20000, &status, out, NULL);
-  return rv ? rv : status;
+  sj_test_req_t r = {method, path, token, ctype, idem, NULL, body, blen, 0};
+  return sj_test_fetch(g_node.url, &r, out);
 }
 
 static int get(const char *path, const char *token, sj_buf_t *out) {
@@ -92,96 +41,32 @@ static int post(const char *body, const char *ctype, const char *idem, sj_buf_t 
 }
 
 static void node_start(void) {
-  char key[600], tokens[600], hmac[600], data[600], listen[64];
-  snprintf(key, sizeof key, "%s/key", g_dir);
-  snprintf(tokens, sizeof tokens, "%s/tokens", g_dir);
-  snprintf(hmac, sizeof hmac, "%s/hmac", g_dir);
-  snprintf(data, sizeof data, "%s/data", g_dir);
-  snprintf(listen, sizeof listen, "127.0.0.1:%u", g_port);
-  char bin[600];
-  snprintf(bin, sizeof bin, "%s/sanjiao-node", getenv("SJ_BIN"));
-  g_pid = fork();
-  ck_assert_int_ge(g_pid, 0);
-  if (g_pid == 0) {
-    char log[600];
-    snprintf(log, sizeof log, "%s/node.log", g_dir);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 2);
-    execl(bin, bin, "--region", "310000", "--listen", listen, "--data-dir", data, "--key", key,
-          "--tokens", tokens, "--hmac-key", hmac, "--log-level", "warn", "--min-free-mb",
-          g_min_free, "--token-rate", g_token_rate, (char *)NULL);
-    _exit(127);
-  }
-  sj_buf_t b = {0};
-  for (int i = 0; i < 200; i++) {
-    if (get("/healthz", NULL, &b) == 200)
-      break;
-    nanosleep(&(struct timespec){0, 25000000}, NULL);
-  }
-  ck_assert_int_eq(get("/healthz", NULL, &b), 200);
-  sj_buf_deinit(&b);
-}
-
-static void node_stop(int sig) {
-  if (g_pid <= 0)
-    return;
-  kill(g_pid, sig);
-  int st;
-  waitpid(g_pid, &st, 0);
-  g_pid = 0;
+  const char *args[] = {"--min-free-mb", g_min_free, "--token-rate", g_token_rate, NULL};
+  sj_test_node_start(&g_node, args);
 }
 
 static void setup(void) {
   ck_assert_int_eq(sj_crypto_init(), 0);
   sj_log_set_level(SJ_LOG_LEVEL_ERR); /* connection refused while the node starts is expected */
-  const char *tmp = getenv("SJ_TMPDIR") ? getenv("SJ_TMPDIR") : "/tmp";
-  snprintf(g_dir, sizeof g_dir, "%s/node.XXXXXX", tmp);
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
-  sj_signer_t *s = NULL;
-  sj_buf_t sk = {0}, vk = {0};
-  ck_assert_int_eq(sj_signer_generate(ORIGIN, &s), 0);
-  ck_assert_int_eq(sj_signer_format(s, &sk), 0);
-  ck_assert_int_eq(sj_signer_vkey(s, SJ_KEY_ED25519, &vk), 0);
-  snprintf(g_vkey, sizeof g_vkey, "%s", (char *)vk.p);
-  char path[600];
-  snprintf(path, sizeof path, "%s/key", g_dir);
-  write_file(path, (char *)sk.p, 0600);
-  snprintf(path, sizeof path, "%s/hmac", g_dir);
-  write_file(path, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600);
-  snprintf(path, sizeof path, "%s/tokens", g_dir);
-  FILE *f = fopen(path, "w");
-  token_line(f, "submit", SUBMIT_TOKEN);
-  token_line(f, "authority", AUTH_TOKEN);
-  fclose(f);
-  sj_signer_free(s);
-  sj_buf_deinit(&sk);
-  sj_buf_deinit(&vk);
-  g_port = free_port();
-  snprintf(g_url, sizeof g_url, "http://127.0.0.1:%u", g_port);
+  sj_test_tmpdir(g_dir, sizeof g_dir, "node");
+  sj_test_node_init(&g_node, g_dir, "310000", ORIGIN);
+  sj_test_node_add_token(&g_node, "submit", SUBMIT_TOKEN, NULL, "test");
+  sj_test_node_add_token(&g_node, "authority", AUTH_TOKEN, NULL, "test");
   node_start();
 }
 
 static void teardown(void) {
-  node_stop(SIGTERM);
-  char mnt[600];
-  snprintf(mnt, sizeof mnt, "umount '%s/data' 2>/dev/null", g_dir);
-  if (system(mnt)) { /* not mounted: fine */
-  }
+  sj_test_node_stop(&g_node, SIGTERM);
+  sj_test_sh("umount '%s/data' 2>/dev/null", g_dir); /* not mounted: fine */
   g_min_free = "0";
   g_token_rate = "0";
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", g_dir);
+  sj_test_rmtree(g_dir);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
 static json_t *parse(const sj_buf_t *b) {
-  json_error_t e;
-  json_t *j = json_loadb((const char *)b->p, b->n, 0, &e);
-  ck_assert_msg(j != NULL, "not JSON: %.*s", (int)b->n, (const char *)b->p);
-  return j;
+  return sj_test_json(b->p, b->n);
 }
 
 static const char *credit(const char *uscc, const char *type, const char *name) {
@@ -194,27 +79,15 @@ static const char *credit(const char *uscc, const char *type, const char *name) 
 }
 
 static uint64_t tree_size(void) {
-  sj_buf_t b = {0};
-  ck_assert_int_eq(get("/healthz", NULL, &b), 200);
-  json_t *j = parse(&b);
-  uint64_t n = (uint64_t)json_integer_value(json_object_get(j, "tree_size"));
-  json_decref(j);
-  sj_buf_deinit(&b);
-  return n;
+  return sj_test_node_tree_size(&g_node);
 }
 
 /* Fetches and verifies the checkpoint; returns its size and root. */
 static void verified_checkpoint(sj_checkpoint_t *cp) {
   sj_buf_t b = {0};
-  sj_verifier_t *v = NULL;
-  size_t text_len = 0;
   ck_assert_int_eq(get("/v1/logs/310000/checkpoint", NULL, &b), 200);
-  ck_assert_int_eq(sj_verifier_parse(g_vkey, strlen(g_vkey), &v), 0);
-  const sj_verifier_t *vs[1] = {v};
-  ck_assert_int_eq(sj_note_verify((char *)b.p, b.n, vs, 1, &text_len, NULL), 0);
-  ck_assert_int_eq(sj_checkpoint_parse((char *)b.p, text_len, cp), 0);
+  sj_test_checkpoint_verify(g_node.vkey, b.p, b.n, cp);
   ck_assert_str_eq(cp->origin, ORIGIN);
-  sj_verifier_free(v);
   sj_buf_deinit(&b);
 }
 
@@ -359,7 +232,7 @@ START_TEST(idempotent_retry_returns_the_first_answer) {
   ck_assert_uint_eq(tree_size(), 1);
   ck_assert_int_eq(post(credit(USCC2, "penalty", "other"), NULL, "key-1", &b2), 422);
   /* The key survives a restart: it was committed with the record. */
-  node_stop(SIGKILL);
+  sj_test_node_stop(&g_node, SIGKILL);
   node_start();
   ck_assert_int_eq(post(rec, NULL, "key-1", &b2), 201);
   ck_assert(b1.n == b2.n && memcmp(b1.p, b2.p, b1.n) == 0);
@@ -435,14 +308,14 @@ START_TEST(restart_keeps_everything) {
   for (int i = 0; i < 5; i++)
     ck_assert_int_eq(post(credit(USCC1, "penalty", "restart"), NULL, NULL, &b), 201);
   ck_assert_int_eq(get("/v1/logs/310000/checkpoint", NULL, &before), 200);
-  node_stop(SIGTERM);
+  sj_test_node_stop(&g_node, SIGTERM);
   node_start();
   ck_assert_uint_eq(tree_size(), 5);
   ck_assert_int_eq(get("/v1/logs/310000/checkpoint", NULL, &b), 200);
   ck_assert(b.n == before.n && memcmp(b.p, before.p, b.n) == 0);
   /* Acknowledged means synced: a kill -9 right after the 201 loses nothing. */
   ck_assert_int_eq(post(credit(USCC1, "penalty", "kill"), NULL, NULL, &b), 201);
-  node_stop(SIGKILL);
+  sj_test_node_stop(&g_node, SIGKILL);
   node_start();
   ck_assert_uint_eq(tree_size(), 6);
   ck_assert_int_eq(post(credit(USCC1, "penalty", "after"), NULL, NULL, &b), 201);
@@ -577,7 +450,7 @@ START_TEST(cli_prove_verifies_end_to_end) {
     ck_assert_int_eq(post(credit(USCC1, "penalty", "cli"), NULL, NULL, &b), 201);
   char cmd[1200];
   snprintf(cmd, sizeof cmd, "%s/sanjiao prove 310000 1 --vkey '%s' --node %s >%s/prove.out 2>&1",
-           getenv("SJ_BIN"), g_vkey, g_url, g_dir);
+           getenv("SJ_BIN"), g_node.vkey, g_node.url, g_dir);
   ck_assert_int_eq(system(cmd), 0);
   /* A key for another origin must fail. */
   sj_signer_t *s;
@@ -585,7 +458,7 @@ START_TEST(cli_prove_verifies_end_to_end) {
   sj_signer_generate(ORIGIN, &s);
   sj_signer_vkey(s, SJ_KEY_ED25519, &vk);
   snprintf(cmd, sizeof cmd, "%s/sanjiao prove 310000 1 --vkey '%s' --node %s >%s/prove2.out 2>&1",
-           getenv("SJ_BIN"), (char *)vk.p, g_url, g_dir);
+           getenv("SJ_BIN"), (char *)vk.p, g_node.url, g_dir);
   ck_assert_int_ne(system(cmd), 0);
   sj_signer_free(s);
   sj_buf_deinit(&vk);
@@ -597,7 +470,7 @@ START_TEST(operational_endpoints) {
   sj_buf_t b = {0};
   ck_assert_int_eq(post(credit(USCC1, "penalty", "ops"), NULL, NULL, &b), 201);
   ck_assert_int_eq(get("/v1/keys", NULL, &b), 200);
-  ck_assert_ptr_nonnull(strstr((char *)b.p, g_vkey));
+  ck_assert_ptr_nonnull(strstr((char *)b.p, g_node.vkey));
   ck_assert_int_eq(get("/metrics", NULL, &b), 200);
   ck_assert_ptr_nonnull(strstr((char *)b.p, "sanjiao_appends_total 1"));
   ck_assert_ptr_nonnull(strstr((char *)b.p, "sanjiao_http_requests_total{route=\"POST /v1/records\",status=\"201\"} 1"));
@@ -648,7 +521,7 @@ START_TEST(online_backup_restores) {
   ck_assert_int_eq(json_integer_value(json_object_get(j, "tree_size_at_start")), 7);
   json_decref(j);
   ck_assert_int_eq(post(credit(USCC1, "penalty", "after backup"), NULL, NULL, &b), 201);
-  node_stop(SIGTERM);
+  sj_test_node_stop(&g_node, SIGTERM);
   /* Restore: the backup becomes the data directory. */
   char cmd[2200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s/data' && mv '%s' '%s/data'", g_dir, backup, g_dir);
@@ -668,7 +541,7 @@ END_TEST
 START_TEST(a_full_disk_answers_507_and_recovers) {
   sj_buf_t b = {0};
   char cmd[2200];
-  node_stop(SIGTERM);
+  sj_test_node_stop(&g_node, SIGTERM);
   snprintf(cmd, sizeof cmd, "rm -rf '%s/data' && mkdir '%s/data' && mount -t tmpfs -o size=48m tmpfs '%s/data'",
            g_dir, g_dir, g_dir);
   if (system(cmd) != 0) {
@@ -703,25 +576,23 @@ START_TEST(sighup_reloads_tokens) {
                     "\"id\":\"91310115MA1K00007Q\",\"name\":\"hup\"},\"disclosure\":\"public\"}";
   ck_assert_int_eq(fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec,
                          strlen(rec), NULL, &b), 401);
-  char path[600];
-  snprintf(path, sizeof path, "%s/tokens", g_dir);
-  FILE *f = fopen(path, "a");
-  token_line(f, "submit", "sjt_new_token");
-  fclose(f);
-  kill(g_pid, SIGHUP);
+  sj_test_node_add_token(&g_node, "submit", "sjt_new_token", NULL, "test");
+  kill(g_node.pid, SIGHUP);
   int st = 0;
   for (int i = 0; i < 100 && st != 201; i++) {
-    nanosleep(&(struct timespec){0, 20000000}, NULL);
+    sj_test_sleep_ms(20);
     st = fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec, strlen(rec), NULL,
                &b);
   }
   ck_assert_int_eq(st, 201);
   /* A malformed file keeps the old tokens. */
-  f = fopen(path, "a");
+  char path[600];
+  snprintf(path, sizeof path, "%s/tokens", g_dir);
+  FILE *f = fopen(path, "a");
   fputs("nonsense line\n", f);
   fclose(f);
-  kill(g_pid, SIGHUP);
-  nanosleep(&(struct timespec){0, 200000000}, NULL);
+  kill(g_node.pid, SIGHUP);
+  sj_test_sleep_ms(200);
   ck_assert_int_eq(fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec,
                          strlen(rec), NULL, &b), 201);
   sj_buf_deinit(&b);
@@ -731,7 +602,7 @@ END_TEST
 /* A token over its rate gets 429 with Retry-After; others are not affected. */
 START_TEST(tokens_are_rate_limited) {
   sj_buf_t b = {0};
-  node_stop(SIGTERM);
+  sj_test_node_stop(&g_node, SIGTERM);
   g_token_rate = "5"; /* bursts of 10 */
   node_start();
   int limited = 0, ok = 0;
@@ -744,7 +615,7 @@ START_TEST(tokens_are_rate_limited) {
   ck_assert_int_gt(limited, 0);
   ck_assert_int_eq(get("/v1/subjects/" USCC1, SUBMIT_TOKEN, &b), 200); /* its own bucket */
   ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);         /* the public is not a token */
-  nanosleep(&(struct timespec){1, 0}, NULL);
+  sj_test_sleep_ms(1000);
   ck_assert_int_eq(get("/v1/subjects/" USCC1, AUTH_TOKEN, &b), 200);   /* refilled */
   sj_buf_deinit(&b);
 }
@@ -786,9 +657,5 @@ static Suite *node_suite(void) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
-  SRunner *sr = srunner_create(node_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return sj_test_run_suite(node_suite());
 }

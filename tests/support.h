@@ -1,0 +1,154 @@
+/* tests/support.h — helpers shared by the Check suites: scratch directories and files, shell
+ * commands, JSON, one-call HTTP/2 requests, sanjiao-node processes on loopback (test_node,
+ * test_trace, test_credit, test_crash), cluster suites' commands (test_cluster, test_partition),
+ * and a libuv loop with a guard timer for the suites that drive net's server and client themselves
+ * (test_net, test_tls).
+ *
+ * Test code, not a library of the project: a helper that meets an error fails the running test
+ * through Check's ck_assert (fork mode: the test's process exits; CK_FORK=no: Check longjmps back),
+ * unless its comment says it returns the error. Helpers marked "any thread" may be called from a
+ * test's own threads (they never ck_assert); the others belong to the test's main thread. Strings
+ * passed in are borrowed for the call only, unless said otherwise. */
+#ifndef SJ_TESTS_SUPPORT_H
+#define SJ_TESTS_SUPPORT_H
+
+#include "common/common.h"
+#include "crypto/crypto.h"
+#include "net/net.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* ---- Files, directories, commands ------------------------------------------------------------ */
+
+/* Sleeps ms milliseconds (any thread). */
+void sj_test_sleep_ms(long ms);
+
+/* Makes a fresh directory "$SJ_TMPDIR/<prefix>.XXXXXX" (/tmp without SJ_TMPDIR) into dir. */
+void sj_test_tmpdir(char *dir, size_t cap, const char *prefix);
+
+/* Removes dir and everything below it; returns 0, or -1 after saying so on stderr. */
+int sj_test_rmtree(const char *dir);
+
+/* Creates or truncates path with text and the given mode. */
+void sj_test_write_file(const char *path, const char *text, mode_t mode);
+
+/* Runs a shell command given as a printf format; returns its exit status, or -1 when it did not
+ * exit normally. */
+int sj_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runs cmd with popen (any thread); returns its stdout, NUL-terminated and malloc'd (the caller
+ * frees it), and in *status pclose's result (-1 when it could not be started, with "" as output).
+ */
+char *sj_test_popen(const char *cmd, int *status);
+
+/* Parses n bytes of JSON; the test fails, showing the bytes, when they are not JSON. The caller
+ * owns the result (json_decref). */
+json_t *sj_test_json(const void *p, size_t n);
+
+/* Runs every test of s in Check's default mode (CK_FORK decides fork or not) and frees it; returns
+ * EXIT_SUCCESS when none failed, else EXIT_FAILURE (main's return value). */
+int sj_test_run_suite(Suite *s);
+
+/* ---- HTTP/2 requests (sj_http_fetch) --------------------------------------------------------- */
+
+/* One request; zero members take the defaults. */
+typedef struct sj_test_req {
+  const char *method;  /* "GET" when NULL */
+  const char *path;    /* appended to the base URL; may be NULL */
+  const char *token;   /* sent as "authorization: Bearer <token>" when set */
+  const char *ctype;   /* content-type, when set */
+  const char *idem;    /* idempotency-key, when set */
+  const char *purpose; /* x-purpose, when set */
+  const char *body;    /* request body, or NULL for none */
+  size_t len;          /* body length; 0 means strlen(body) */
+  uint64_t timeout_ms; /* 20000 when 0 */
+} sj_test_req_t;
+
+/* Sends r to base (e.g. "http://127.0.0.1:7300") + r->path and waits for the answer (any thread).
+ * Returns the HTTP status with the body in out (reset first), or sj_http_fetch's negative error. */
+int sj_test_fetch(const char *base, const sj_test_req_t *r, sj_buf_t *out);
+
+/* Verifies the signed checkpoint note (n bytes at p) with vkey and parses it into *cp; the test
+ * fails when either does not succeed. */
+void sj_test_checkpoint_verify(const char *vkey, const void *p, size_t n, sj_checkpoint_t *cp);
+
+/* ---- A sanjiao-node process on loopback ------------------------------------------------------ */
+
+/* A test's HMAC key for personal identifiers, as the node reads it (hex). */
+#define SJ_TEST_HMAC_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+/* One node; several may run in one test, each with its own directory. Plain data the test owns
+ * (static or on its stack); nothing in it needs freeing beyond stopping the process. */
+typedef struct sj_test_node {
+  char dir[512];  /* its files: key, hmac, tokens, node.log, and data/ (the store) */
+  char region[8]; /* the region it serves (--region) */
+  char url[64];   /* "http://127.0.0.1:<port>" */
+  char vkey[256]; /* the verifier key of its signing key, for checking its checkpoints */
+  uint16_t port;  /* the loopback port it listens on, free when init chose it */
+  pid_t pid;      /* the running process, 0 when stopped */
+} sj_test_node_t;
+
+/* Prepares n in dir (which must exist): a new Ed25519 signing key for origin (file key, n->vkey),
+ * the HMAC key SJ_TEST_HMAC_HEX (file hmac), an empty tokens file and a free loopback port. Does
+ * not start the node. */
+void sj_test_node_init(sj_test_node_t *n, const char *dir, const char *region, const char *origin);
+
+/* Appends a token line to the node's tokens file: "<role> <sha256 hex of token>[ <arg>] <label>"
+ * (arg is the subject id of a subject token, NULL otherwise). A running node rereads the file on
+ * SIGHUP. */
+void sj_test_node_add_token(const sj_test_node_t *n, const char *role, const char *token,
+                            const char *arg, const char *label);
+
+/* Starts sanjiao-node from $SJ_BIN with n's region, port and files (log level warn, stderr
+ * appended to node.log) plus args (NULL-terminated, may be NULL), and waits until /healthz
+ * answers 200 (10 s at most). Safe while the test's other threads run (the child only execs). */
+void sj_test_node_start(sj_test_node_t *n, const char *const *args);
+
+/* Sends sig to the node and reaps it; nothing when it is not running. */
+void sj_test_node_stop(sj_test_node_t *n, int sig);
+
+/* The node's tree size, from /healthz. */
+uint64_t sj_test_node_tree_size(const sj_test_node_t *n);
+
+/* ---- A loop under test (net's server and client) --------------------------------------------- */
+
+/* A libuv loop and a guard timer that bounds every wait on it. Embed it (static or on the stack);
+ * init, run, close on one thread. */
+typedef struct sj_test_loop {
+  uv_loop_t loop;   /* the loop the test's servers and clients run on */
+  uv_timer_t guard; /* fires when a wait's time is up */
+  int guard_fired;  /* set by the guard's callback */
+} sj_test_loop_t;
+
+/* Initialises the loop and its guard timer. */
+void sj_test_loop_init(sj_test_loop_t *l);
+
+/* Runs the loop until *flag >= target or ms elapsed; returns whether the target was met. */
+int sj_test_loop_run_until(sj_test_loop_t *l, const int *flag, int target, uint64_t ms);
+
+/* Runs the loop for ms. */
+void sj_test_loop_run_for(sj_test_loop_t *l, uint64_t ms);
+
+/* Closes the guard, runs what is left on the loop and closes it; returns uv_loop_close's result
+ * (0 proves that no handle leaked). The caller closes its own handles first. */
+int sj_test_loop_close(sj_test_loop_t *l);
+
+/* One client request's outcome, filled by sj_test_request's completion. */
+typedef struct sj_test_result {
+  int done, err, status; /* done: 1 once completed; err: the client's error; status: HTTP status */
+  sj_buf_t body;         /* the response body (the test frees it) */
+  char ctype[64];        /* the content-type header, "" without one */
+  char allow[64];        /* the allow header, "" without one */
+  int *counter;          /* incremented on completion, if set (set it after sj_test_request) */
+} sj_test_result_t;
+
+/* Sends r on c with completion filling res (zeroed first; must outlive the request). */
+void sj_test_request(sj_client_t *c, const sj_call_req_t *r, sj_test_result_t *res);
+
+/* Whether the response body is exactly s. */
+int sj_test_body_is(const sj_test_result_t *r, const char *s);
+
+#endif
