@@ -7,27 +7,18 @@
  *
  * Journeys across regions are tested on a store holding four regions' logs (written here the way
  * the writer and replication write them); the node tests submit a whole chain to one node. */
-#include "common/common.h"
-#include "crypto/crypto.h"
-#include "net/net.h"
 #include "node/epcis.h"
 #include "node/journey.h"
 #include "node/record.h"
 #include "storage/storage.h"
+#include "tests/support.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define SUBMIT_TOKEN "sjt_trace_submit_token"
 #define AUTH_TOKEN "sjt_trace_authority_token"
@@ -149,30 +140,17 @@ static void chain_record(size_t i, const char *disclosure, sj_buf_t *out) {
 /* ---- Helpers ------------------------------------------------------------------------------------
  */
 
-static void mkdir_tmp(void) {
-  const char *tmp = getenv("SJ_TMPDIR") ? getenv("SJ_TMPDIR") : "/tmp";
-  snprintf(g_dir, sizeof g_dir, "%s/trace.XXXXXX", tmp);
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
-}
-
 static void rm_tmp(void) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", g_dir);
+  sj_test_rmtree(g_dir);
 }
 
 static void unit_setup(void) {
   ck_assert_int_eq(sj_crypto_init(), 0);
-  mkdir_tmp();
+  sj_test_tmpdir(g_dir, sizeof g_dir, "trace");
 }
 
 static json_t *parse_json(const void *p, size_t n) {
-  json_error_t e;
-  json_t *j = json_loadb(p, n, 0, &e);
-  ck_assert_msg(j != NULL, "not JSON (%s): %.*s", e.text, (int)(n > 600 ? 600 : n),
-                (const char *)p);
-  return j;
+  return sj_test_json(p, n);
 }
 
 /* Validates one record; returns 0 or the parse error, with errs filled. */
@@ -642,53 +620,13 @@ END_TEST
 
 /* ---- A node process ------------------------------------------------------------------------- */
 
-static char g_url[64];
-static pid_t g_pid;
+static sj_test_node_t g_node;
 
-static void write_file(const char *path, const char *text, mode_t mode) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-  close(fd);
-}
-
-static void token_line(FILE *f, const char *role, const char *token) {
-  uint8_t h[32];
-  char hex[65];
-  sj_sha256(token, strlen(token), h);
-  sj_hex_encode(h, 32, hex);
-  fprintf(f, "%s %s test\n", role, hex);
-}
-
-static uint16_t free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-/* One request; returns the status (or a negative error). hdr_name/hdr_out: a response header to
- * capture is not offered by sj_http_fetch, so the capture job's Location is read from the body. */
+/* One request; returns the status (or a negative error). */
 static int fetch(const char *method, const char *path, const char *token, const char *ctype,
                  const char *body, sj_buf_t *out) {
-  char url[2048], auth[128];
-  sj_header_t h[2];
-  size_t nh = 0;
-  int status = 0;
-  snprintf(url, sizeof url, "%s%s", g_url, path);
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    h[nh++] = (sj_header_t){"authorization", auth};
-  }
-  if (ctype)
-    h[nh++] = (sj_header_t){"content-type", ctype};
-  sj_buf_reset(out);
-  int rv =
-      sj_http_fetch(url, method, h, nh, body, body ? strlen(body) : 0, 20000, &status, out, NULL);
-  return rv ? rv : status;
+  sj_test_req_t r = {.method = method, .path = path, .token = token, .ctype = ctype, .body = body};
+  return sj_test_fetch(g_node.url, &r, out);
 }
 
 static json_t *get_json(const char *path, int want) {
@@ -701,66 +639,23 @@ static json_t *get_json(const char *path, int want) {
 }
 
 static uint64_t tree_size(void) {
-  json_t *j = get_json("/healthz", 200);
-  uint64_t n = (uint64_t)json_integer_value(json_object_get(j, "tree_size"));
-  json_decref(j);
-  return n;
+  return sj_test_node_tree_size(&g_node);
 }
 
 static void node_setup(void) {
   unit_setup();
   sj_log_set_level(SJ_LOG_LEVEL_ERR);
-  char path[600], listen[64], bin[600], data[600], log[600];
-  sj_signer_t *s = NULL;
-  sj_buf_t sk = {0};
-  ck_assert_int_eq(sj_signer_generate("test.sanjiao/310000", &s), 0);
-  ck_assert_int_eq(sj_signer_format(s, &sk), 0);
-  snprintf(path, sizeof path, "%s/key", g_dir);
-  write_file(path, (char *)sk.p, 0600);
-  sj_signer_free(s);
-  sj_buf_deinit(&sk);
-  snprintf(path, sizeof path, "%s/hmac", g_dir);
-  write_file(path, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", 0600);
-  snprintf(path, sizeof path, "%s/tokens", g_dir);
-  FILE *f = fopen(path, "w");
-  token_line(f, "submit", SUBMIT_TOKEN);
-  token_line(f, "authority", AUTH_TOKEN);
-  fclose(f);
-  snprintf(path, sizeof path, "%s/token", g_dir);
-  write_file(path, SUBMIT_TOKEN "\n", 0600);
-  uint16_t port = free_port();
-  snprintf(g_url, sizeof g_url, "http://127.0.0.1:%u", port);
-  snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
-  snprintf(bin, sizeof bin, "%s/sanjiao-node", getenv("SJ_BIN"));
-  snprintf(data, sizeof data, "%s/data", g_dir);
-  snprintf(log, sizeof log, "%s/node.log", g_dir);
-  char key[600], tokens[600], hmac[600];
-  snprintf(key, sizeof key, "%s/key", g_dir);
-  snprintf(tokens, sizeof tokens, "%s/tokens", g_dir);
-  snprintf(hmac, sizeof hmac, "%s/hmac", g_dir);
-  g_pid = fork();
-  ck_assert_int_ge(g_pid, 0);
-  if (g_pid == 0) {
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 2);
-    execl(bin, bin, "--region", "310000", "--listen", listen, "--data-dir", data, "--key", key,
-          "--tokens", tokens, "--hmac-key", hmac, "--log-level", "warn", (char *)NULL);
-    _exit(127);
-  }
-  sj_buf_t b = {0};
-  for (int i = 0; i < 200 && fetch("GET", "/healthz", NULL, NULL, NULL, &b) != 200; i++)
-    nanosleep(&(struct timespec){0, 25000000}, NULL);
-  ck_assert_int_eq(fetch("GET", "/healthz", NULL, NULL, NULL, &b), 200);
-  sj_buf_deinit(&b);
+  sj_test_node_init(&g_node, g_dir, "310000", "test.sanjiao/310000");
+  sj_test_node_add_token(&g_node, "submit", SUBMIT_TOKEN, NULL, "test");
+  sj_test_node_add_token(&g_node, "authority", AUTH_TOKEN, NULL, "test");
+  char path[600];
+  snprintf(path, sizeof path, "%s/token", g_dir); /* for the CLI's --token-file */
+  sj_test_write_file(path, SUBMIT_TOKEN "\n", 0600);
+  sj_test_node_start(&g_node, NULL);
 }
 
 static void node_teardown(void) {
-  if (g_pid > 0) {
-    kill(g_pid, SIGTERM);
-    int st;
-    waitpid(g_pid, &st, 0);
-    g_pid = 0;
-  }
+  sj_test_node_stop(&g_node, SIGTERM);
   rm_tmp();
 }
 
@@ -1000,21 +895,13 @@ END_TEST
 /* Runs the CLI with a shell command line (stdout and stderr to files in the test dir). Returns
  * the exit status. */
 static int cli(const char *args, const char *out_name) {
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd,
-           "cd '%s' && '%s/sanjiao' %s --node %s --token-file token >%s.out 2>%s.err", g_dir,
-           getenv("SJ_BIN"), args, g_url, out_name, out_name);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return sj_test_sh("cd '%s' && '%s/sanjiao' %s --node %s --token-file token >%s.out 2>%s.err",
+                    g_dir, getenv("SJ_BIN"), args, g_node.url, out_name, out_name);
 }
 
 static int sample(const char *dir, int records, int seed) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd,
-           "cd '%s' && '%s/sanjiao' sample --records %d --seed %d --out %s >%s.codes", g_dir,
-           getenv("SJ_BIN"), records, seed, dir, dir);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return sj_test_sh("cd '%s' && '%s/sanjiao' sample --records %d --seed %d --out %s >%s.codes",
+                    g_dir, getenv("SJ_BIN"), records, seed, dir, dir);
 }
 
 static void read_all(const char *name, sj_buf_t *out) {
@@ -1137,7 +1024,7 @@ END_TEST
 START_TEST(import_csv_lists_and_epcis_documents) {
   char path[600];
   snprintf(path, sizeof path, "%s/list.csv", g_dir);
-  write_file(
+  sj_test_write_file(
       path,
       "\xEF\xBB\xBF企业名称,统一社会信用代码,列入日期,列入原因,作出决定机关\n"
       "测试甲公司(TEST)," OP_AH ",2024/3/5,\"通过登记的住所无法联系, 经查\",合肥市市场监督管理局\n"
@@ -1162,7 +1049,7 @@ START_TEST(import_csv_lists_and_epcis_documents) {
   sj_buf_t doc = {0};
   chain_document(&doc);
   snprintf(path, sizeof path, "%s/chain.json", g_dir);
-  write_file(path, (char *)doc.p, 0644);
+  sj_test_write_file(path, (char *)doc.p, 0644);
   ck_assert_int_eq(cli("import chain.json --batch 4", "e1"), 0);
   ck_assert_uint_eq(tree_size(), 2 + NCHAIN);
   json_t *t = get_json("/v1/trace/" P1 "/journey?direction=back", 200);
@@ -1219,9 +1106,5 @@ static Suite *trace_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(trace_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return sj_test_run_suite(trace_suite());
 }
