@@ -3,24 +3,18 @@
  * ratings, corrections from other regions) as a pure function, the public view, the audit trail
  * store, and — through a real node process on loopback — the report, disclosure on every
  * endpoint and the audit endpoint. */
-#include "common/common.h"
-#include "crypto/crypto.h"
-#include "net/net.h"
 #include "node/audit.h"
 #include "node/credit.h"
 #include "node/record.h"
+#include "tests/support.h"
 
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,16 +37,11 @@ static char g_dir[512];
 static void tmpdir_setup(void) {
   ck_assert_int_eq(sj_crypto_init(), 0);
   sj_log_set_level(SJ_LOG_LEVEL_ERR);
-  const char *tmp = getenv("SJ_TMPDIR") ? getenv("SJ_TMPDIR") : "/tmp";
-  snprintf(g_dir, sizeof g_dir, "%s/credit.XXXXXX", tmp);
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  sj_test_tmpdir(g_dir, sizeof g_dir, "credit");
 }
 
 static void tmpdir_teardown(void) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", g_dir);
+  sj_test_rmtree(g_dir);
 }
 
 static uint64_t D(const char *date) {
@@ -690,130 +679,40 @@ END_TEST
 #define ACME_TOKEN "sjt_credit_acme_self"
 #define ZHANG_TOKEN "sjt_credit_zhang_self"
 
-static char g_url[64];
-static pid_t g_pid;
-static uint16_t g_port;
-
-static void write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-  close(fd);
-}
-
-static void token_line(FILE *f, const char *role, const char *token, const char *arg,
-                       const char *label) {
-  uint8_t h[32];
-  char hex[65];
-  sj_sha256(token, strlen(token), h);
-  sj_hex_encode(h, 32, hex);
-  fprintf(f, "%s %s%s%s %s\n", role, hex, arg ? " " : "", arg ? arg : "", label);
-}
-
-static uint16_t free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-  ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
+static sj_test_node_t g_node;
 
 static int fetch(const char *method, const char *path, const char *token, const char *purpose,
                  const char *body, sj_buf_t *out) {
-  char url[512], auth[128];
-  sj_header_t h[3];
-  size_t nh = 0;
-  int status = 0;
-  snprintf(url, sizeof url, "%s%s", g_url, path);
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    h[nh++] = (sj_header_t){"authorization", auth};
-  }
-  if (purpose)
-    h[nh++] = (sj_header_t){"x-purpose", purpose};
-  if (body)
-    h[nh++] = (sj_header_t){"content-type", "application/json"};
-  sj_buf_reset(out);
-  int rv =
-      sj_http_fetch(url, method, h, nh, body, body ? strlen(body) : 0, 20000, &status, out, NULL);
-  return rv ? rv : status;
+  sj_test_req_t r = {.method = method,
+                     .path = path,
+                     .token = token,
+                     .purpose = purpose,
+                     .ctype = body ? "application/json" : NULL,
+                     .body = body};
+  return sj_test_fetch(g_node.url, &r, out);
 }
 
 static int get(const char *path, const char *token, sj_buf_t *out) {
   return fetch("GET", path, token, NULL, NULL, out);
 }
 
-static void node_start(void) {
-  char key[600], tokens[600], hmac[600], data[600], listen[64], bin[600];
-  snprintf(key, sizeof key, "%s/key", g_dir);
-  snprintf(tokens, sizeof tokens, "%s/tokens", g_dir);
-  snprintf(hmac, sizeof hmac, "%s/hmac", g_dir);
-  snprintf(data, sizeof data, "%s/data", g_dir);
-  snprintf(listen, sizeof listen, "127.0.0.1:%u", g_port);
-  snprintf(bin, sizeof bin, "%s/sanjiao-node", getenv("SJ_BIN"));
-  g_pid = fork();
-  ck_assert_int_ge(g_pid, 0);
-  if (g_pid == 0) {
-    char log[600];
-    snprintf(log, sizeof log, "%s/node.log", g_dir);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 2);
-    execl(bin, bin, "--region", "310000", "--listen", listen, "--data-dir", data, "--key", key,
-          "--tokens", tokens, "--hmac-key", hmac, "--log-level", "warn", (char *)NULL);
-    _exit(127);
-  }
-  sj_buf_t b = {0};
-  for (int i = 0; i < 200 && get("/healthz", NULL, &b) != 200; i++)
-    nanosleep(&(struct timespec){0, 25000000}, NULL);
-  ck_assert_int_eq(get("/healthz", NULL, &b), 200);
-  sj_buf_deinit(&b);
-}
-
-static void node_stop(int sig) {
-  if (g_pid <= 0)
-    return;
-  kill(g_pid, sig);
-  int st;
-  waitpid(g_pid, &st, 0);
-  g_pid = 0;
-}
-
 static void node_setup(void) {
   tmpdir_setup();
-  sj_signer_t *s = NULL;
-  sj_buf_t sk = {0};
-  ck_assert_int_eq(sj_signer_generate("test.sanjiao/310000", &s), 0);
-  ck_assert_int_eq(sj_signer_format(s, &sk), 0);
-  char path[600];
-  snprintf(path, sizeof path, "%s/key", g_dir);
-  write_file(path, (char *)sk.p);
-  snprintf(path, sizeof path, "%s/hmac", g_dir);
-  write_file(path, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
-  snprintf(path, sizeof path, "%s/tokens", g_dir);
-  FILE *f = fopen(path, "w");
-  token_line(f, "submit", SUBMIT_TOKEN, NULL, "bureau-upload");
-  token_line(f, "authority", AUTH_TOKEN, NULL, "officer-li");
-  token_line(f, "subject", ACME_TOKEN, USCC1, "acme-self");
-  token_line(f, "subject", ZHANG_TOKEN, PERSON_ID, "zhang-self");
-  fclose(f);
-  sj_signer_free(s);
-  sj_buf_deinit(&sk);
-  g_port = free_port();
-  snprintf(g_url, sizeof g_url, "http://127.0.0.1:%u", g_port);
-  node_start();
+  sj_test_node_init(&g_node, g_dir, "310000", "test.sanjiao/310000");
+  sj_test_node_add_token(&g_node, "submit", SUBMIT_TOKEN, NULL, "bureau-upload");
+  sj_test_node_add_token(&g_node, "authority", AUTH_TOKEN, NULL, "officer-li");
+  sj_test_node_add_token(&g_node, "subject", ACME_TOKEN, USCC1, "acme-self");
+  sj_test_node_add_token(&g_node, "subject", ZHANG_TOKEN, PERSON_ID, "zhang-self");
+  sj_test_node_start(&g_node, NULL);
 }
 
 static void node_teardown(void) {
-  node_stop(SIGTERM);
+  sj_test_node_stop(&g_node, SIGTERM);
   tmpdir_teardown();
 }
 
 static json_t *jparse(const sj_buf_t *b) {
-  json_t *j = json_loadb((const char *)b->p, b->n, 0, NULL);
-  ck_assert_msg(j != NULL, "not JSON: %.*s", (int)b->n, (const char *)b->p);
-  return j;
+  return sj_test_json(b->p, b->n);
 }
 
 /* Submits records (a JSON array); returns the accepted leaf hashes in order. */
@@ -1078,8 +977,8 @@ START_TEST(non_public_reads_are_audited_for_the_subject) {
   a = jparse(&b);
   ck_assert_str_eq(json_string_value(json_object_get(a, "next_cursor")), "1");
   json_decref(a);
-  node_stop(SIGTERM);
-  node_start();
+  sj_test_node_stop(&g_node, SIGTERM);
+  sj_test_node_start(&g_node, NULL);
   a = audit_of(USCC1, ACME_TOKEN, 200);
   ck_assert_uint_eq(json_array_size(json_object_get(a, "entries")), 2);
   json_decref(a);
@@ -1126,9 +1025,5 @@ static Suite *credit_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(credit_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return sj_test_run_suite(credit_suite());
 }
