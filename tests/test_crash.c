@@ -4,24 +4,17 @@
  * and every checkpoint ever served is consistent with the current one.
  * SJ_CRASH_ROUNDS sets the number of kills (default 5 here; the full run uses 50, see
  * docs/RELIABILITY.md). */
-#include "common/common.h"
-#include "crypto/crypto.h"
-#include "net/net.h"
+#include "tests/support.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #define SUBMIT_TOKEN "sjt_crash_submit"
 #define ORIGIN "crash.sanjiao/310000"
@@ -29,9 +22,8 @@
 #define MAX_ACKED 200000
 #define MAX_CPS 4096
 
-static char g_dir[512], g_url[64], g_vkey[256];
-static uint16_t g_port;
-static pid_t g_pid;
+static char g_dir[512];
+static sj_test_node_t g_node;
 
 typedef struct {
   uint64_t seq;
@@ -47,101 +39,31 @@ static struct {
 static size_t g_ncps;
 static atomic_int g_stop;
 
-static void sleep_ms(long ms) {
-  nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
-}
-
+/* A submitter's request (with a body) or a read (without); 5 s at most, the node may be down. */
 static int fetch(const char *method, const char *path, const char *body, sj_buf_t *out) {
-  char url[256];
-  int status = 0;
-  sj_header_t h[2] = {{"authorization", "Bearer " SUBMIT_TOKEN},
-                      {"content-type", "application/x-ndjson"}};
-  snprintf(url, sizeof url, "%s%s", g_url, path);
-  sj_buf_reset(out);
-  int rv = sj_http_fetch(url, method, h, body ? 2 : 0, body, body ? strlen(body) : 0, 5000,
-                         &status, out, NULL);
-  return rv ? rv : status;
-}
-
-static void node_start(void) {
-  char conf[600], bin[600], log[600];
-  snprintf(conf, sizeof conf, "%s/node.conf", g_dir);
-  snprintf(bin, sizeof bin, "%s/sanjiao-node", getenv("SJ_BIN"));
-  snprintf(log, sizeof log, "%s/node.log", g_dir);
-  g_pid = fork();
-  if (g_pid == 0) {
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 2);
-    execl(bin, bin, "--config", conf, (char *)NULL);
-    _exit(127);
-  }
-  sj_buf_t b = {0};
-  int st = 0;
-  for (int i = 0; i < 400 && (st = fetch("GET", "/healthz", NULL, &b)) != 200; i++)
-    sleep_ms(25);
-  ck_assert_int_eq(st, 200);
-  sj_buf_deinit(&b);
-}
-
-static void write_text(const char *name, const char *text, mode_t mode) {
-  char p[600];
-  snprintf(p, sizeof p, "%s/%s", g_dir, name);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-  close(fd);
+  sj_test_req_t r = {.method = method,
+                     .path = path,
+                     .token = body ? SUBMIT_TOKEN : NULL,
+                     .ctype = body ? "application/x-ndjson" : NULL,
+                     .body = body,
+                     .timeout_ms = 5000};
+  return sj_test_fetch(g_node.url, &r, out);
 }
 
 static void setup(void) {
   ck_assert_int_eq(sj_crypto_init(), 0);
   sj_log_set_level(SJ_LOG_LEVEL_ERR);
-  const char *tmp = getenv("SJ_TMPDIR") ? getenv("SJ_TMPDIR") : "/tmp";
-  snprintf(g_dir, sizeof g_dir, "%s/crash.XXXXXX", tmp);
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
-  sj_signer_t *s;
-  sj_buf_t sk = {0}, vk = {0}, conf = {0};
-  ck_assert_int_eq(sj_signer_generate(ORIGIN, &s), 0);
-  sj_signer_format(s, &sk);
-  sj_signer_vkey(s, SJ_KEY_ED25519, &vk);
-  snprintf(g_vkey, sizeof g_vkey, "%s", (char *)vk.p);
-  write_text("key", (char *)sk.p, 0600);
-  write_text("hmac", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0600);
-  uint8_t h[32];
-  char hex[65], line[128];
-  sj_sha256(SUBMIT_TOKEN, strlen(SUBMIT_TOKEN), h);
-  sj_hex_encode(h, 32, hex);
-  snprintf(line, sizeof line, "submit %s crash\n", hex);
-  write_text("tokens", line, 0600);
-  int sock = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  bind(sock, (struct sockaddr *)&a, sizeof a);
-  getsockname(sock, (struct sockaddr *)&a, &len);
-  close(sock);
-  g_port = ntohs(a.sin_port);
-  snprintf(g_url, sizeof g_url, "http://127.0.0.1:%u", g_port);
-  sj_buf_printf(&conf, "region = 310000\nlisten = 127.0.0.1:%u\ndata-dir = %s/data\nkey = %s/key\n"
-                       "tokens = %s/tokens\nhmac-key = %s/hmac\nlog-level = warn\n",
-                g_port, g_dir, g_dir, g_dir, g_dir);
-  write_text("node.conf", (char *)conf.p, 0600);
-  sj_signer_free(s);
-  sj_buf_deinit(&sk);
-  sj_buf_deinit(&vk);
-  sj_buf_deinit(&conf);
+  sj_test_tmpdir(g_dir, sizeof g_dir, "crash");
+  sj_test_node_init(&g_node, g_dir, "310000", ORIGIN);
+  sj_test_node_add_token(&g_node, "submit", SUBMIT_TOKEN, NULL, "crash");
   atomic_store(&g_nacked, 0);
   g_ncps = 0;
-  node_start();
+  sj_test_node_start(&g_node, NULL);
 }
 
 static void teardown(void) {
-  if (g_pid > 0) {
-    kill(g_pid, SIGKILL);
-    waitpid(g_pid, NULL, 0);
-  }
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-  if (system(cmd))
-    fprintf(stderr, "cannot remove %s\n", g_dir);
+  sj_test_node_stop(&g_node, SIGKILL);
+  sj_test_rmtree(g_dir);
 }
 
 /* ---- load --------------------------------------------------------------------------------------- */
@@ -175,7 +97,7 @@ static void *submitter(void *arg) {
     if (fetch("POST", "/v1/records", (char *)body.p, &b) == 201)
       record_acks(&b);
     else
-      sleep_ms(5); /* the node is down: retry soon */
+      sj_test_sleep_ms(5); /* the node is down: retry soon */
   }
   sj_buf_deinit(&b);
   sj_buf_deinit(&body);
@@ -185,19 +107,13 @@ static void *submitter(void *arg) {
 /* Remembers a served checkpoint (verified) so it can be checked against later ones. */
 static void sample_checkpoint(void) {
   sj_buf_t b = {0};
-  sj_verifier_t *v = NULL;
-  size_t tl;
   sj_checkpoint_t cp;
-  sj_verifier_parse(g_vkey, strlen(g_vkey), &v);
-  const sj_verifier_t *vs[1] = {v};
   if (fetch("GET", "/v1/logs/310000/checkpoint", NULL, &b) == 200 && g_ncps < MAX_CPS) {
-    ck_assert_int_eq(sj_note_verify((char *)b.p, b.n, vs, 1, &tl, NULL), 0);
-    ck_assert_int_eq(sj_checkpoint_parse((char *)b.p, tl, &cp), 0);
+    sj_test_checkpoint_verify(g_node.vkey, b.p, b.n, &cp);
     g_cps[g_ncps].size = cp.size;
     memcpy(g_cps[g_ncps].root, cp.root, 32);
     g_ncps++;
   }
-  sj_verifier_free(v);
   sj_buf_deinit(&b);
 }
 
@@ -208,14 +124,8 @@ static void check_log(uint64_t *size_out, uint8_t root_out[32]) {
   static sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
   sj_buf_t b = {0};
   sj_checkpoint_t cp;
-  sj_verifier_t *v = NULL;
-  size_t tl;
   ck_assert_int_eq(fetch("GET", "/v1/logs/310000/checkpoint", NULL, &b), 200);
-  sj_verifier_parse(g_vkey, strlen(g_vkey), &v);
-  const sj_verifier_t *vs[1] = {v};
-  ck_assert_int_eq(sj_note_verify((char *)b.p, b.n, vs, 1, &tl, NULL), 0);
-  ck_assert_int_eq(sj_checkpoint_parse((char *)b.p, tl, &cp), 0);
-  sj_verifier_free(v);
+  sj_test_checkpoint_verify(g_node.vkey, b.p, b.n, &cp);
   uint8_t(*leaves)[32] = calloc(cp.size ? cp.size : 1, 32);
   uint8_t prev[32] = {0};
   sj_merkle_frontier_t fr;
@@ -298,12 +208,11 @@ START_TEST(acknowledged_records_survive_sigkill_during_ingest) {
   for (int r = 0; r < rounds; r++) {
     long ms = 150 + rand_r(&seed) % 600;
     for (long w = 0; w < ms; w += 50) {
-      sleep_ms(50);
+      sj_test_sleep_ms(50);
       sample_checkpoint();
     }
-    kill(g_pid, SIGKILL);
-    waitpid(g_pid, NULL, 0);
-    node_start();
+    sj_test_node_stop(&g_node, SIGKILL);
+    sj_test_node_start(&g_node, NULL);
   }
   atomic_store(&g_stop, 1);
   for (int i = 0; i < THREADS; i++)
@@ -326,9 +235,5 @@ int main(void) {
   tcase_set_timeout(tc, 900);
   tcase_add_test(tc, acknowledged_records_survive_sigkill_during_ingest);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return sj_test_run_suite(s);
 }
