@@ -1,4 +1,4 @@
-/* bench/sjload.c — sjload (built as build/bin/sjload): an HTTP/2 load generator for the node's API,
+/* bench/sjload.c — sjload (built as sjbench-sjload): an HTTP/2 load generator for the node's API,
  * on the net/ client, plus the synthetic data it loads and a replication-lag probe.
  *
  *   sjload --url URL [--connections C] [--streams S] [--duration SEC] [--requests N]
@@ -6,7 +6,7 @@
  *          [--dist uniform|zipf:1.1] [--rate R] [--warmup SEC] [--seed N]
  *          [--body FILE --batch K --token-file FILE] [--path /static] [--region R]
  *          [--proof-size N] [--grace SEC] [--follow URL [--follow-region R]
- *          [--follow-token-file FILE]] [--json] [--quiet]
+ *          [--follow-token-file FILE]] [--read-token-file FILE] [--json] [--quiet]
  *   sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R] [--size B] [--seed N]
  *   sjload --url URL --dump N [--mix ...] [--keys ...] [--dist ...]   (prints N request URLs)
  *   sjload --self-test                     (checks the histogram, Zipf sampler, USCC generator)
@@ -17,7 +17,8 @@
  * (I, seq uniform below the tree size); checkpoint; post POST /v1/records with the next K lines of
  * the NDJSON body file (wrapping around) and the bearer token; path GET --path (a static file, for
  * baselines such as nghttpd). ids come from --keys, codes from --trace-keys (one a line), picked
- * uniformly or by a Zipf law of exponent s over a seeded random ranking of the keys.
+ * uniformly or by a Zipf law of exponent s over a seeded random ranking of the keys. GETs go
+ * without a token (as the public) unless --read-token-file gives one (e.g. an authority's).
  *
  * Every run is bounded by --duration (default 10 s) AND --requests (default 10^8), whichever comes
  * first; requests still in flight then get --grace seconds (default 10) before they are cancelled.
@@ -338,7 +339,7 @@ static const char *const kind_names[NKIND] = {"subject", "report",     "trace", 
 
 typedef struct {
   const char *url, *keys, *trace_keys, *dist, *body, *token_file, *path, *follow, *gen_out;
-  const char *follow_token_file;
+  const char *follow_token_file, *read_token_file;
   unsigned conns, streams, batch;
   uint64_t requests, seed, proof_size, gen_n, gen_subjects, gen_trace_every, gen_size, dump;
   double duration, warmup, rate, grace, weights[NKIND];
@@ -399,12 +400,28 @@ static void args_default(args_t *a) {
 
 /* Options with a value: name -> where it goes. */
 static int set_opt(args_t *a, const char *o, const char *v) {
-  const char **str[] = {
-      &a->url,        &a->keys, &a->trace_keys, &a->dist,    &a->body,
-      &a->token_file, &a->path, &a->follow,     &a->gen_out, &a->follow_token_file};
-  static const char *sname[] = {
-      "--url",        "--keys", "--trace-keys", "--dist", "--body",
-      "--token-file", "--path", "--follow",     "--out",  "--follow-token-file"};
+  const char **str[] = {&a->url,
+                        &a->keys,
+                        &a->trace_keys,
+                        &a->dist,
+                        &a->body,
+                        &a->token_file,
+                        &a->path,
+                        &a->follow,
+                        &a->gen_out,
+                        &a->follow_token_file,
+                        &a->read_token_file};
+  static const char *sname[] = {"--url",
+                                "--keys",
+                                "--trace-keys",
+                                "--dist",
+                                "--body",
+                                "--token-file",
+                                "--path",
+                                "--follow",
+                                "--out",
+                                "--follow-token-file",
+                                "--read-token-file"};
   for (size_t i = 0; i < sizeof sname / sizeof *sname; i++)
     if (!strcmp(o, sname[i])) {
       *str[i] = v;
@@ -515,7 +532,8 @@ struct load {
   double cum[NKIND]; /* cumulative mix weights */
   keyset_t keys, tkeys;
   bodies_t bodies;
-  char auth[300];
+  char auth[300];      /* "Bearer <token>" for POSTs */
+  char read_auth[300]; /* for GETs; empty: none (the public) */
   uint64_t rng, tree_size, post_chunk;
   uint64_t t0, t_meas, t_stop, t_last; /* ns */
   uint64_t sent, inflight, scheduled, acked_size, sync_fail;
@@ -603,6 +621,8 @@ static int send_on(load_t *L, slot_t *s, uint64_t intended) {
   if (k == K_POST) {
     h[nh++] = (sj_header_t){"content-type", "application/x-ndjson"};
     h[nh++] = (sj_header_t){"authorization", L->auth};
+  } else if (L->read_auth[0]) {
+    h[nh++] = (sj_header_t){"authorization", L->read_auth};
   }
   sj_call_req_t rq = {.method = k == K_POST ? "POST" : "GET",
                       .path = s->path,
@@ -975,6 +995,12 @@ static int load_inputs(load_t *L, args_t *a) {
                      "sjload: post needs --body FILE (>= --batch lines) and --token-file\n"),
              SJ_EINVAL;
     snprintf(L->auth, sizeof L->auth, "Bearer %s", tok);
+  }
+  if (a->read_token_file) {
+    char tok[256];
+    if ((rv = read_token(a->read_token_file, tok, sizeof tok)))
+      return fprintf(stderr, "sjload: %s: %s\n", a->read_token_file, sj_strerror(rv)), SJ_EINVAL;
+    snprintf(L->read_auth, sizeof L->read_auth, "Bearer %s", tok);
   }
   if (a->weights[K_PATH] > 0 && (!a->path || a->path[0] != '/'))
     return fprintf(stderr, "sjload: --path /FILE needed\n"), SJ_EINVAL;
