@@ -81,8 +81,7 @@ static void rm_tree(const char *path) {
   rmdir(path);
 }
 
-/* ---- Records: a credit entry naming two enterprises and, every third one, a lot
- * ------------------ */
+/* ---- Records: a credit entry naming two enterprises and, every third one, a lot -------------- */
 
 static void make_body(uint64_t seq, size_t want, sj_buf_t *b) {
   sj_buf_reset(b);
@@ -137,8 +136,7 @@ static void generate(gen_t *g, uint64_t count, size_t body_len, unsigned nkeys) 
   }
 }
 
-/* ---- Raw RocksDB baseline: the options of storage/log_store.c for the entries family -----------
- */
+/* ---- Raw RocksDB baseline: the options of storage/log_store.c for the entries family --------- */
 
 static rocksdb_t *raw_open(const char *path, rocksdb_cache_t *cache) {
   rocksdb_options_t *o = rocksdb_options_create();

@@ -210,8 +210,7 @@ static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h) {
   }
 }
 
-/* ---- Index rows at commit (why they wait in memory: memindex.c) ---------------------------------
- */
+/* ---- Index rows at commit (why they wait in memory: memindex.c) ------------------------------ */
 
 /* What publish does with the in-memory index. */
 typedef struct {

@@ -11,8 +11,7 @@ static const char *const cf_names[CF_COUNT] = {"default", "entries",     "tree",
                                                "trace",   "checkpoints", "meta"};
 static const uint8_t schema_key[] = {0x00, 's', 'c', 'h', 'e', 'm', 'a'};
 
-/* ---- Errors ------------------------------------------------------------------------------------
- */
+/* ---- Errors ---------------------------------------------------------------------------------- */
 
 static _Thread_local char last_error[512];
 
@@ -36,8 +35,7 @@ int store_corrupt(const char *what) {
   return SJ_ESTORE;
 }
 
-/* ---- Options ------------------------------------------------------------------------------------
- */
+/* ---- Options --------------------------------------------------------------------------------- */
 
 void sj_store_opts_default(sj_store_opts_t *o) {
   o->block_cache_mb = 256;
@@ -110,8 +108,7 @@ static rocksdb_options_t *cf_options(int cf, rocksdb_cache_t *cache) {
   return o;
 }
 
-/* ---- Region table ------------------------------------------------------------------------------
- */
+/* ---- Region table ---------------------------------------------------------------------------- */
 
 store_region_t *store_region_find(sj_store_t *s, uint32_t code) {
   store_region_t *r = NULL;
@@ -237,8 +234,7 @@ void sj_store_head(sj_store_t *s, uint32_t region, uint64_t *size, uint8_t root[
   pthread_rwlock_unlock(&r->lock);
 }
 
-/* ---- Reads and writes
- * ---------------------------------------------------------------------------- */
+/* ---- Reads and writes ------------------------------------------------------------------------ */
 
 int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync) {
   char *err = NULL;
@@ -363,8 +359,7 @@ int sj_store_flush(sj_store_t *s, int compact) {
   return err != NULL ? store_rocks_error(err) : 0;
 }
 
-/* ---- Open and close
- * ------------------------------------------------------------------------------ */
+/* ---- Open and close -------------------------------------------------------------------------- */
 
 /* Checks the schema version, writing it into a store that has none yet. */
 static int check_schema(sj_store_t *s) {

@@ -256,12 +256,11 @@ int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keyl
   return rv;
 }
 
-/* ---- Re-deriving the in-memory index at open
- * ------------------------------------------------------ */
+/* ---- Re-deriving the in-memory index at open ------------------------------------------------- */
 
 static int memidx_add_entry(store_region_t *r, const uint8_t *v, size_t n, sj_index_key_t *keys) {
-  sj_bytes_t hdr, body;
-  sj_entry_header_t h;
+  sj_bytes_t hdr = {NULL, 0}, body = {NULL, 0};
+  sj_entry_header_t h = {0};
   uint8_t ikey[INDEX_KEY_MAX];
   int has = 0;
   int rv = parse_entry(v, n, &hdr, &body, &has);

@@ -142,8 +142,7 @@ size_t store_index_row(uint8_t *out, const uint8_t *ikey, size_t iklen, uint32_t
  * options it is set on. */
 rocksdb_slicetransform_t *store_index_prefix_extractor(void);
 
-/* ---- log_store.c: errors, regions, writes ------------------------------------------------------
- */
+/* ---- log_store.c: errors, regions, writes ---------------------------------------------------- */
 /* Records err (a RocksDB message, freed here) for sj_store_last_error and returns SJ_ENOSPACE
  * when it reports a full device, SJ_ESTORE otherwise. */
 int store_rocks_error(char *err);
@@ -158,8 +157,7 @@ int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync);
 /* Point read of one row; *val is rocksdb_malloc'd (free with rocksdb_free) or NULL when absent. */
 int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn);
 
-/* ---- tile.c: tiles -----------------------------------------------------------------------------
- */
+/* ---- tile.c: tiles --------------------------------------------------------------------------- */
 /* Where node (level, index) lives: tile level, tile index, level within the tile, slot. */
 void store_tile_locate(unsigned level, uint64_t index, unsigned *tl, uint64_t *tj, unsigned *d,
                        unsigned *slot);
@@ -172,8 +170,7 @@ int store_tile_get(const store_tile_t *t, unsigned d, unsigned slot, uint8_t out
 size_t store_tile_encode(const store_tile_t *t, uint8_t *out);
 int store_tile_decode(const uint8_t *v, size_t n, uint64_t index, store_tile_t *t);
 
-/* ---- ingest.c: index rows in bulk -------------------------------------------------------------
- */
+/* ---- ingest.c: index rows in bulk ------------------------------------------------------------ */
 typedef struct {
   const uint8_t *k; /* index key, borrowed */
   uint64_t seq;
@@ -207,20 +204,17 @@ typedef void (*store_memidx_fn)(void *ctx, uint64_t seq, uint64_t time_ms);
 void store_memidx_find(const store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen,
                        store_memidx_fn fn, void *ctx);
 
-/* ---- batch.c ------------------------------------------------------------------------------------
- */
+/* ---- batch.c --------------------------------------------------------------------------------- */
 /* Writes the region's in-memory index rows to the index families (synced) and empties it.
  * Errors: SJ_EBUSY (a batch of the region is open), those of sj_store_batch_commit. */
 int store_region_flush_index(sj_store_t *s, store_region_t *r);
 
-/* ---- read.c -------------------------------------------------------------------------------------
- */
+/* ---- read.c ---------------------------------------------------------------------------------- */
 /* Re-derives the in-memory index of a recovered region (size set) from the headers of its entries
  * at and after the watermark. Errors: SJ_ESTORE (corrupt), -ENOMEM. */
 int store_memidx_recover(sj_store_t *s, store_region_t *r);
 
-/* ---- tree.c: tree reads, the upper-level cache --------------------------------------------------
- */
+/* ---- tree.c: tree reads, the upper-level cache ----------------------------------------------- */
 /* Recovers a region of the given size at open: frontier, root, last leaf, the cache, and the
  * in-memory index (re-derived from the headers of the entries at and after the watermark). */
 int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size);

@@ -190,8 +190,7 @@ int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size) {
   return 0;
 }
 
-/* ---- Reads --------------------------------------------------------------------------------------
- */
+/* ---- Reads ----------------------------------------------------------------------------------- */
 
 /* Looks up the region and read-locks it; NULL (nothing locked) when the store never held it. */
 static store_region_t *region_rdlock(sj_store_t *s, uint32_t region, uint64_t *size) {

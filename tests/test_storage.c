@@ -24,8 +24,7 @@
 static char dir[512];
 static size_t idx_rows; /* opts.index_buffer_rows of the stores the test opens */
 
-/* ---- Fixture: one temporary directory per test --------------------------------------------------
- */
+/* ---- Fixture: one temporary directory per test ----------------------------------------------- */
 
 static void rm_tree(const char *path) {
   DIR *d = opendir(path);
@@ -86,8 +85,7 @@ static sj_store_t *open_store(void) {
   return s;
 }
 
-/* ---- A test log: entries with proper chain links
- * -------------------------------------------------- */
+/* ---- A test log: entries with proper chain links --------------------------------------------- */
 
 static const char *uscc_a = "91310000MA1FL8XX3A";
 static const char *uscc_b = "91320000MA1FL8XX3B";
@@ -284,8 +282,7 @@ static void check_entries(sj_store_t *s, const chain_t *c) {
   sj_buf_deinit(&want_b);
 }
 
-/* ---- Scans
- * ------------------------------------------------------------------------------------------ */
+/* ---- Scans ----------------------------------------------------------------------------------- */
 
 typedef struct {
   sj_entry_ref_t rows[4096];
@@ -375,8 +372,7 @@ static void check_scans(sj_store_t *s, const chain_t *c) {
   free(got);
 }
 
-/* ---- TCase append: append, reopen, read back, scan
- * ------------------------------------------------ */
+/* ---- TCase append: append, reopen, read back, scan ------------------------------------------- */
 
 START_TEST(append_reopen_reads_everything_back) {
   chain_t c;
@@ -485,8 +481,7 @@ START_TEST(reads_span_memtables_and_table_files) {
 }
 END_TEST
 
-/* ---- TCase proofs
- * ------------------------------------------------------------------------------------ */
+/* ---- TCase proofs ---------------------------------------------------------------------------- */
 
 /* Every inclusion and consistency proof of every size up to c->size verifies. */
 static void check_all_proofs(sj_store_t *s, const chain_t *c) {
@@ -563,8 +558,7 @@ START_TEST(one_entry_per_batch_frontier_matches) {
 }
 END_TEST
 
-/* ---- TCase refuse: validation and atomicity -----------------------------------------------------
- */
+/* ---- TCase refuse: validation and atomicity -------------------------------------------------- */
 
 /* The head of b must be exactly the chain's. */
 static void check_batch_head(const sj_store_batch_t *b, const chain_t *c) {
@@ -706,8 +700,7 @@ START_TEST(one_open_batch_per_region) {
 }
 END_TEST
 
-/* ---- TCase crash: a writer killed without closing
- * ------------------------------------------------- */
+/* ---- TCase crash: a writer killed without closing -------------------------------------------- */
 
 /* Child: appends synced batches of 3 forever, reporting each committed size on fd. No Check
  * assertions here: the child only ever _exit()s or is killed. */
@@ -777,8 +770,7 @@ START_TEST(reopen_after_crash_keeps_synced_batches) {
 }
 END_TEST
 
-/* ---- TCase regions: replicas side by side
- * ------------------------------------------------------------ */
+/* ---- TCase regions: replicas side by side ---------------------------------------------------- */
 
 START_TEST(several_regions_side_by_side) {
   chain_t c[4];
@@ -831,8 +823,7 @@ START_TEST(several_regions_side_by_side) {
 }
 END_TEST
 
-/* ---- TCase threads: readers during commits
- * ------------------------------------------------------------ */
+/* ---- TCase threads: readers during commits --------------------------------------------------- */
 
 typedef struct {
   sj_store_t *s;
