@@ -102,6 +102,16 @@ int sj_test_fetch(const char *base, const sj_test_req_t *r, sj_buf_t *out) {
   return rv ? rv : status;
 }
 
+int sj_test_wait_healthy(const char *base, long max_ms) {
+  sj_buf_t b = {0};
+  const sj_test_req_t r = {.path = "/healthz"};
+  int st = 0;
+  for (long t = 0; t < max_ms && (st = sj_test_fetch(base, &r, &b)) != 200; t += 25)
+    sj_test_sleep_ms(25);
+  sj_buf_deinit(&b);
+  return st;
+}
+
 void sj_test_checkpoint_verify(const char *vkey, const void *p, size_t n, sj_checkpoint_t *cp) {
   sj_verifier_t *v = NULL;
   size_t text_len = 0;
@@ -169,17 +179,6 @@ void sj_test_node_add_token(const sj_test_node_t *n, const char *role, const cha
   fclose(f);
 }
 
-/* Polls /healthz every 25 ms until it answers 200 or 10 s passed. */
-static void wait_healthy(const sj_test_node_t *n) {
-  sj_buf_t b = {0};
-  const sj_test_req_t r = {.path = "/healthz"};
-  int st = 0;
-  for (int i = 0; i < 400 && (st = sj_test_fetch(n->url, &r, &b)) != 200; i++)
-    sj_test_sleep_ms(25);
-  sj_buf_deinit(&b);
-  ck_assert_msg(st == 200, "node in %s did not come up (%d): see its node.log", n->dir, st);
-}
-
 void sj_test_node_start(sj_test_node_t *n, const char *const *args) {
   enum { MAX_ARGS = 16 };
   char bin[600], listen[64], data[600], key[600], tokens[600], hmac[600], log[600];
@@ -208,7 +207,8 @@ void sj_test_node_start(sj_test_node_t *n, const char *const *args) {
     execv(bin, (char *const *)argv);
     _exit(127);
   }
-  wait_healthy(n);
+  int st = sj_test_wait_healthy(n->url, 10000);
+  ck_assert_msg(st == 200, "node in %s did not come up (%d): see its node.log", n->dir, st);
 }
 
 void sj_test_node_stop(sj_test_node_t *n, int sig) {

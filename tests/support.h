@@ -71,6 +71,10 @@ typedef struct sj_test_req {
  * Returns the HTTP status with the body in out (reset first), or sj_http_fetch's negative error. */
 int sj_test_fetch(const char *base, const sj_test_req_t *r, sj_buf_t *out);
 
+/* Polls base + "/healthz" every 25 ms until it answers 200 or about max_ms passed; returns the last
+ * status (or negative error), 200 when the node is up. */
+int sj_test_wait_healthy(const char *base, long max_ms);
+
 /* Verifies the signed checkpoint note (n bytes at p) with vkey and parses it into *cp; the test
  * fails when either does not succeed. */
 void sj_test_checkpoint_verify(const char *vkey, const void *p, size_t n, sj_checkpoint_t *cp);

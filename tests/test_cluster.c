@@ -2,21 +2,15 @@
  * convergence to identical roots, catch-up after kill -9, a cut link routed through a relay, new
  * entries pushed without polling, and a lying peer (wrong key, wrong body, forked checkpoint)
  * refused — with the fork kept as evidence that survives a restart. */
-#include "common/common.h"
-#include "crypto/crypto.h"
-#include "net/net.h"
+#include "tests/support.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,41 +28,18 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sleep_ms(long ms) {
-  nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
-}
-
 static const char *node_field(int i, const char *k) {
   return json_string_value(json_object_get(json_array_get(json_object_get(g_cluster, "nodes"), i), k));
 }
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int fetch(const char *url, const char *method, const char *token, const char *body,
                  sj_buf_t *out) {
-  char auth[160];
-  sj_header_t h[2];
-  size_t nh = 0;
-  int status = 0;
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    h[nh++] = (sj_header_t){"authorization", auth};
-  }
-  if (body)
-    h[nh++] = (sj_header_t){"content-type", "application/json"};
-  sj_buf_reset(out);
-  int rv = sj_http_fetch(url, method, h, nh, body, body ? strlen(body) : 0, 10000, &status, out,
-                         NULL);
-  return rv ? rv : status;
+  sj_test_req_t r = {.method = method,
+                     .token = token,
+                     .ctype = body ? "application/json" : NULL,
+                     .body = body,
+                     .timeout_ms = 10000};
+  return sj_test_fetch(url, &r, out);
 }
 
 static void submit(int i, const char *name) {
@@ -109,7 +80,7 @@ static long wait_size(const char *base_url, const char *region, uint64_t want, l
   while ((long)(now_ms() - t0) < max_ms) {
     if (held_size(base_url, region) >= want)
       return (long)(now_ms() - t0);
-    sleep_ms(20);
+    sj_test_sleep_ms(20);
   }
   return -1;
 }
@@ -120,17 +91,10 @@ static void root_at(int i, int r, uint8_t root[32], uint64_t *size) {
   sj_buf_t b = {0};
   snprintf(url, sizeof url, "%s/v1/logs/%s/checkpoint", node_field(i, "url"), regions[r]);
   ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
-  sj_verifier_t *v = NULL;
-  const char *vk = node_field(r, "vkey");
-  ck_assert_int_eq(sj_verifier_parse(vk, strlen(vk), &v), 0);
-  const sj_verifier_t *vs[1] = {v};
-  size_t tl;
   sj_checkpoint_t cp;
-  ck_assert_int_eq(sj_note_verify((char *)b.p, b.n, vs, 1, &tl, NULL), 0);
-  ck_assert_int_eq(sj_checkpoint_parse((char *)b.p, tl, &cp), 0);
+  sj_test_checkpoint_verify(node_field(r, "vkey"), b.p, b.n, &cp);
   memcpy(root, cp.root, 32);
   *size = cp.size;
-  sj_verifier_free(v);
   sj_buf_deinit(&b);
 }
 
@@ -144,10 +108,10 @@ static void load_cluster_json(void) {
 }
 
 static void cluster_up(void) {
-  int rv = run("%s/sanjiao cluster up --dir %s --base-port %d >>%s/up.log 2>&1", getenv("SJ_BIN"),
-               g_dir, g_base, g_dir);
+  int rv = sj_test_sh("%s/sanjiao cluster up --dir %s --base-port %d >>%s/up.log 2>&1",
+                      getenv("SJ_BIN"), g_dir, g_base, g_dir);
   if (rv)
-    run("cat %s/up.log %s/*/node.log >&2", g_dir, g_dir);
+    sj_test_sh("cat %s/up.log %s/*/node.log >&2", g_dir, g_dir);
   ck_assert_int_eq(rv, 0);
   load_cluster_json();
 }
@@ -169,28 +133,26 @@ static void kill_node(int i, int sig) {
   ck_assert_int_gt(pid, 0);
   kill(pid, sig);
   for (int t = 0; t < 100 && kill(pid, 0) == 0; t++)
-    sleep_ms(50);
+    sj_test_sleep_ms(50);
 }
 
 static void setup(void) {
   ck_assert_int_eq(sj_crypto_init(), 0);
   sj_log_set_level(SJ_LOG_LEVEL_ERR);
-  const char *tmp = getenv("SJ_TMPDIR") ? getenv("SJ_TMPDIR") : "/tmp";
-  snprintf(g_dir, sizeof g_dir, "%s/cluster.XXXXXX", tmp);
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  sj_test_tmpdir(g_dir, sizeof g_dir, "cluster");
   srand((unsigned)(getpid() ^ now_ms()));
   g_base = 20000 + (rand() % 1500) * 8; /* below the kernel's ephemeral port range (32768+) */
   cluster_up();
 }
 
 static void teardown(void) {
-  run("%s/sanjiao cluster down --dir %s >/dev/null 2>&1", getenv("SJ_BIN"), g_dir);
+  sj_test_sh("%s/sanjiao cluster down --dir %s >/dev/null 2>&1", getenv("SJ_BIN"), g_dir);
   for (int i = 0; i < NREG; i++) { /* nodes started by hand in a test */
     pid_t p = node_pid(i);
     if (p > 0)
       kill(p, SIGKILL);
   }
-  run("rm -rf '%s'", g_dir);
+  sj_test_rmtree(g_dir);
   json_decref(g_cluster);
   g_cluster = NULL;
 }
@@ -222,21 +184,22 @@ START_TEST(four_nodes_converge_to_identical_roots) {
              regions[r]);
     int st = 0;
     for (int t = 0; t < 100 && (st = fetch(url, "GET", NULL, NULL, &b)) != 200; t++)
-      sleep_ms(100);
+      sj_test_sleep_ms(100);
     ck_assert_int_eq(st, 200);
   }
   sj_buf_deinit(&b);
   /* `sanjiao prove` can require K of N witnesses. */
-  ck_assert_int_eq(run("%s/sanjiao prove 310000 2 --vkey %s --witness %s --witness %s --witness %s "
-                       "--min-cosigners 3 --node %s >%s/prove.out 2>&1",
-                       getenv("SJ_BIN"), node_field(0, "vkey"), node_field(1, "vkey"),
-                       node_field(2, "vkey"), node_field(3, "vkey"), node_field(0, "url"), g_dir),
-                   0);
+  ck_assert_int_eq(
+      sj_test_sh("%s/sanjiao prove 310000 2 --vkey %s --witness %s --witness %s --witness %s "
+                 "--min-cosigners 3 --node %s >%s/prove.out 2>&1",
+                 getenv("SJ_BIN"), node_field(0, "vkey"), node_field(1, "vkey"),
+                 node_field(2, "vkey"), node_field(3, "vkey"), node_field(0, "url"), g_dir),
+      0);
   /* The origin's own key is no witness of its log. */
-  ck_assert_int_ne(run("%s/sanjiao prove 310000 2 --vkey %s --witness %s --min-cosigners 1 "
-                       "--node %s >%s/prove2.out 2>&1",
-                       getenv("SJ_BIN"), node_field(0, "vkey"), node_field(0, "vkey"),
-                       node_field(0, "url"), g_dir),
+  ck_assert_int_ne(sj_test_sh("%s/sanjiao prove 310000 2 --vkey %s --witness %s --min-cosigners 1 "
+                              "--node %s >%s/prove2.out 2>&1",
+                              getenv("SJ_BIN"), node_field(0, "vkey"), node_field(0, "vkey"),
+                              node_field(0, "url"), g_dir),
                    0);
 }
 END_TEST
@@ -262,7 +225,7 @@ START_TEST(new_entries_are_pushed_without_polling) {
   submit(0, "first");
   for (int i = 1; i < NREG; i++)
     ck_assert_int_ge(wait_size(node_field(i, "url"), "310000", 1, 10000), 0);
-  sleep_ms(300);
+  sj_test_sleep_ms(300);
   /* The cluster polls every 2 s; arriving well under that means it was pushed. */
   char url[200];
   sj_buf_t b = {0};
@@ -288,6 +251,17 @@ END_TEST
 
 static int g_drop_token; /* restart_with_urls: also drop [peer 310000]'s token-file */
 
+/* Stops node i and starts it again by hand with the config file conf (its pid where the launcher
+ * keeps it, its log in node-test.log); waits until it answers. */
+static void start_by_hand(int i, const char *conf) {
+  kill_node(i, SIGTERM);
+  ck_assert_int_eq(sj_test_sh("%s/sanjiao-node --config %s >>%s/%s/node-test.log 2>&1 & "
+                              "echo $! >%s/%s/pid",
+                              getenv("SJ_BIN"), conf, g_dir, regions[i], g_dir, regions[i]),
+                   0);
+  ck_assert_int_eq(sj_test_wait_healthy(node_field(i, "url"), 5000), 200);
+}
+
 /* Starts node i by hand with a config whose [peer 310000] urls are replaced. */
 static void restart_with_urls(int i, const char *urls) {
   char src[600], dst[600], line[1024];
@@ -306,31 +280,7 @@ static void restart_with_urls(int i, const char *urls) {
   }
   fclose(in);
   fclose(out);
-  kill_node(i, SIGTERM);
-  pid_t pid = fork();
-  if (pid == 0) {
-    char log[600], bin[600];
-    snprintf(log, sizeof log, "%s/%s/node-test.log", g_dir, regions[i]);
-    snprintf(bin, sizeof bin, "%s/sanjiao-node", getenv("SJ_BIN"));
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 2);
-    execl(bin, bin, "--config", dst, (char *)NULL);
-    _exit(127);
-  }
-  char p[600], txt[32];
-  snprintf(p, sizeof p, "%s/%s/pid", g_dir, regions[i]);
-  snprintf(txt, sizeof txt, "%d\n", (int)pid);
-  FILE *f = fopen(p, "w");
-  fputs(txt, f);
-  fclose(f);
-  char url[160];
-  sj_buf_t b = {0};
-  snprintf(url, sizeof url, "%s/healthz", node_field(i, "url"));
-  int st = 0;
-  for (int t = 0; t < 200 && (st = fetch(url, "GET", NULL, NULL, &b)) != 200; t++)
-    sleep_ms(25);
-  ck_assert_int_eq(st, 200);
-  sj_buf_deinit(&b);
+  start_by_hand(i, dst);
 }
 
 START_TEST(a_cut_link_is_routed_through_a_relay) {
@@ -498,7 +448,7 @@ START_TEST(a_checkpoint_signed_by_another_key_is_refused) {
   liar_t l;
   liar_case(LIE_WRONG_KEY, &l);
   submit(0, "x");
-  sleep_ms(1500);
+  sj_test_sleep_ms(1500);
   ck_assert_uint_eq(held_size(node_field(3, "url"), "310000"), 0);
   json_t *a = alerts(3);
   ck_assert_uint_eq(json_array_size(json_object_get(a, "alerts")), 0); /* not proof */
@@ -512,7 +462,7 @@ START_TEST(an_entry_with_a_changed_body_is_refused) {
   liar_t l;
   liar_case(LIE_BAD_BODY, &l);
   submit(0, "x");
-  sleep_ms(1500);
+  sj_test_sleep_ms(1500);
   ck_assert_uint_eq(held_size(node_field(3, "url"), "310000"), 0);
   json_t *a = alerts(3);
   ck_assert_uint_eq(json_array_size(json_object_get(a, "alerts")), 0);
@@ -535,7 +485,7 @@ START_TEST(a_forked_checkpoint_is_kept_as_evidence) {
     a = alerts(3);
     if (json_array_size(json_object_get(a, "alerts")))
       break;
-    sleep_ms(100);
+    sj_test_sleep_ms(100);
   }
   json_t *ev = json_array_get(json_object_get(a, "alerts"), 0);
   ck_assert_str_eq(json_string_value(json_object_get(ev, "kind")), "equivocation");
@@ -584,9 +534,7 @@ START_TEST(restricted_bodies_stay_home_and_are_fetched_on_authorised_reads) {
   ck_assert_int_eq(fetch(url, "GET", node_field(3, "authority_token"), NULL, &b), 200);
   ck_assert_ptr_nonnull(strstr((char *)b.p, "\"name\":\"restricted\""));
   /* A logged the read it served on D's behalf. */
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "grep -q 'on behalf of its authority' %s/310000/node.log", g_dir);
-  ck_assert_int_eq(run("%s", cmd), 0);
+  ck_assert_int_eq(sj_test_sh("grep -q 'on behalf of its authority' %s/310000/node.log", g_dir), 0);
   sj_buf_deinit(&b);
 }
 END_TEST
@@ -614,7 +562,7 @@ START_TEST(a_follower_killed_mid_catch_up_recovers) {
   kill_node(3, SIGTERM);
   submit_many(0, 30000);
   cluster_up();
-  sleep_ms(150); /* catching up, in 10,000-entry chunks */
+  sj_test_sleep_ms(150); /* catching up, in 10,000-entry chunks */
   kill_node(3, SIGKILL);
   cluster_up();
   ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 30000, 60000), 0);
@@ -628,7 +576,7 @@ END_TEST
 
 /* Restarts node i with extra config lines (appended to its generated config). */
 static void restart_with_lines(int i, const char *lines) {
-  char src[600], dst[600], cmd[3000];
+  char src[600], dst[600];
   snprintf(src, sizeof src, "%s/%s/node.conf", g_dir, regions[i]);
   snprintf(dst, sizeof dst, "%s/%s/node-test.conf", g_dir, regions[i]);
   FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
@@ -643,18 +591,7 @@ static void restart_with_lines(int i, const char *lines) {
   }
   fclose(in);
   fclose(out);
-  kill_node(i, SIGTERM);
-  snprintf(cmd, sizeof cmd, "%s/sanjiao-node --config %s >>%s/%s/node-test.log 2>&1 & echo $! >%s/%s/pid",
-           getenv("SJ_BIN"), dst, g_dir, regions[i], g_dir, regions[i]);
-  ck_assert_int_eq(run("%s", cmd), 0);
-  char url[160];
-  sj_buf_t b = {0};
-  snprintf(url, sizeof url, "%s/healthz", node_field(i, "url"));
-  int st = 0;
-  for (int t = 0; t < 200 && (st = fetch(url, "GET", NULL, NULL, &b)) != 200; t++)
-    sleep_ms(25);
-  ck_assert_int_eq(st, 200);
-  sj_buf_deinit(&b);
+  start_by_hand(i, dst);
 }
 
 /* A region rotates its key: checkpoints are co-signed by the next key, announced under the old
@@ -663,8 +600,11 @@ START_TEST(a_region_rotates_its_key) {
   submit(0, "old key");
   for (int i = 1; i < NREG; i++)
     ck_assert_int_ge(wait_size(node_field(i, "url"), "310000", 1, 10000), 0);
-  ck_assert_int_eq(run("%s/sanjiao keygen --origin sanjiao.local/310000 --out %s/310000/key.next "
-                       ">%s/next.vkey", getenv("SJ_BIN"), g_dir, g_dir), 0);
+  ck_assert_int_eq(
+      sj_test_sh("%s/sanjiao keygen --origin sanjiao.local/310000 --out %s/310000/key.next "
+                 ">%s/next.vkey",
+                 getenv("SJ_BIN"), g_dir, g_dir),
+      0);
   char lines[700];
   snprintf(lines, sizeof lines, "next-key = %s/310000/key.next\n", g_dir);
   restart_with_lines(0, lines);
@@ -681,7 +621,7 @@ START_TEST(a_region_rotates_its_key) {
       ck_assert_int_eq(fetch(url, "GET", NULL, NULL, &b), 200);
       ok = strstr((char *)b.p, "\"next_vkey\"") != NULL;
       if (!ok)
-        sleep_ms(100);
+        sj_test_sleep_ms(100);
     }
     ck_assert_msg(ok, "region %s did not learn the next key", regions[i]);
   }
@@ -722,7 +662,7 @@ START_TEST(peers_identify_by_client_certificate) {
     }
     json_decref(j);
     if (!ok)
-      sleep_ms(100);
+      sj_test_sleep_ms(100);
   }
   ck_assert_msg(ok, "A has no cosignature from D: %.*s", (int)b.n, (char *)b.p);
   sj_buf_deinit(&b);
@@ -759,9 +699,5 @@ static Suite *cluster_suite(void) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
-  SRunner *sr = srunner_create(cluster_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return sj_test_run_suite(cluster_suite());
 }

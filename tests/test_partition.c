@@ -3,19 +3,14 @@
  * four keep writing, then healed: all four converge to identical roots. Then one link only is cut
  * (Zhejiang cannot reach Shanghai, Jiangsu can): Shanghai's entries reach Zhejiang through a relay.
  * Needs root (network namespaces); the namespaces, bridge and nodes are removed afterwards. */
-#include "common/common.h"
-#include "crypto/crypto.h"
-#include "net/net.h"
+#include "tests/support.h"
 
 #include <check.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NREG 4
@@ -23,21 +18,6 @@ static const char *regions[NREG] = {"310000", "320000", "330000", "340000"};
 static char g_dir[512], g_tag[16];
 static int g_base; /* loopback ports the launcher writes into the configs (replaced before start) */
 static json_t *g_cluster;
-
-static void sleep_ms(long ms) {
-  nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-  char cmd[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static const char *field(int i, const char *k) {
   return json_string_value(json_object_get(json_array_get(json_object_get(g_cluster, "nodes"), i), k));
@@ -50,22 +30,15 @@ static void node_url(int i, char *out, size_t cap) {
 
 static int fetch(int i, const char *method, const char *path, const char *token, const char *body,
                  sj_buf_t *out) {
-  char url[256], auth[160];
-  sj_header_t h[2];
-  size_t nh = 0;
-  int status = 0;
+  char url[256];
   node_url(i, url, sizeof url);
-  strncat(url, path, sizeof url - strlen(url) - 1);
-  if (token) {
-    snprintf(auth, sizeof auth, "Bearer %s", token);
-    h[nh++] = (sj_header_t){"authorization", auth};
-  }
-  if (body)
-    h[nh++] = (sj_header_t){"content-type", "application/json"};
-  sj_buf_reset(out);
-  int rv = sj_http_fetch(url, method, h, nh, body, body ? strlen(body) : 0, 3000, &status, out,
-                         NULL);
-  return rv ? rv : status;
+  sj_test_req_t r = {.method = method,
+                     .path = path,
+                     .token = token,
+                     .ctype = body ? "application/json" : NULL,
+                     .body = body,
+                     .timeout_ms = 3000};
+  return sj_test_fetch(url, &r, out);
 }
 
 static void submit(int i, const char *name) {
@@ -124,31 +97,35 @@ static int converged(long max_ms) {
     ok = ok && seen;
     if (ok)
       return 1;
-    sleep_ms(200);
+    sj_test_sleep_ms(200);
   }
   return 0;
 }
 
 static void net_up(void) {
-  ck_assert_int_eq(sh("ip link add sj%sbr type bridge && ip addr add 10.77.%s.1/24 dev sj%sbr && "
-                      "ip link set sj%sbr up",
-                      g_tag, g_tag, g_tag, g_tag), 0);
+  ck_assert_int_eq(
+      sj_test_sh("ip link add sj%sbr type bridge && ip addr add 10.77.%s.1/24 dev sj%sbr && "
+                 "ip link set sj%sbr up",
+                 g_tag, g_tag, g_tag, g_tag),
+      0);
   for (int i = 0; i < NREG; i++)
-    ck_assert_int_eq(sh("ip netns add sj%sn%d && ip link add sj%sh%d type veth peer name sj%sv%d && "
-                        "ip link set sj%sv%d netns sj%sn%d && ip link set sj%sh%d master sj%sbr && "
-                        "ip link set sj%sh%d up && ip netns exec sj%sn%d ip link set lo up && "
-                        "ip netns exec sj%sn%d ip addr add 10.77.%s.%d/24 dev sj%sv%d && "
-                        "ip netns exec sj%sn%d ip link set sj%sv%d up",
-                        g_tag, i, g_tag, i, g_tag, i, g_tag, i, g_tag, i, g_tag, i, g_tag, g_tag, i,
-                        g_tag, i, g_tag, i, g_tag, 10 + i, g_tag, i, g_tag, i, g_tag, i), 0);
+    ck_assert_int_eq(
+        sj_test_sh("ip netns add sj%sn%d && ip link add sj%sh%d type veth peer name sj%sv%d && "
+                   "ip link set sj%sv%d netns sj%sn%d && ip link set sj%sh%d master sj%sbr && "
+                   "ip link set sj%sh%d up && ip netns exec sj%sn%d ip link set lo up && "
+                   "ip netns exec sj%sn%d ip addr add 10.77.%s.%d/24 dev sj%sv%d && "
+                   "ip netns exec sj%sn%d ip link set sj%sv%d up",
+                   g_tag, i, g_tag, i, g_tag, i, g_tag, i, g_tag, i, g_tag, i, g_tag, g_tag, i,
+                   g_tag, i, g_tag, i, g_tag, 10 + i, g_tag, i, g_tag, i, g_tag, i),
+        0);
 }
 
 static void net_down(void) {
   for (int i = 0; i < NREG; i++) {
-    sh("ip netns pids sj%sn%d 2>/dev/null | xargs -r kill -9", g_tag, i);
-    sh("ip netns del sj%sn%d 2>/dev/null", g_tag, i);
+    sj_test_sh("ip netns pids sj%sn%d 2>/dev/null | xargs -r kill -9", g_tag, i);
+    sj_test_sh("ip netns del sj%sn%d 2>/dev/null", g_tag, i);
   }
-  sh("ip link del sj%sbr 2>/dev/null", g_tag);
+  sj_test_sh("ip link del sj%sbr 2>/dev/null", g_tag);
 }
 
 /* Rewrites the loopback cluster's configs for the namespaces and starts each node in its own. */
@@ -157,20 +134,19 @@ static void start_nodes(void) {
     char conf[700];
     snprintf(conf, sizeof conf, "%s/%s/node.conf", g_dir, regions[i]);
     for (int k = 0; k < NREG; k++) /* 127.0.0.1:<base+k> -> the namespace address of node k */
-      ck_assert_int_eq(sh("sed -i 's#127.0.0.1:%d#10.77.%s.%d:7300#' %s", g_base + k, g_tag, 10 + k,
-                          conf), 0);
-    ck_assert_int_eq(sh("ip netns exec sj%sn%d %s/sanjiao-node --config %s --poll-ms 500 "
-                        ">>%s/%s/netns.log 2>&1 &",
-                        g_tag, i, getenv("SJ_BIN"), conf, g_dir, regions[i]), 0);
+      ck_assert_int_eq(sj_test_sh("sed -i 's#127.0.0.1:%d#10.77.%s.%d:7300#' %s", g_base + k, g_tag,
+                                  10 + k, conf),
+                       0);
+    ck_assert_int_eq(sj_test_sh("ip netns exec sj%sn%d %s/sanjiao-node --config %s --poll-ms 500 "
+                                ">>%s/%s/netns.log 2>&1 &",
+                                g_tag, i, getenv("SJ_BIN"), conf, g_dir, regions[i]),
+                     0);
   }
-  sj_buf_t b = {0};
   for (int i = 0; i < NREG; i++) {
-    int st = 0;
-    for (int t = 0; t < 200 && (st = fetch(i, "GET", "/healthz", NULL, NULL, &b)) != 200; t++)
-      sleep_ms(50);
-    ck_assert_int_eq(st, 200);
+    char url[256];
+    node_url(i, url, sizeof url);
+    ck_assert_int_eq(sj_test_wait_healthy(url, 10000), 200);
   }
-  sj_buf_deinit(&b);
 }
 
 static void setup(void) {
@@ -178,15 +154,14 @@ static void setup(void) {
   sj_log_set_level(SJ_LOG_LEVEL_ERR);
   ck_assert_msg(geteuid() == 0, "network namespaces need root");
   snprintf(g_tag, sizeof g_tag, "%d", 100 + getpid() % 150);
-  const char *tmp = getenv("SJ_TMPDIR") ? getenv("SJ_TMPDIR") : "/tmp";
-  snprintf(g_dir, sizeof g_dir, "%s/partition.XXXXXX", tmp);
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  sj_test_tmpdir(g_dir, sizeof g_dir, "partition");
   net_down(); /* leftovers of an interrupted run with the same tag */
   /* Keys, tokens and configs from the launcher; its loopback nodes are stopped at once. */
   g_base = 23000 + (getpid() % 150) * 4;
-  ck_assert_int_eq(sh("%s/sanjiao cluster up --dir %s --base-port %d >%s/up.log 2>&1 && "
-                      "%s/sanjiao cluster down --dir %s >/dev/null",
-                      getenv("SJ_BIN"), g_dir, g_base, g_dir, getenv("SJ_BIN"), g_dir), 0);
+  ck_assert_int_eq(sj_test_sh("%s/sanjiao cluster up --dir %s --base-port %d >%s/up.log 2>&1 && "
+                              "%s/sanjiao cluster down --dir %s >/dev/null",
+                              getenv("SJ_BIN"), g_dir, g_base, g_dir, getenv("SJ_BIN"), g_dir),
+                   0);
   char p[600];
   json_error_t e;
   snprintf(p, sizeof p, "%s/cluster.json", g_dir);
@@ -198,7 +173,7 @@ static void setup(void) {
 
 static void teardown(void) {
   net_down();
-  sh("rm -rf '%s'", g_dir);
+  sj_test_rmtree(g_dir);
   json_decref(g_cluster);
   g_cluster = NULL;
 }
@@ -208,20 +183,22 @@ START_TEST(a_region_cut_off_converges_after_healing) {
     submit(i, "before");
   ck_assert(converged(20000));
   /* Zhejiang (330000) is cut off from everyone; everyone keeps writing. */
-  ck_assert_int_eq(sh("ip link set sj%sh2 down", g_tag), 0);
+  ck_assert_int_eq(sj_test_sh("ip link set sj%sh2 down", g_tag), 0);
   sj_buf_t b = {0};
   for (int k = 0; k < 5; k++)
     for (int i = 0; i < NREG; i++)
       if (i != 2)
         submit(i, "during");
   /* Zhejiang writes too, from inside its namespace. */
-  ck_assert_int_eq(sh("cd %s && printf '%%s' '{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":"
-                      "{\"type\":\"enterprise\",\"id\":\"91330100MA2B000018\",\"name\":\"isolated\"},"
-                      "\"disclosure\":\"public\"}' | ip netns exec sj%sn2 %s/sanjiao submit - "
-                      "--node http://10.77.%s.12:7300 --token-file 330000/submit.token >/dev/null",
-                      g_dir, g_tag, getenv("SJ_BIN"), g_tag), 0);
+  ck_assert_int_eq(
+      sj_test_sh("cd %s && printf '%%s' '{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":"
+                 "{\"type\":\"enterprise\",\"id\":\"91330100MA2B000018\",\"name\":\"isolated\"},"
+                 "\"disclosure\":\"public\"}' | ip netns exec sj%sn2 %s/sanjiao submit - "
+                 "--node http://10.77.%s.12:7300 --token-file 330000/submit.token >/dev/null",
+                 g_dir, g_tag, getenv("SJ_BIN"), g_tag),
+      0);
   ck_assert(!converged(1500)); /* really partitioned */
-  ck_assert_int_eq(sh("ip link set sj%sh2 up", g_tag), 0);
+  ck_assert_int_eq(sj_test_sh("ip link set sj%sh2 up", g_tag), 0);
   ck_assert(converged(30000));
   sj_buf_deinit(&b);
 }
@@ -231,8 +208,10 @@ START_TEST(a_cut_link_is_routed_through_a_relay) {
   submit(0, "before");
   ck_assert(converged(20000));
   /* Zhejiang cannot reach Shanghai (and Shanghai's packets to it are dropped too). */
-  ck_assert_int_eq(sh("ip netns exec sj%sn2 ip route add blackhole 10.77.%s.10/32", g_tag, g_tag), 0);
-  ck_assert_int_eq(sh("ip netns exec sj%sn0 ip route add blackhole 10.77.%s.12/32", g_tag, g_tag), 0);
+  ck_assert_int_eq(
+      sj_test_sh("ip netns exec sj%sn2 ip route add blackhole 10.77.%s.10/32", g_tag, g_tag), 0);
+  ck_assert_int_eq(
+      sj_test_sh("ip netns exec sj%sn0 ip route add blackhole 10.77.%s.12/32", g_tag, g_tag), 0);
   for (int k = 0; k < 6; k++)
     submit(0, "through a relay");
   ck_assert(converged(30000));
@@ -248,9 +227,5 @@ int main(void) {
   tcase_add_test(tc, a_region_cut_off_converges_after_healing);
   tcase_add_test(tc, a_cut_link_is_routed_through_a_relay);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return sj_test_run_suite(s);
 }
