@@ -257,13 +257,15 @@ void sj_test_loop_run_for(sj_test_loop_t *l, uint64_t ms) {
   sj_test_loop_run_until(l, &never, 1, ms);
 }
 
-int sj_test_loop_close(sj_test_loop_t *l) {
+void sj_test_loop_finish(sj_test_loop_t *l, const int *closed, int want) {
+  int ok = sj_test_loop_run_until(l, closed, want, 5000);
   uv_close((uv_handle_t *)&l->guard, NULL);
   uv_run(&l->loop, UV_RUN_DEFAULT);
-  return uv_loop_close(&l->loop);
+  ck_assert_msg(ok, "server/client close did not complete");
+  ck_assert_int_eq(uv_loop_close(&l->loop), 0);
 }
 
-static void result_done(int err, const sj_resp_t *resp, void *arg) {
+void sj_test_result_done(int err, const sj_resp_t *resp, void *arg) {
   sj_test_result_t *r = arg;
   r->done = 1;
   r->err = err;
@@ -282,7 +284,7 @@ static void result_done(int err, const sj_resp_t *resp, void *arg) {
 
 void sj_test_request(sj_client_t *c, const sj_call_req_t *r, sj_test_result_t *res) {
   memset(res, 0, sizeof *res);
-  sj_call_cbs_t cbs = {NULL, NULL, result_done, res};
+  sj_call_cbs_t cbs = {NULL, NULL, sj_test_result_done, res};
   ck_assert_int_eq(sj_client_request(c, r, &cbs, NULL), 0);
 }
 

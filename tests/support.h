@@ -136,9 +136,10 @@ int sj_test_loop_run_until(sj_test_loop_t *l, const int *flag, int target, uint6
 /* Runs the loop for ms. */
 void sj_test_loop_run_for(sj_test_loop_t *l, uint64_t ms);
 
-/* Closes the guard, runs what is left on the loop and closes it; returns uv_loop_close's result
- * (0 proves that no handle leaked). The caller closes its own handles first. */
-int sj_test_loop_close(sj_test_loop_t *l);
+/* Ends a test: runs the loop until *closed >= want (the test's server and clients closing, 5 s at
+ * most), closes the guard and the loop, and fails the test unless the closing completed and
+ * uv_loop_close returned 0 (no handle leaked). */
+void sj_test_loop_finish(sj_test_loop_t *l, const int *closed, int want);
 
 /* One client request's outcome, filled by sj_test_request's completion. */
 typedef struct sj_test_result {
@@ -148,6 +149,9 @@ typedef struct sj_test_result {
   char allow[64];        /* the allow header, "" without one */
   int *counter;          /* incremented on completion, if set (set it after sj_test_request) */
 } sj_test_result_t;
+
+/* The sj_call_cbs_t on_done that fills the sj_test_result_t arg (body appended, headers kept). */
+void sj_test_result_done(int err, const sj_resp_t *resp, void *arg);
 
 /* Sends r on c with completion filling res (zeroed first; must outlive the request). */
 void sj_test_request(sj_client_t *c, const sj_call_req_t *r, sj_test_result_t *res);

@@ -1,6 +1,7 @@
 /* tests/test_net.c — the net module against itself, curl and h2load, on 127.0.0.1 port 0.
  * Every test runs a real loop and ends with uv_loop_close(loop) == 0 (no handle leaked). */
 #include "net/net.h"
+#include "tests/support.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -12,15 +13,13 @@
 
 /* ---- Harness --------------------------------------------------------------------------------- */
 
-static uv_loop_t loop;
+static sj_test_loop_t tl; /* the loop under test and its guard timer */
+static uv_loop_t *const loop = &tl.loop;
 static sj_server_t *srv;
 static sj_client_t *cl;
-static uv_timer_t guard;
-static int guard_fired;
 
 static void setup(void) {
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  uv_timer_init(&loop, &guard);
+  sj_test_loop_init(&tl);
   srv = NULL;
   cl = NULL;
 }
@@ -29,91 +28,49 @@ static void on_closed_flag(void *arg) {
   *(int *)arg = 1;
 }
 
-static void guard_cb(uv_timer_t *t) {
-  (void)t;
-  guard_fired = 1;
-}
-
 /* Runs the loop until *flag >= target or ms elapsed; returns whether the target was met. */
 static int run_until(const int *flag, int target, uint64_t ms) {
-  guard_fired = 0;
-  uv_timer_start(&guard, guard_cb, ms, 0);
-  while (*flag < target && !guard_fired)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_timer_stop(&guard);
-  return *flag >= target;
+  return sj_test_loop_run_until(&tl, flag, target, ms);
 }
 
 static void run_for(uint64_t ms) {
-  int never = 0;
-  run_until(&never, 1, ms);
+  sj_test_loop_run_for(&tl, ms);
+}
+
+static void on_closed_count(void *arg) {
+  (*(int *)arg)++;
 }
 
 static void teardown(void) {
-  int c1 = 1, c2 = 1;
+  int closed = 0, want = 0;
   if (cl) {
-    c1 = 0;
-    sj_client_close(cl, on_closed_flag, &c1);
+    sj_client_close(cl, on_closed_count, &closed);
+    want++;
   }
   if (srv) {
-    c2 = 0;
-    sj_server_close(srv, 0, on_closed_flag, &c2);
+    sj_server_close(srv, 0, on_closed_count, &closed);
+    want++;
   }
-  int both = 0;
-  guard_fired = 0;
-  uv_timer_start(&guard, guard_cb, 5000, 0);
-  while (!(c1 && c2) && !guard_fired)
-    uv_run(&loop, UV_RUN_ONCE);
-  both = c1 && c2;
-  uv_close((uv_handle_t *)&guard, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert_msg(both, "server/client close did not complete");
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  sj_test_loop_finish(&tl, &closed, want);
 }
 
 static void start_server(const sj_server_opts_t *o) {
-  ck_assert_int_eq(sj_server_new(&loop, o, &srv), 0);
+  ck_assert_int_eq(sj_server_new(loop, o, &srv), 0);
 }
 
 static void listen_and_connect(void) {
   ck_assert_int_eq(sj_server_listen(srv, "127.0.0.1", 0), 0);
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u", sj_server_port(srv));
-  ck_assert_int_eq(sj_client_new(&loop, url, NULL, &cl), 0);
+  ck_assert_int_eq(sj_client_new(loop, url, NULL, &cl), 0);
 }
 
-/* One client request's outcome. */
-typedef struct {
-  int done, err, status;
-  sj_buf_t body;
-  char ctype[64];
-  char allow[64];
-  int *counter; /* incremented on completion, if set */
-} result_t;
-
-static void res_done(int err, const sj_resp_t *resp, void *arg) {
-  result_t *r = arg;
-  r->done = 1;
-  r->err = err;
-  r->status = resp->status;
-  if (resp->body_len)
-    sj_buf_append(&r->body, resp->body, resp->body_len);
-  for (size_t i = 0; i < resp->nhdrs; i++) {
-    if (strcmp(resp->hdrs[i].name, "content-type") == 0)
-      snprintf(r->ctype, sizeof r->ctype, "%s", resp->hdrs[i].value);
-    if (strcmp(resp->hdrs[i].name, "allow") == 0)
-      snprintf(r->allow, sizeof r->allow, "%s", resp->hdrs[i].value);
-  }
-  if (r->counter)
-    (*r->counter)++;
-}
+typedef sj_test_result_t result_t; /* one client request's outcome */
 
 static void request_on(sj_client_t *c, const char *method, const char *path, const sj_header_t *h,
                        size_t nh, const void *body, size_t n, uint64_t timeout, result_t *res) {
-  memset(res, 0, sizeof *res);
   sj_call_req_t r = {method, path, h, nh, body, n, timeout};
-  sj_call_cbs_t cbs = {NULL, NULL, res_done, res};
-  ck_assert_int_eq(sj_client_request(c, &r, &cbs, NULL), 0);
+  sj_test_request(c, &r, res);
 }
 
 /* Sends one request on the shared client and waits for it. */
@@ -121,10 +78,6 @@ static void do_request(const char *method, const char *path, const sj_header_t *
                        const void *body, size_t n, result_t *res) {
   request_on(cl, method, path, h, nh, body, n, 0, res);
   ck_assert_msg(run_until(&res->done, 1, 10000), "request %s %s did not finish", method, path);
-}
-
-static int body_is(const result_t *r, const char *s) {
-  return r->body.n == strlen(s) && memcmp(r->body.p, s, r->body.n) == 0;
 }
 
 /* ---- Handlers -------------------------------------------------------------------------------- */
@@ -203,23 +156,23 @@ START_TEST(test_routes_params_and_query) {
   ck_assert_int_eq(r.err, 0);
   ck_assert_int_eq(r.status, 200);
   ck_assert_str_eq(r.ctype, "text/plain");
-  ck_assert_msg(
-      body_is(&r, "region=310000 seq=42 rest=(null) index=5 name=a b! flag= x-test=hello/5"),
-      "got %.*s", (int)r.body.n, r.body.p);
+  ck_assert_msg(sj_test_body_is(
+                    &r, "region=310000 seq=42 rest=(null) index=5 name=a b! flag= x-test=hello/5"),
+                "got %.*s", (int)r.body.n, r.body.p);
   sj_buf_deinit(&r.body);
 
   do_request("GET", "/v1/records/31%2F00/4%202+1", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.status, 200);
-  ck_assert_msg(body_is(&r, "region=31/00 seq=4 2+1 rest=(null) index=(null) name=(null) "
-                            "flag=(null) x-test=(null)/0"),
+  ck_assert_msg(sj_test_body_is(&r, "region=31/00 seq=4 2+1 rest=(null) index=(null) name=(null) "
+                                    "flag=(null) x-test=(null)/0"),
                 "got %.*s", (int)r.body.n, r.body.p);
   sj_buf_deinit(&r.body);
 
   do_request("GET", "/v1/logs/320000/proof/inclusion", NULL, 0, NULL, 0, &r);
-  ck_assert(body_is(&r, "inclusion")); /* the literal segment beats {what} */
+  ck_assert(sj_test_body_is(&r, "inclusion")); /* the literal segment beats {what} */
   sj_buf_deinit(&r.body);
   do_request("GET", "/v1/logs/320000/checkpoint", NULL, 0, NULL, 0, &r);
-  ck_assert(body_is(&r, "generic"));
+  ck_assert(sj_test_body_is(&r, "generic"));
   sj_buf_deinit(&r.body);
   do_request("GET", "/static/css/site%20a.css", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.status, 200);
@@ -244,7 +197,7 @@ START_TEST(test_routes_errors) {
   do_request("GET", "/nope", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.status, 404);
   ck_assert_str_eq(r.ctype, "application/json");
-  ck_assert(body_is(&r, "{\"error\":\"not found\"}"));
+  ck_assert(sj_test_body_is(&r, "{\"error\":\"not found\"}"));
   sj_buf_deinit(&r.body);
   do_request("GET", "/v1/records/310000", NULL, 0, NULL, 0, &r); /* too few segments */
   ck_assert_int_eq(r.status, 404);
@@ -288,7 +241,7 @@ START_TEST(test_bodies_small_and_large) {
   result_t r;
   do_request("POST", "/echo", NULL, 0, "hello", 5, &r);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "hello"));
+  ck_assert(sj_test_body_is(&r, "hello"));
   sj_buf_deinit(&r.body);
   do_request("POST", "/echo", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.status, 200);
@@ -316,7 +269,7 @@ START_TEST(test_body_too_large_413) {
   do_request("POST", "/small", NULL, 0, big, 300000, &r);
   ck_assert_int_eq(r.err, 0);
   ck_assert_int_eq(r.status, 413);
-  ck_assert(body_is(&r, "{\"error\":\"request body too large\"}"));
+  ck_assert(sj_test_body_is(&r, "{\"error\":\"request body too large\"}"));
   sj_buf_deinit(&r.body);
   /* The connection survives (the stream was reset, not the session). */
   do_request("POST", "/small", NULL, 0, big, 1024, &r);
@@ -367,14 +320,14 @@ START_TEST(test_streamed_request_body) {
   result_t r;
   do_request("PUT", "/upload", NULL, 0, big, n, &r);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "3145728"));
+  ck_assert(sj_test_body_is(&r, "3145728"));
   ck_assert_uint_eq(u.bytes, n);
   ck_assert_int_gt(u.chunks, 1);
   ck_assert_int_eq(u.ends, 1);
   sj_buf_deinit(&r.body);
   memset(&u, 0, sizeof u);
   do_request("PUT", "/upload", NULL, 0, NULL, 0, &r); /* no body: end arrives at once */
-  ck_assert(body_is(&r, "0"));
+  ck_assert(sj_test_body_is(&r, "0"));
   ck_assert_int_eq(u.ends, 1);
   sj_buf_deinit(&r.body);
   free(big);
@@ -421,7 +374,7 @@ static void h_push(sj_req_t *req, void *arg) {
   sj_req_ref(req);
   sj_req_set_on_close(req, push_close_cb, p);
   p->req = req;
-  uv_timer_init(&loop, &p->timer);
+  uv_timer_init(loop, &p->timer);
   p->timer.data = p;
   uv_timer_start(&p->timer, push_tick, 10, 10);
 }
@@ -448,7 +401,7 @@ static int rx_data(const uint8_t *p, size_t n, void *arg) {
 
 static void rx_done(int err, const sj_resp_t *resp, void *arg) {
   stream_rx_t *s = arg;
-  res_done(err, resp, &s->res);
+  sj_test_result_done(err, resp, &s->res);
 }
 
 START_TEST(test_streamed_response_from_timer) {
@@ -551,7 +504,7 @@ static void h_later(sj_req_t *req, void *arg) {
   sj_req_ref(req);
   l->req = req;
   sj_req_set_on_close(req, later_close_cb, l);
-  uv_timer_init(&loop, &l->timer);
+  uv_timer_init(loop, &l->timer);
   l->timer.data = l;
   uv_timer_start(&l->timer, later_fire, 100, 0);
 }
@@ -565,7 +518,7 @@ START_TEST(test_async_reply_from_timer_and_after_reset) {
   result_t r;
   do_request("GET", "/later", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "later"));
+  ck_assert(sj_test_body_is(&r, "later"));
   ck_assert_int_eq(l.rv, 0);
   sj_buf_deinit(&r.body);
   ck_assert(run_until(&l.closed, 1, 1000));
@@ -620,7 +573,7 @@ static void h_thread(sj_req_t *req, void *arg) {
   worker_t *w = calloc(1, sizeof *w);
   w->req = req;
   sj_req_ref(req);
-  uv_async_init(&loop, &w->async, worker_back);
+  uv_async_init(loop, &w->async, worker_back);
   w->async.data = w;
   ck_assert_int_eq(pthread_create(&w->th, NULL, worker_main, w), 0);
 }
@@ -638,7 +591,7 @@ START_TEST(test_async_reply_from_thread) {
   ck_assert(run_until(&count, 8, 5000));
   for (int i = 0; i < 8; i++) {
     ck_assert_int_eq(r[i].status, 200);
-    ck_assert(body_is(&r[i], "from thread"));
+    ck_assert(sj_test_body_is(&r[i], "from thread"));
     sj_buf_deinit(&r[i].body);
   }
 }
@@ -665,7 +618,7 @@ START_TEST(test_request_timeout) {
   result_t r;
   do_request("GET", "/slow", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.status, 503);
-  ck_assert(body_is(&r, "{\"error\":\"request timeout\"}"));
+  ck_assert(sj_test_body_is(&r, "{\"error\":\"request timeout\"}"));
   ck_assert_ptr_nonnull(g_held);
   ck_assert_int_eq(sj_req_respond(g_held, 200, NULL, 0, "late", 4), SJ_ECLOSED);
   sj_req_unref(g_held);
@@ -685,7 +638,7 @@ START_TEST(test_idle_timeout_closes_connection) {
   listen_and_connect();
   result_t r;
   do_request("GET", "/", NULL, 0, NULL, 0, &r);
-  ck_assert(body_is(&r, "root"));
+  ck_assert(sj_test_body_is(&r, "root"));
   sj_buf_deinit(&r.body);
   sj_server_stats_t st;
   sj_server_stats(srv, &st);
@@ -713,8 +666,8 @@ START_TEST(test_max_connections) {
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%u", sj_server_port(srv));
   sj_client_t *c2, *c3;
-  ck_assert_int_eq(sj_client_new(&loop, url, NULL, &c2), 0);
-  ck_assert_int_eq(sj_client_new(&loop, url, NULL, &c3), 0);
+  ck_assert_int_eq(sj_client_new(loop, url, NULL, &c2), 0);
+  ck_assert_int_eq(sj_client_new(loop, url, NULL, &c3), 0);
   result_t r1, r2, r3;
   do_request("GET", "/", NULL, 0, NULL, 0, &r1);
   request_on(c2, "GET", "/", NULL, 0, NULL, 0, 0, &r2);
@@ -766,7 +719,7 @@ static void h_delayed(sj_req_t *req, void *arg) {
   c->handled++;
   if (++c->inflight > c->max_inflight)
     c->max_inflight = c->inflight;
-  uv_timer_init(&loop, &d->t);
+  uv_timer_init(loop, &d->t);
   d->t.data = d;
   uv_timer_start(&d->t, delayed_fire, 30, 0);
 }
@@ -803,7 +756,7 @@ START_TEST(test_too_many_streams) {
   sj_client_opts_default(&co);
   co.retry_refused = 0;
   sj_client_t *c2;
-  ck_assert_int_eq(sj_client_new(&loop, url, &co, &c2), 0);
+  ck_assert_int_eq(sj_client_new(loop, url, &co, &c2), 0);
   count = 0;
   memset(&c, 0, sizeof c);
   for (int i = 0; i < 20; i++) {
@@ -887,7 +840,7 @@ START_TEST(test_client_reconnects_after_server_restart) {
   uint16_t port = sj_server_port(srv);
   result_t r;
   do_request("GET", "/", NULL, 0, NULL, 0, &r);
-  ck_assert(body_is(&r, "one"));
+  ck_assert(sj_test_body_is(&r, "one"));
   sj_buf_deinit(&r.body);
   int closed = 0;
   sj_server_close(srv, 1000, on_closed_flag, &closed);
@@ -901,7 +854,7 @@ START_TEST(test_client_reconnects_after_server_restart) {
   ck_assert_int_eq(sj_server_listen(srv, "127.0.0.1", port), 0);
   do_request("GET", "/", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.err, 0);
-  ck_assert(body_is(&r, "two"));
+  ck_assert(sj_test_body_is(&r, "two"));
   sj_buf_deinit(&r.body);
 }
 END_TEST
@@ -915,7 +868,7 @@ START_TEST(test_client_cancel_and_connect_errors) {
   result_t r;
   memset(&r, 0, sizeof r);
   sj_call_req_t rq = {"GET", "/later", NULL, 0, NULL, 0, 0};
-  sj_call_cbs_t cbs = {NULL, NULL, res_done, &r};
+  sj_call_cbs_t cbs = {NULL, NULL, sj_test_result_done, &r};
   sj_call_t *call;
   ck_assert_int_eq(sj_client_request(cl, &rq, &cbs, &call), 0);
   run_for(30);
@@ -928,13 +881,13 @@ START_TEST(test_client_cancel_and_connect_errors) {
   sj_call_req_t bad = {"GET", "no-slash", NULL, 0, NULL, 0, 0};
   ck_assert_int_eq(sj_client_request(cl, &bad, &cbs, NULL), SJ_EINVAL);
   sj_client_t *c2;
-  ck_assert_int_eq(sj_client_new(&loop, "ftp://127.0.0.1:1", NULL, &c2), SJ_EINVAL);
-  ck_assert_int_eq(sj_client_new(&loop, "http://", NULL, &c2), SJ_EINVAL);
-  ck_assert_int_eq(sj_client_new(&loop, "http://h:99999", NULL, &c2), SJ_EINVAL);
+  ck_assert_int_eq(sj_client_new(loop, "ftp://127.0.0.1:1", NULL, &c2), SJ_EINVAL);
+  ck_assert_int_eq(sj_client_new(loop, "http://", NULL, &c2), SJ_EINVAL);
+  ck_assert_int_eq(sj_client_new(loop, "http://h:99999", NULL, &c2), SJ_EINVAL);
   /* Name resolution: localhost works through getaddrinfo. */
   char url[64];
   snprintf(url, sizeof url, "http://localhost:%u/ignored", sj_server_port(srv));
-  ck_assert_int_eq(sj_client_new(&loop, url, NULL, &c2), 0);
+  ck_assert_int_eq(sj_client_new(loop, url, NULL, &c2), 0);
   memset(&l, 0, sizeof l);
   request_on(c2, "GET", "/later", NULL, 0, NULL, 0, 0, &r);
   ck_assert(run_until(&r.done, 1, 5000));
@@ -990,7 +943,7 @@ START_TEST(test_shutdown_from_handler) {
   do_request("POST", "/shutdown", NULL, 0, NULL, 0, &r);
   ck_assert_int_eq(r.err, 0);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "bye"));
+  ck_assert(sj_test_body_is(&r, "bye"));
   ck_assert(run_until(&g_shutdown_closed, 1, 5000));
   sj_buf_deinit(&r.body);
 }
@@ -1084,21 +1037,6 @@ static void bg_stop_join(bg_t *b) {
   pthread_cond_destroy(&b->cv);
 }
 
-/* Runs cmd, returns its stdout (malloc'd) and exit status. */
-static char *run_cmd(const char *cmd, int *status) {
-  FILE *f = popen(cmd, "r");
-  ck_assert_ptr_nonnull(f);
-  sj_buf_t out;
-  sj_buf_init(&out);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-    sj_buf_append(&out, buf, n);
-  *status = pclose(f);
-  sj_buf_append_u8(&out, 0);
-  return (char *)out.p;
-}
-
 START_TEST(test_curl_prior_knowledge) {
   bg_t b;
   bg_start(&b);
@@ -1107,7 +1045,7 @@ START_TEST(test_curl_prior_knowledge) {
   snprintf(cmd, sizeof cmd,
            "curl -s -i --http2-prior-knowledge --max-time 10 http://127.0.0.1:%u/hello/world 2>&1",
            b.port);
-  char *out = run_cmd(cmd, &st);
+  char *out = sj_test_popen(cmd, &st);
   ck_assert_msg(st == 0, "curl failed: %s", out);
   ck_assert_msg(strncmp(out, "HTTP/2 200", 10) == 0, "got: %s", out);
   ck_assert_msg(strstr(out, "content-type: text/plain") != NULL, "got: %s", out);
@@ -1118,7 +1056,7 @@ START_TEST(test_curl_prior_knowledge) {
            "curl -s -o /dev/null -w '%%{http_code}' --http2-prior-knowledge --max-time 10 "
            "http://127.0.0.1:%u/nothing-here 2>&1",
            b.port);
-  out = run_cmd(cmd, &st);
+  out = sj_test_popen(cmd, &st);
   ck_assert_str_eq(out, "404");
   free(out);
   /* Uploads over the route's limit: announced (content-length) and counted (from a pipe). */
@@ -1128,7 +1066,7 @@ START_TEST(test_curl_prior_knowledge) {
              "head -c 200000 /dev/zero | curl -s -w ' %%{http_code}' --http2-prior-knowledge "
              "--max-time 10 %s http://127.0.0.1:%u/small 2>&1",
              src[i], b.port);
-    out = run_cmd(cmd, &st);
+    out = sj_test_popen(cmd, &st);
     ck_assert_msg(strcmp(out, "{\"error\":\"request body too large\"} 413") == 0, "got: %s", out);
     free(out);
   }
@@ -1143,7 +1081,7 @@ START_TEST(test_h2load_no_failures) {
   int st;
   snprintf(cmd, sizeof cmd, "h2load -n 2000 -c 4 -m 10 http://127.0.0.1:%u/hello/load 2>&1",
            b.port);
-  char *out = run_cmd(cmd, &st);
+  char *out = sj_test_popen(cmd, &st);
   ck_assert_msg(st == 0, "h2load failed: %s", out);
   ck_assert_msg(
       strstr(out, "requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed") !=
@@ -1229,9 +1167,5 @@ static Suite *net_suite(void) {
 
 int main(void) {
   sj_log_set_level(SJ_LOG_LEVEL_WARN);
-  SRunner *sr = srunner_create(net_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return sj_test_run_suite(net_suite());
 }

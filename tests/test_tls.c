@@ -10,6 +10,7 @@
  * a helper thread so the loop keeps serving. SJ_TEST_LOG=1 prints the module's INFO lines
  * (handshake failures and their reasons). */
 #include "net/net.h"
+#include "tests/support.h"
 
 #include <check.h>
 #include <errno.h>
@@ -25,9 +26,8 @@
 
 /* ---- Fixture: loop, temp dir, certificates --------------------------------------------------- */
 
-static uv_loop_t loop;
-static uv_timer_t guard;
-static int guard_fired;
+static sj_test_loop_t tl; /* the loop under test and its guard timer */
+static uv_loop_t *const loop = &tl.loop;
 static char dir[512];
 static char certs_dir[512]; /* where main() made the certificates */
 static sj_server_t *srv;
@@ -82,14 +82,11 @@ static int make_certs(void) {
 }
 
 static void setup(void) {
-  const char *base = getenv("SJ_TMPDIR");
-  snprintf(dir, sizeof dir, "%s/tls-XXXXXX", base ? base : "/tmp");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  sj_test_tmpdir(dir, sizeof dir, "tls");
   char cmd[1600];
   snprintf(cmd, sizeof cmd, "cp '%s'/*.pem '%s'/*.key '%s'", certs_dir, certs_dir, dir);
   ck_assert_int_eq(system(cmd), 0);
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  uv_timer_init(&loop, &guard);
+  sj_test_loop_init(&tl);
   srv = NULL;
   nclients = 0;
 }
@@ -98,24 +95,13 @@ static void on_closed_count(void *arg) {
   (*(int *)arg)++;
 }
 
-static void guard_cb(uv_timer_t *t) {
-  (void)t;
-  guard_fired = 1;
-}
-
 /* Runs the loop until *flag >= target or ms elapsed; returns whether the target was met. */
 static int run_until(const int *flag, int target, uint64_t ms) {
-  guard_fired = 0;
-  uv_timer_start(&guard, guard_cb, ms, 0);
-  while (*flag < target && !guard_fired)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_timer_stop(&guard);
-  return *flag >= target;
+  return sj_test_loop_run_until(&tl, flag, target, ms);
 }
 
 static void run_for(uint64_t ms) {
-  int never = 0;
-  run_until(&never, 1, ms);
+  sj_test_loop_run_for(&tl, ms);
 }
 
 static void teardown(void) {
@@ -126,14 +112,8 @@ static void teardown(void) {
     sj_server_close(srv, 0, on_closed_count, &closed);
     want++;
   }
-  int ok = run_until(&closed, want, 5000);
-  uv_close((uv_handle_t *)&guard, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert_msg(ok, "server/client close did not complete");
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  ck_assert_int_eq(system(cmd), 0);
+  sj_test_loop_finish(&tl, &closed, want);
+  ck_assert_int_eq(sj_test_rmtree(dir), 0);
 }
 
 /* ---- Server ---------------------------------------------------------------------------------- */
@@ -234,7 +214,7 @@ static void h_slow(sj_req_t *req, void *arg) {
   slow_t *s = calloc(1, sizeof *s);
   s->req = req;
   sj_req_ref(req);
-  uv_timer_init(&loop, &s->t);
+  uv_timer_init(loop, &s->t);
   s->t.data = s;
   uv_timer_start(&s->t, slow_fire, 150, 0);
   g_slow_started++;
@@ -261,7 +241,7 @@ static void start_server_cfg(const srv_cfg_t *cfg) {
     o.tls_handshake_timeout_ms = cfg->hs_timeout;
   if (cfg->max_write_queue)
     o.max_write_queue = cfg->max_write_queue;
-  ck_assert_int_eq(sj_server_new(&loop, &o, &srv), 0);
+  ck_assert_int_eq(sj_server_new(loop, &o, &srv), 0);
   sj_route_opts_t big = {32u << 20, 0};
   ck_assert_int_eq(sj_server_route(srv, "GET", "/hello/{name}", NULL, h_hello, NULL), 0);
   ck_assert_int_eq(sj_server_route(srv, "POST", "/echo", &big, h_echo, NULL), 0);
@@ -297,7 +277,7 @@ static sj_client_t *new_client(const cli_cfg_t *cfg) {
   snprintf(url, sizeof url, "%s://127.0.0.1:%u", cfg->scheme ? cfg->scheme : "https",
            sj_server_port(srv));
   ck_assert_uint_lt(nclients, MAX_CLIENTS);
-  ck_assert_int_eq(sj_client_new(&loop, url, &o, &clients[nclients]), 0);
+  ck_assert_int_eq(sj_client_new(loop, url, &o, &clients[nclients]), 0);
   return clients[nclients++];
 }
 
@@ -307,39 +287,18 @@ static sj_client_t *trusting_client(void) {
   return new_client(&c);
 }
 
-typedef struct {
-  int done, err, status;
-  sj_buf_t body;
-  int *counter;
-} result_t;
-
-static void res_done(int err, const sj_resp_t *resp, void *arg) {
-  result_t *r = arg;
-  r->done = 1;
-  r->err = err;
-  r->status = resp->status;
-  if (resp->body_len)
-    sj_buf_append(&r->body, resp->body, resp->body_len);
-  if (r->counter)
-    (*r->counter)++;
-}
+typedef sj_test_result_t result_t; /* one client request's outcome */
 
 static void request_on(sj_client_t *c, const char *method, const char *p, const void *body,
                        size_t n, result_t *res) {
-  memset(res, 0, sizeof *res);
   sj_call_req_t r = {method, p, NULL, 0, body, n, 0};
-  sj_call_cbs_t cbs = {NULL, NULL, res_done, res};
-  ck_assert_int_eq(sj_client_request(c, &r, &cbs, NULL), 0);
+  sj_test_request(c, &r, res);
 }
 
 /* One request, waited for. The body is left in res (caller frees). */
 static void do_request(sj_client_t *c, const char *p, result_t *res) {
   request_on(c, "GET", p, NULL, 0, res);
   ck_assert_msg(run_until(&res->done, 1, 10000), "GET %s did not finish", p);
-}
-
-static int body_is(const result_t *r, const char *s) {
-  return r->body.n == strlen(s) && memcmp(r->body.p, s, r->body.n) == 0;
 }
 
 static int pattern_ok(const uint8_t *p, size_t n) {
@@ -382,16 +341,7 @@ static void cmd_wake(uv_async_t *a) {
 
 static void *cmd_main(void *arg) {
   cmd_t *c = arg;
-  FILE *f = popen(c->cmd, "r");
-  sj_buf_t out;
-  sj_buf_init(&out);
-  char buf[4096];
-  size_t n;
-  while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
-    sj_buf_append(&out, buf, n);
-  c->status = f ? pclose(f) : -1;
-  sj_buf_append_u8(&out, 0);
-  c->out = (char *)out.p;
+  c->out = sj_test_popen(c->cmd, &c->status);
   atomic_store(&c->done, 1);
   uv_async_send(&c->wake);
   return NULL;
@@ -405,7 +355,7 @@ static char *run_cmd(int *status, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(c->cmd, sizeof c->cmd, fmt, ap);
   va_end(ap);
-  uv_async_init(&loop, &c->wake, cmd_wake);
+  uv_async_init(loop, &c->wake, cmd_wake);
   c->wake.data = c;
   ck_assert_int_eq(pthread_create(&c->th, NULL, cmd_main, c), 0);
   int ok = run_until(&c->woken, 1, 30000);
@@ -451,7 +401,7 @@ START_TEST(test_client_server_many_streams_large_bodies) {
     snprintf(want, sizeof want, "hello n%d over https", i);
     ck_assert_int_eq(small[i].err, 0);
     ck_assert_int_eq(small[i].status, 200);
-    ck_assert_msg(body_is(&small[i], want), "stream %d: wrong body", i);
+    ck_assert_msg(sj_test_body_is(&small[i], want), "stream %d: wrong body", i);
     sj_buf_deinit(&small[i].body);
   }
   for (int i = 0; i < BIG; i++) {
@@ -472,7 +422,7 @@ START_TEST(test_client_server_many_streams_large_bodies) {
   /* No client certificate: no CN. */
   result_t r;
   do_request(c, "/whoami", &r);
-  ck_assert(body_is(&r, "(none)"));
+  ck_assert(sj_test_body_is(&r, "(none)"));
   sj_buf_deinit(&r.body);
 }
 END_TEST
@@ -498,7 +448,7 @@ START_TEST(test_streamed_reply_drains_and_queue_stays_bounded) {
            "curl -s --http2 --cacert %s --limit-rate 200k --max-time 2 -o /dev/null "
            "https://127.0.0.1:%u/big/67108864",
            path("ca.pem"), sj_server_port(srv));
-  uv_async_init(&loop, &bg->wake, cmd_wake);
+  uv_async_init(loop, &bg->wake, cmd_wake);
   bg->wake.data = bg;
   ck_assert_int_eq(pthread_create(&bg->th, NULL, cmd_main, bg), 0);
   uint64_t peak = 0;
@@ -555,7 +505,7 @@ START_TEST(test_ip_not_in_certificate_refused) {
   sj_server_opts_default(&o);
   o.tls_cert_file = path("other.pem"); /* names other.test only */
   o.tls_key_file = path("other.key");
-  ck_assert_int_eq(sj_server_new(&loop, &o, &srv), 0);
+  ck_assert_int_eq(sj_server_new(loop, &o, &srv), 0);
   ck_assert_int_eq(sj_server_route(srv, "GET", "/hello/{name}", NULL, h_hello, NULL), 0);
   ck_assert_int_eq(sj_server_listen(srv, "127.0.0.1", 0), 0);
   cli_cfg_t by_ip = {path("ca.pem"), NULL, NULL, NULL, NULL};
@@ -564,7 +514,7 @@ START_TEST(test_ip_not_in_certificate_refused) {
   result_t r;
   do_request(new_client(&by_name), "/hello/other", &r);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "hello other over https"));
+  ck_assert(sj_test_body_is(&r, "hello other over https"));
   sj_buf_deinit(&r.body);
 }
 END_TEST
@@ -594,7 +544,7 @@ START_TEST(test_mutual_tls_required) {
   do_request(new_client(&good), "/whoami", &r);
   ck_assert_int_eq(r.err, 0);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "320000"));
+  ck_assert(sj_test_body_is(&r, "320000"));
   sj_buf_deinit(&r.body);
 }
 END_TEST
@@ -606,11 +556,11 @@ START_TEST(test_mutual_tls_optional) {
   result_t r;
   do_request(trusting_client(), "/whoami", &r);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "(none)"));
+  ck_assert(sj_test_body_is(&r, "(none)"));
   sj_buf_deinit(&r.body);
   cli_cfg_t good = {path("ca.pem"), path("cli.pem"), path("cli.key"), NULL, NULL};
   do_request(new_client(&good), "/whoami", &r);
-  ck_assert(body_is(&r, "320000"));
+  ck_assert(sj_test_body_is(&r, "320000"));
   sj_buf_deinit(&r.body);
   /* A certificate that does not verify is refused even when certificates are optional. */
   cli_cfg_t rogue = {path("ca.pem"), path("rcli.pem"), path("rcli.key"), NULL, NULL};
@@ -645,7 +595,7 @@ START_TEST(test_tls_client_on_cleartext_port_fails_cleanly) {
   result_t r;
   do_request(new_client(&plain), "/hello/after", &r);
   ck_assert_int_eq(r.status, 200);
-  ck_assert(body_is(&r, "hello after over http"));
+  ck_assert(sj_test_body_is(&r, "hello after over http"));
   sj_buf_deinit(&r.body);
 }
 END_TEST
@@ -690,7 +640,7 @@ START_TEST(test_handshake_timeout) {
   memset(&r, 0, sizeof r);
   struct sockaddr_in sa;
   uv_ip4_addr("127.0.0.1", sj_server_port(srv), &sa);
-  uv_tcp_init(&loop, &r.tcp);
+  uv_tcp_init(loop, &r.tcp);
   r.tcp.data = &r;
   r.creq.data = &r;
   ck_assert_int_eq(uv_tcp_connect(&r.creq, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
@@ -728,7 +678,7 @@ static int server_new_with(const char *cert, const char *key, const char *ca, in
   o.tls_client_ca_file = ca;
   o.tls_require_client_cert = require;
   sj_server_t *s = NULL;
-  int rv = sj_server_new(&loop, &o, &s);
+  int rv = sj_server_new(loop, &o, &s);
   if (rv == 0) {
     int closed = 0;
     sj_server_close(s, 0, on_closed_count, &closed);
@@ -744,7 +694,7 @@ static int client_new_with(const char *url, const char *ca, const char *cert, co
   o.tls_cert_file = cert;
   o.tls_key_file = key;
   sj_client_t *c = NULL;
-  int rv = sj_client_new(&loop, url, &o, &c);
+  int rv = sj_client_new(loop, url, &o, &c);
   if (rv == 0) {
     int closed = 0;
     sj_client_close(c, on_closed_count, &closed);
@@ -875,7 +825,7 @@ static int fetch(const char *url, int with_ca, int *status, sj_buf_t *body) {
   snprintf(f->ca, sizeof f->ca, "%s", path("ca.pem"));
   f->with_ca = with_ca;
   sj_buf_init(&f->body);
-  uv_async_init(&loop, &f->wake, fetch_wake);
+  uv_async_init(loop, &f->wake, fetch_wake);
   f->wake.data = f;
   ck_assert_int_eq(pthread_create(&f->th, NULL, fetch_main, f), 0);
   int ok = run_until(&f->woken, 1, 10000);
@@ -934,7 +884,7 @@ START_TEST(test_graceful_shutdown_over_tls) {
   for (int i = 0; i < 4; i++) {
     ck_assert_int_eq(r[i].err, 0);
     ck_assert_int_eq(r[i].status, 200);
-    ck_assert(body_is(&r[i], "slow"));
+    ck_assert(sj_test_body_is(&r[i], "slow"));
     sj_buf_deinit(&r[i].body);
   }
   ck_assert_msg(run_until(&closed, 1, 5000), "the server did not finish closing");
@@ -981,13 +931,8 @@ int main(void) {
   snprintf(certs_dir, sizeof certs_dir, "%s/tls-certs-XXXXXX", base ? base : "/tmp");
   if (!mkdtemp(certs_dir) || make_certs() < 0)
     return EXIT_FAILURE;
-  SRunner *sr = srunner_create(tls_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", certs_dir);
-  if (system(cmd) != 0)
-    failed++;
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  int rv = sj_test_run_suite(tls_suite());
+  if (sj_test_rmtree(certs_dir) != 0)
+    rv = EXIT_FAILURE;
+  return rv;
 }
