@@ -69,6 +69,17 @@ json_t *sj_test_json(const void *p, size_t n) {
   return j;
 }
 
+void sj_test_add_cases(Suite *s, const sj_test_case_t *cases, size_t n, SFun setup, SFun teardown,
+                       double timeout) {
+  for (size_t i = 0; i < n; i++) {
+    TCase *tc = tcase_create(cases[i].name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, timeout);
+    tcase_add_test(tc, cases[i].test);
+    suite_add_tcase(s, tc);
+  }
+}
+
 int sj_test_run_suite(Suite *s) {
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -48,6 +48,17 @@ char *sj_test_popen(const char *cmd, int *status);
  * owns the result (json_decref). */
 json_t *sj_test_json(const void *p, size_t n);
 
+/* A TCase that holds one test: the TCase's name and the test (START_TEST's name). */
+typedef struct sj_test_case {
+  const char *name;
+  const TTest *test;
+} sj_test_case_t;
+
+/* Adds to s one TCase per entry of cases[n], each with the checked fixture setup/teardown and a
+ * timeout in seconds. */
+void sj_test_add_cases(Suite *s, const sj_test_case_t *cases, size_t n, SFun setup, SFun teardown,
+                       double timeout);
+
 /* Runs every test of s in Check's default mode (CK_FORK decides fork or not) and frees it; returns
  * EXIT_SUCCESS when none failed, else EXIT_FAILURE (main's return value). */
 int sj_test_run_suite(Suite *s);

@@ -671,10 +671,7 @@ END_TEST
 
 static Suite *cluster_suite(void) {
   Suite *s = suite_create("cluster");
-  struct {
-    const char *name;
-    const TTest *t;
-  } cases[] = {
+  const sj_test_case_t cases[] = {
       {"converge", four_nodes_converge_to_identical_roots},
       {"catch_up", a_killed_node_catches_up},
       {"push", new_entries_are_pushed_without_polling},
@@ -687,13 +684,7 @@ static Suite *cluster_suite(void) {
       {"mutual_tls", peers_identify_by_client_certificate},
       {"bodies_stay_home", restricted_bodies_stay_home_and_are_fetched_on_authorised_reads},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, cases[i].t);
-    suite_add_tcase(s, tc);
-  }
+  sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 180);
   return s;
 }
 

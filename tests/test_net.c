@@ -1127,10 +1127,7 @@ END_TEST
 
 static Suite *net_suite(void) {
   Suite *s = suite_create("net");
-  struct {
-    const char *name;
-    const TTest *t;
-  } cases[] = {
+  const sj_test_case_t cases[] = {
       {"routes", test_routes_params_and_query},
       {"route_errors", test_routes_errors},
       {"bodies", test_bodies_small_and_large},
@@ -1155,13 +1152,7 @@ static Suite *net_suite(void) {
       {"h2load", test_h2load_no_failures},
       {"fetch", test_http_fetch_sync},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, cases[i].t);
-    suite_add_tcase(s, tc);
-  }
+  sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 60);
   return s;
 }
 

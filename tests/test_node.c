@@ -623,10 +623,7 @@ END_TEST
 
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
-  struct {
-    const char *name;
-    const TTest *t;
-  } cases[] = {
+  const sj_test_case_t cases[] = {
       {"round_trip", round_trip_keeps_the_exact_bytes},
       {"validation", invalid_records_are_refused_with_field_and_code},
       {"all_or_nothing", a_batch_is_all_or_nothing},
@@ -645,13 +642,7 @@ static Suite *node_suite(void) {
       {"sighup", sighup_reloads_tokens},
       {"rate_limit", tokens_are_rate_limited},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, cases[i].t);
-    suite_add_tcase(s, tc);
-  }
+  sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 120);
   return s;
 }
 

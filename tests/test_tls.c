@@ -895,10 +895,7 @@ END_TEST
 
 static Suite *tls_suite(void) {
   Suite *s = suite_create("tls");
-  struct {
-    const char *name;
-    const TTest *t;
-  } cases[] = {
+  const sj_test_case_t cases[] = {
       {"client_server", test_client_server_many_streams_large_bodies},
       {"backpressure", test_streamed_reply_drains_and_queue_stays_bounded},
       {"verify_server", test_server_certificate_and_name_verified},
@@ -914,13 +911,7 @@ static Suite *tls_suite(void) {
       {"fetch", test_http_fetch_https},
       {"shutdown", test_graceful_shutdown_over_tls},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    TCase *tc = tcase_create(cases[i].name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, cases[i].t);
-    suite_add_tcase(s, tc);
-  }
+  sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 60);
   return s;
 }
 
