@@ -8,6 +8,7 @@
 
 #include "common/common.h"
 #include "node/epc.h"
+#include "node/record_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -299,55 +300,15 @@ int sj_epcis_uom_known(const char *s) {
 typedef struct {
   sj_rec_errors_t *errs;
   size_t index, line, nerr;
-  char ptr[128]; /* JSON Pointer of where the walk is */
-  size_t plen;
+  sj_rec_ptr_t ptr; /* JSON Pointer of where the walk is */
 } ectx_t;
-
-/* Appends "/" + escaped key to the pointer; returns the old length (for pop). A segment that does
- * not fit is left out whole: the pointer then names an ancestor, which is still true. */
-static size_t push(ectx_t *c, const char *key) {
-  size_t mark = c->plen, need = 1;
-  for (const char *k = key; *k; k++)
-    need += (*k == '~' || *k == '/') ? 2 : 1;
-  if (c->plen + need >= sizeof c->ptr)
-    return mark;
-  c->ptr[c->plen++] = '/';
-  for (const char *k = key; *k; k++) {
-    if (*k == '~' || *k == '/') {
-      c->ptr[c->plen++] = '~';
-      c->ptr[c->plen++] = *k == '~' ? '0' : '1';
-    } else {
-      c->ptr[c->plen++] = *k;
-    }
-  }
-  c->ptr[c->plen] = 0;
-  return mark;
-}
-
-static size_t push_index(ectx_t *c, size_t i) {
-  char k[24];
-  snprintf(k, sizeof k, "%zu", i);
-  return push(c, k);
-}
-
-static void pop(ectx_t *c, size_t mark) {
-  c->plen = mark;
-  c->ptr[mark] = 0;
-}
 
 __attribute__((format(printf, 4, 5))) static void eerr(ectx_t *c, const char *member,
                                                        const char *code, const char *fmt, ...) {
-  char msg[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  sj_rec_ptr_vreport(c->errs, c->index, c->line, &c->ptr, member, code, fmt, ap);
   va_end(ap);
-  size_t mark = member ? push(c, member) : c->plen;
-  if (c->line)
-    sj_rec_errors_add(c->errs, c->index, c->ptr, code, "line %zu: %s", c->line, msg);
-  else
-    sj_rec_errors_add(c->errs, c->index, c->ptr, code, "%s", msg);
-  pop(c, mark);
   c->nerr++;
 }
 
@@ -390,15 +351,15 @@ static void check_quantities(ectx_t *c, json_t *ev) {
     size_t i;
     if (!json_is_array(a))
       continue; /* record.c reports the type */
-    size_t m = push(c, lists[k]);
+    size_t m = sj_rec_ptr_push(&c->ptr, lists[k]);
     json_array_foreach(a, i, q) {
       if (!json_is_object(q))
         continue;
-      size_t mi = push_index(c, i);
+      size_t mi = sj_rec_ptr_push_index(&c->ptr, i);
       check_quantity(c, q);
-      pop(c, mi);
+      sj_rec_ptr_pop(&c->ptr, mi);
     }
-    pop(c, m);
+    sj_rec_ptr_pop(&c->ptr, m);
   }
 }
 
@@ -413,9 +374,9 @@ static void check_typed_list(ectx_t *c, json_t *ev, const char *name, const char
     eerr(c, name, "FIELD_TYPE", "\"%s\" must be an array", name);
     return;
   }
-  size_t m = push(c, name);
+  size_t m = sj_rec_ptr_push(&c->ptr, name);
   json_array_foreach(a, i, o) {
-    size_t mi = push_index(c, i);
+    size_t mi = sj_rec_ptr_push_index(&c->ptr, i);
     if (!json_is_object(o)) {
       eerr(c, NULL, "FIELD_TYPE", "an element of \"%s\" must be an object", name);
     } else {
@@ -428,9 +389,9 @@ static void check_typed_list(ectx_t *c, json_t *ev, const char *name, const char
       else if (!json_is_string(id) || !is_uri(json_string_value(id), json_string_length(id)))
         eerr(c, id_name, "URI_INVALID", "\"%s\" must be an absolute URI", id_name);
     }
-    pop(c, mi);
+    sj_rec_ptr_pop(&c->ptr, mi);
   }
-  pop(c, m);
+  sj_rec_ptr_pop(&c->ptr, m);
 }
 
 static void check_persistent_disposition(ectx_t *c, json_t *ev) {
@@ -441,7 +402,7 @@ static void check_persistent_disposition(ectx_t *c, json_t *ev) {
     eerr(c, "persistentDisposition", "FIELD_TYPE", "\"persistentDisposition\" must be an object");
     return;
   }
-  size_t m = push(c, "persistentDisposition");
+  size_t m = sj_rec_ptr_push(&c->ptr, "persistentDisposition");
   static const char *const parts[] = {"set", "unset"};
   for (size_t k = 0; k < 2; k++) {
     json_t *a = json_object_get(pd, parts[k]), *x;
@@ -452,17 +413,17 @@ static void check_persistent_disposition(ectx_t *c, json_t *ev) {
       eerr(c, parts[k], "FIELD_TYPE", "\"%s\" must be an array of dispositions", parts[k]);
       continue;
     }
-    size_t mk = push(c, parts[k]);
+    size_t mk = sj_rec_ptr_push(&c->ptr, parts[k]);
     json_array_foreach(a, i, x) {
-      size_t mi = push_index(c, i);
+      size_t mi = sj_rec_ptr_push_index(&c->ptr, i);
       if (!json_is_string(x) || sj_cbv_classify(SJ_CBV_DISPOSITION, json_string_value(x),
                                                 json_string_length(x), NULL) < 0)
         eerr(c, NULL, "DISPOSITION_INVALID", "must be a CBV 2.0 disposition or an extension URI");
-      pop(c, mi);
+      sj_rec_ptr_pop(&c->ptr, mi);
     }
-    pop(c, mk);
+    sj_rec_ptr_pop(&c->ptr, mk);
   }
-  pop(c, m);
+  sj_rec_ptr_pop(&c->ptr, m);
 }
 
 static void check_error_declaration(ectx_t *c, json_t *ev) {
@@ -473,7 +434,7 @@ static void check_error_declaration(ectx_t *c, json_t *ev) {
     eerr(c, "errorDeclaration", "FIELD_TYPE", "\"errorDeclaration\" must be an object");
     return;
   }
-  size_t m = push(c, "errorDeclaration");
+  size_t m = sj_rec_ptr_push(&c->ptr, "errorDeclaration");
   json_t *t = json_object_get(ed, "declarationTime");
   int64_t ms;
   if (!t)
@@ -483,7 +444,7 @@ static void check_error_declaration(ectx_t *c, json_t *ev) {
     eerr(c, "declarationTime", "EVENT_TIME_INVALID",
          "\"declarationTime\" must be an RFC 3339 date-time with an offset");
   check_vocab(c, ed, "reason", SJ_CBV_ERROR_REASON, "ERROR_REASON_INVALID", "error reason");
-  pop(c, m);
+  sj_rec_ptr_pop(&c->ptr, m);
 }
 
 /* Type-specific rules (EPCIS 2.0 §7.4). */
@@ -596,9 +557,9 @@ static void check_extensions(ectx_t *c, json_t *ev) {
   check_extensions_in(c, ev);
   json_t *ilmd = json_object_get(ev, "ilmd");
   if (json_is_object(ilmd)) {
-    size_t m = push(c, "ilmd");
+    size_t m = sj_rec_ptr_push(&c->ptr, "ilmd");
     check_extensions_in(c, ilmd);
-    pop(c, m);
+    sj_rec_ptr_pop(&c->ptr, m);
   } else if (ilmd) {
     eerr(c, "ilmd", "FIELD_TYPE", "\"ilmd\" must be an object");
   }
@@ -631,8 +592,8 @@ const char *sj_epcis_operator(json_t *ev) {
 size_t sj_epcis_check_event(json_t *ev, int type, const char *base, size_t index, size_t line,
                             sj_rec_errors_t *errs) {
   ectx_t c = {.errs = errs, .index = index, .line = line};
-  snprintf(c.ptr, sizeof c.ptr, "%s", base);
-  c.plen = strlen(c.ptr);
+  snprintf(c.ptr.s, sizeof c.ptr.s, "%s", base);
+  c.ptr.n = strlen(c.ptr.s);
   check_vocab(&c, ev, "bizStep", SJ_CBV_BIZSTEP, "BIZ_STEP_INVALID", "business step");
   check_vocab(&c, ev, "disposition", SJ_CBV_DISPOSITION, "DISPOSITION_INVALID", "disposition");
   check_persistent_disposition(&c, ev);

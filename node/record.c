@@ -8,6 +8,7 @@
 
 #include "node/credit.h"
 #include "node/epcis.h"
+#include "node/record_int.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -103,17 +104,10 @@ done:
   return rv;
 }
 
-/* ---- JSON Pointers (RFC 6901)
+/* ---- JSON Pointers (RFC 6901), shared with epcis.c through record_int.h
  * -------------------------------------------------------------------- */
 
-typedef struct {
-  char s[128];
-  size_t n;
-} ptr_t;
-
-/* Appends "/" + escaped key; a segment that does not fit is left out whole (the pointer then names
- * an ancestor, which is still true). Returns the previous length for ptr_pop. */
-static size_t ptr_push(ptr_t *p, const char *key) {
+size_t sj_rec_ptr_push(sj_rec_ptr_t *p, const char *key) {
   size_t mark = p->n, need = 1;
   for (const char *k = key; *k; k++)
     need += (*k == '~' || *k == '/') ? 2 : 1;
@@ -132,15 +126,27 @@ static size_t ptr_push(ptr_t *p, const char *key) {
   return mark;
 }
 
-static size_t ptr_push_index(ptr_t *p, size_t i) {
+size_t sj_rec_ptr_push_index(sj_rec_ptr_t *p, size_t i) {
   char num[24];
   snprintf(num, sizeof num, "%zu", i);
-  return ptr_push(p, num);
+  return sj_rec_ptr_push(p, num);
 }
 
-static void ptr_pop(ptr_t *p, size_t mark) {
+void sj_rec_ptr_pop(sj_rec_ptr_t *p, size_t mark) {
   p->n = mark;
   p->s[mark] = 0;
+}
+
+void sj_rec_ptr_vreport(sj_rec_errors_t *errs, size_t index, size_t line, sj_rec_ptr_t *p,
+                        const char *member, const char *code, const char *fmt, va_list ap) {
+  char msg[256];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t mark = member ? sj_rec_ptr_push(p, member) : p->n;
+  if (line)
+    sj_rec_errors_add(errs, index, p->s, code, "line %zu: %s", line, msg);
+  else
+    sj_rec_errors_add(errs, index, p->s, code, "%s", msg);
+  sj_rec_ptr_pop(p, mark);
 }
 
 /* ---- Validation context
@@ -159,8 +165,8 @@ typedef struct {
   const uint8_t *hmac_key;
   size_t nerr; /* errors reported for this record */
   int oom;
-  ptr_t ptr;   /* where the walk is */
-  sj_buf_t kb; /* index key bytes, back to back */
+  sj_rec_ptr_t ptr; /* where the walk is */
+  sj_buf_t kb;      /* index key bytes, back to back */
   keyref_t *keys;
   size_t nkeys, capkeys;
   int too_many_keys;
@@ -169,17 +175,10 @@ typedef struct {
 /* Reports a rule broken at the current pointer (or at the current pointer + "/" + member). */
 __attribute__((format(printf, 4, 5))) static void verr(vctx_t *c, const char *member,
                                                        const char *code, const char *fmt, ...) {
-  char msg[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  sj_rec_ptr_vreport(c->errs, c->index, c->line, &c->ptr, member, code, fmt, ap);
   va_end(ap);
-  size_t mark = member ? ptr_push(&c->ptr, member) : c->ptr.n;
-  if (c->line)
-    sj_rec_errors_add(c->errs, c->index, c->ptr.s, code, "line %zu: %s", c->line, msg);
-  else
-    sj_rec_errors_add(c->errs, c->index, c->ptr.s, code, "%s", msg);
-  ptr_pop(&c->ptr, mark);
   c->nerr++;
 }
 
@@ -325,7 +324,7 @@ static void check_subject(vctx_t *c, json_t *rec, sj_record_t *r) {
     verr(c, "subject", "FIELD_TYPE", "\"subject\" must be an object");
     return;
   }
-  size_t mark = ptr_push(&c->ptr, "subject");
+  size_t mark = sj_rec_ptr_push(&c->ptr, "subject");
   int st = get_enum(c, subj, "type", 1, subject_types, "SUBJECT_TYPE_INVALID",
                     "enterprise, organisation, individual_business, person");
   const char *id = get_string(c, subj, "id", 1);
@@ -334,7 +333,7 @@ static void check_subject(vctx_t *c, json_t *rec, sj_record_t *r) {
   const char *name = get_string(c, subj, "name", 1);
   if (name && !name[0])
     verr(c, "name", "FIELD_EMPTY", "\"name\" must not be empty");
-  ptr_pop(&c->ptr, mark);
+  sj_rec_ptr_pop(&c->ptr, mark);
   r->subject_type = (uint8_t)(st + 1); /* SJ_SUBJECT_NONE if the type was bad */
 }
 
@@ -412,17 +411,17 @@ static size_t check_epc_list(vctx_t *c, json_t *ev, const char *name) {
   json_t *a = json_object_get(ev, name), *v;
   if (!a)
     return 0;
-  size_t mark = ptr_push(&c->ptr, name), i;
+  size_t mark = sj_rec_ptr_push(&c->ptr, name), i;
   if (!json_is_array(a)) {
     verr(c, NULL, "FIELD_TYPE", "\"%s\" must be an array", name);
   } else {
     json_array_foreach(a, i, v) {
-      size_t m = ptr_push_index(&c->ptr, i);
+      size_t m = sj_rec_ptr_push_index(&c->ptr, i);
       check_epc(c, v, WANT_INSTANCE);
-      ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->ptr, m);
     }
   }
-  ptr_pop(&c->ptr, mark);
+  sj_rec_ptr_pop(&c->ptr, mark);
   return json_is_array(a) ? json_array_size(a) : 1;
 }
 
@@ -435,9 +434,9 @@ static void check_quantity_element(vctx_t *c, json_t *q) {
   if (!cls) {
     verr(c, "epcClass", "FIELD_MISSING", "required field \"epcClass\" is missing");
   } else {
-    size_t m = ptr_push(&c->ptr, "epcClass");
+    size_t m = sj_rec_ptr_push(&c->ptr, "epcClass");
     check_epc(c, cls, WANT_CLASS);
-    ptr_pop(&c->ptr, m);
+    sj_rec_ptr_pop(&c->ptr, m);
   }
   if (qty && !json_is_number(qty))
     verr(c, "quantity", "FIELD_TYPE", "\"quantity\" must be a number");
@@ -447,17 +446,17 @@ static size_t check_quantity_list(vctx_t *c, json_t *ev, const char *name) {
   json_t *a = json_object_get(ev, name), *q;
   if (!a)
     return 0;
-  size_t mark = ptr_push(&c->ptr, name), i;
+  size_t mark = sj_rec_ptr_push(&c->ptr, name), i;
   if (!json_is_array(a)) {
     verr(c, NULL, "FIELD_TYPE", "\"%s\" must be an array", name);
   } else {
     json_array_foreach(a, i, q) {
-      size_t m = ptr_push_index(&c->ptr, i);
+      size_t m = sj_rec_ptr_push_index(&c->ptr, i);
       check_quantity_element(c, q);
-      ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->ptr, m);
     }
   }
-  ptr_pop(&c->ptr, mark);
+  sj_rec_ptr_pop(&c->ptr, mark);
   return json_is_array(a) ? json_array_size(a) : 1;
 }
 
@@ -466,17 +465,17 @@ static void check_location(vctx_t *c, json_t *ev, const char *name) {
   json_t *o = json_object_get(ev, name);
   if (!o)
     return;
-  size_t mark = ptr_push(&c->ptr, name);
+  size_t mark = sj_rec_ptr_push(&c->ptr, name);
   if (!json_is_object(o)) {
     verr(c, NULL, "FIELD_TYPE", "\"%s\" must be an object with an \"id\"", name);
   } else if (!json_object_get(o, "id")) {
     verr(c, "id", "FIELD_MISSING", "required field \"id\" is missing");
   } else {
-    size_t m = ptr_push(&c->ptr, "id");
+    size_t m = sj_rec_ptr_push(&c->ptr, "id");
     check_epc(c, json_object_get(o, "id"), WANT_LOCATION);
-    ptr_pop(&c->ptr, m);
+    sj_rec_ptr_pop(&c->ptr, m);
   }
-  ptr_pop(&c->ptr, mark);
+  sj_rec_ptr_pop(&c->ptr, mark);
 }
 
 /* Every field that names an identifier, in the order the keys are listed (record.h). Returns how
@@ -488,9 +487,9 @@ static size_t check_event_ids(vctx_t *c, json_t *ev) {
   size_t what = check_epc_list(c, ev, lists[0]);
   json_t *parent = json_object_get(ev, "parentID");
   if (parent) {
-    size_t m = ptr_push(&c->ptr, "parentID");
+    size_t m = sj_rec_ptr_push(&c->ptr, "parentID");
     check_epc(c, parent, WANT_INSTANCE);
-    ptr_pop(&c->ptr, m);
+    sj_rec_ptr_pop(&c->ptr, m);
     what++;
   }
   for (size_t i = 1; i < 4; i++)
@@ -546,9 +545,9 @@ static void check_trace(vctx_t *c, json_t *rec, sj_record_t *r) {
   } else if (!json_is_object(ev)) {
     verr(c, "event", "FIELD_TYPE", "\"event\" must be an object (an EPCIS 2.0 event)");
   } else {
-    size_t mark = ptr_push(&c->ptr, "event");
+    size_t mark = sj_rec_ptr_push(&c->ptr, "event");
     check_event(c, ev, r);
-    ptr_pop(&c->ptr, mark);
+    sj_rec_ptr_pop(&c->ptr, mark);
   }
   int d = get_enum(c, rec, "disclosure", 0, disclosures, "DISCLOSURE_INVALID",
                    "public, authorities, subject");
@@ -565,7 +564,7 @@ static void walk_gtin(vctx_t *c, json_t *v) {
   size_t i;
   if (json_is_object(v)) {
     json_object_foreach(v, key, child) {
-      size_t m = ptr_push(&c->ptr, key);
+      size_t m = sj_rec_ptr_push(&c->ptr, key);
       if (strcmp(key, "gtin") != 0) {
         walk_gtin(c, child);
       } else if (!json_is_string(child)) {
@@ -575,13 +574,13 @@ static void walk_gtin(vctx_t *c, json_t *v) {
         if (code != SJ_ID_OK)
           verr(c, NULL, sj_id_code_name(code), "%s", id_message(code));
       }
-      ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->ptr, m);
     }
   } else if (json_is_array(v)) {
     json_array_foreach(v, i, child) {
-      size_t m = ptr_push_index(&c->ptr, i);
+      size_t m = sj_rec_ptr_push_index(&c->ptr, i);
       walk_gtin(c, child);
-      ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->ptr, m);
     }
   }
 }
