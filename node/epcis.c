@@ -297,53 +297,40 @@ int sj_epcis_uom_known(const char *s) {
 /* ---- Checking an event ------------------------------------------------------------------------
  */
 
-typedef struct {
-  sj_rec_errors_t *errs;
-  size_t index, line, nerr;
-  sj_rec_ptr_t ptr; /* JSON Pointer of where the walk is */
-} ectx_t;
-
-__attribute__((format(printf, 4, 5))) static void eerr(ectx_t *c, const char *member,
-                                                       const char *code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  sj_rec_ptr_vreport(c->errs, c->index, c->line, &c->ptr, member, code, fmt, ap);
-  va_end(ap);
-  c->nerr++;
-}
-
 /* A vocabulary member: absent is fine; a non-string or an invalid value is reported. */
-static void check_vocab(ectx_t *c, json_t *obj, const char *name, sj_cbv_vocab_t v,
+static void check_vocab(sj_rec_walk_t *c, json_t *obj, const char *name, sj_cbv_vocab_t v,
                         const char *code, const char *what) {
   json_t *x = json_object_get(obj, name);
   if (!x)
     return;
   if (!json_is_string(x))
-    eerr(c, name, "FIELD_TYPE", "\"%s\" must be a string", name);
+    sj_rec_walk_error(c, name, "FIELD_TYPE", "\"%s\" must be a string", name);
   else if (sj_cbv_classify(v, json_string_value(x), json_string_length(x), NULL) < 0)
-    eerr(c, name, code,
-         "\"%s\" must be a CBV 2.0 %s (bare word, urn:epcglobal:cbv:... or "
-         "https://ref.gs1.org/cbv/... form) or an extension URI",
-         name, what);
+    sj_rec_walk_error(c, name, code,
+                      "\"%s\" must be a CBV 2.0 %s (bare word, urn:epcglobal:cbv:... or "
+                      "https://ref.gs1.org/cbv/... form) or an extension URI",
+                      name, what);
 }
 
-static void check_quantity(ectx_t *c, json_t *q) {
+static void check_quantity(sj_rec_walk_t *c, json_t *q) {
   json_t *qty = json_object_get(q, "quantity"), *uom = json_object_get(q, "uom");
   if (qty && json_is_number(qty) && json_number_value(qty) < 0)
-    eerr(c, "quantity", "QUANTITY_INVALID", "\"quantity\" must not be negative");
+    sj_rec_walk_error(c, "quantity", "QUANTITY_INVALID", "\"quantity\" must not be negative");
   if (!uom)
     return;
   if (!json_is_string(uom))
-    eerr(c, "uom", "FIELD_TYPE", "\"uom\" must be a string");
+    sj_rec_walk_error(c, "uom", "FIELD_TYPE", "\"uom\" must be a string");
   else if (!qty)
-    eerr(c, "uom", "UOM_WITHOUT_QUANTITY", "\"uom\" is only allowed beside a \"quantity\"");
+    sj_rec_walk_error(c, "uom", "UOM_WITHOUT_QUANTITY",
+                      "\"uom\" is only allowed beside a \"quantity\"");
   else if (!sj_epcis_uom_known(json_string_value(uom)))
-    eerr(c, "uom", "UOM_INVALID",
-         "\"uom\" must be a UN/CEFACT Recommendation 20 code such as KGM, LTR, GRM, TNE, MTR, "
-         "H87 or EA (docs/API.md lists those accepted)");
+    sj_rec_walk_error(
+        c, "uom", "UOM_INVALID",
+        "\"uom\" must be a UN/CEFACT Recommendation 20 code such as KGM, LTR, GRM, TNE, MTR, "
+        "H87 or EA (docs/API.md lists those accepted)");
 }
 
-static void check_quantities(ectx_t *c, json_t *ev) {
+static void check_quantities(sj_rec_walk_t *c, json_t *ev) {
   static const char *const lists[] = {"quantityList", "childQuantityList", "inputQuantityList",
                                       "outputQuantityList"};
   for (size_t k = 0; k < 4; k++) {
@@ -364,42 +351,43 @@ static void check_quantities(ectx_t *c, json_t *ev) {
 }
 
 /* An array of objects, each with a vocabulary "type" and a URI member named id_name. */
-static void check_typed_list(ectx_t *c, json_t *ev, const char *name, const char *id_name,
+static void check_typed_list(sj_rec_walk_t *c, json_t *ev, const char *name, const char *id_name,
                              sj_cbv_vocab_t v, int type_required, const char *type_code) {
   json_t *a = json_object_get(ev, name), *o;
   size_t i;
   if (!a)
     return;
   if (!json_is_array(a)) {
-    eerr(c, name, "FIELD_TYPE", "\"%s\" must be an array", name);
+    sj_rec_walk_error(c, name, "FIELD_TYPE", "\"%s\" must be an array", name);
     return;
   }
   size_t m = sj_rec_ptr_push(&c->ptr, name);
   json_array_foreach(a, i, o) {
     size_t mi = sj_rec_ptr_push_index(&c->ptr, i);
     if (!json_is_object(o)) {
-      eerr(c, NULL, "FIELD_TYPE", "an element of \"%s\" must be an object", name);
+      sj_rec_walk_error(c, NULL, "FIELD_TYPE", "an element of \"%s\" must be an object", name);
     } else {
       if (type_required && !json_object_get(o, "type"))
-        eerr(c, "type", "FIELD_MISSING", "required field \"type\" is missing");
+        sj_rec_walk_error(c, "type", "FIELD_MISSING", "required field \"type\" is missing");
       check_vocab(c, o, "type", v, type_code, "type");
       json_t *id = json_object_get(o, id_name);
       if (!id)
-        eerr(c, id_name, "FIELD_MISSING", "required field \"%s\" is missing", id_name);
+        sj_rec_walk_error(c, id_name, "FIELD_MISSING", "required field \"%s\" is missing", id_name);
       else if (!json_is_string(id) || !is_uri(json_string_value(id), json_string_length(id)))
-        eerr(c, id_name, "URI_INVALID", "\"%s\" must be an absolute URI", id_name);
+        sj_rec_walk_error(c, id_name, "URI_INVALID", "\"%s\" must be an absolute URI", id_name);
     }
     sj_rec_ptr_pop(&c->ptr, mi);
   }
   sj_rec_ptr_pop(&c->ptr, m);
 }
 
-static void check_persistent_disposition(ectx_t *c, json_t *ev) {
+static void check_persistent_disposition(sj_rec_walk_t *c, json_t *ev) {
   json_t *pd = json_object_get(ev, "persistentDisposition");
   if (!pd)
     return;
   if (!json_is_object(pd)) {
-    eerr(c, "persistentDisposition", "FIELD_TYPE", "\"persistentDisposition\" must be an object");
+    sj_rec_walk_error(c, "persistentDisposition", "FIELD_TYPE",
+                      "\"persistentDisposition\" must be an object");
     return;
   }
   size_t m = sj_rec_ptr_push(&c->ptr, "persistentDisposition");
@@ -410,7 +398,8 @@ static void check_persistent_disposition(ectx_t *c, json_t *ev) {
     if (!a)
       continue;
     if (!json_is_array(a)) {
-      eerr(c, parts[k], "FIELD_TYPE", "\"%s\" must be an array of dispositions", parts[k]);
+      sj_rec_walk_error(c, parts[k], "FIELD_TYPE", "\"%s\" must be an array of dispositions",
+                        parts[k]);
       continue;
     }
     size_t mk = sj_rec_ptr_push(&c->ptr, parts[k]);
@@ -418,7 +407,8 @@ static void check_persistent_disposition(ectx_t *c, json_t *ev) {
       size_t mi = sj_rec_ptr_push_index(&c->ptr, i);
       if (!json_is_string(x) || sj_cbv_classify(SJ_CBV_DISPOSITION, json_string_value(x),
                                                 json_string_length(x), NULL) < 0)
-        eerr(c, NULL, "DISPOSITION_INVALID", "must be a CBV 2.0 disposition or an extension URI");
+        sj_rec_walk_error(c, NULL, "DISPOSITION_INVALID",
+                          "must be a CBV 2.0 disposition or an extension URI");
       sj_rec_ptr_pop(&c->ptr, mi);
     }
     sj_rec_ptr_pop(&c->ptr, mk);
@@ -426,33 +416,35 @@ static void check_persistent_disposition(ectx_t *c, json_t *ev) {
   sj_rec_ptr_pop(&c->ptr, m);
 }
 
-static void check_error_declaration(ectx_t *c, json_t *ev) {
+static void check_error_declaration(sj_rec_walk_t *c, json_t *ev) {
   json_t *ed = json_object_get(ev, "errorDeclaration");
   if (!ed)
     return;
   if (!json_is_object(ed)) {
-    eerr(c, "errorDeclaration", "FIELD_TYPE", "\"errorDeclaration\" must be an object");
+    sj_rec_walk_error(c, "errorDeclaration", "FIELD_TYPE",
+                      "\"errorDeclaration\" must be an object");
     return;
   }
   size_t m = sj_rec_ptr_push(&c->ptr, "errorDeclaration");
   json_t *t = json_object_get(ed, "declarationTime");
   int64_t ms;
   if (!t)
-    eerr(c, "declarationTime", "FIELD_MISSING", "required field \"declarationTime\" is missing");
+    sj_rec_walk_error(c, "declarationTime", "FIELD_MISSING",
+                      "required field \"declarationTime\" is missing");
   else if (!json_is_string(t) ||
            sj_epcis_parse_time(json_string_value(t), json_string_length(t), &ms))
-    eerr(c, "declarationTime", "EVENT_TIME_INVALID",
-         "\"declarationTime\" must be an RFC 3339 date-time with an offset");
+    sj_rec_walk_error(c, "declarationTime", "EVENT_TIME_INVALID",
+                      "\"declarationTime\" must be an RFC 3339 date-time with an offset");
   check_vocab(c, ed, "reason", SJ_CBV_ERROR_REASON, "ERROR_REASON_INVALID", "error reason");
   sj_rec_ptr_pop(&c->ptr, m);
 }
 
 /* Type-specific rules (EPCIS 2.0 §7.4). */
-static void check_type_rules(ectx_t *c, json_t *ev, int type) {
+static void check_type_rules(sj_rec_walk_t *c, json_t *ev, int type) {
   const char *action = json_string_value(json_object_get(ev, "action"));
   if (type == 1 && action && strcmp(action, "OBSERVE") != 0 && !json_object_get(ev, "parentID"))
-    eerr(c, NULL, "PARENT_ID_MISSING",
-         "an AggregationEvent with action ADD or DELETE must name its \"parentID\"");
+    sj_rec_walk_error(c, NULL, "PARENT_ID_MISSING",
+                      "an AggregationEvent with action ADD or DELETE must name its \"parentID\"");
   if (type == 2) {
     static const char *const io[] = {"inputEPCList", "inputQuantityList", "outputEPCList",
                                      "outputQuantityList"};
@@ -460,8 +452,8 @@ static void check_type_rules(ectx_t *c, json_t *ev, int type) {
     for (size_t k = 0; k < 4; k++)
       n += json_array_size(json_object_get(ev, io[k]));
     if (n == 0)
-      eerr(c, NULL, "TRANSFORMATION_IO_MISSING",
-           "a TransformationEvent must name at least one input or output");
+      sj_rec_walk_error(c, NULL, "TRANSFORMATION_IO_MISSING",
+                        "a TransformationEvent must name at least one input or output");
   }
 }
 
@@ -523,9 +515,9 @@ static int cert_ok(const char *s, size_t n) {
   return 1;
 }
 
-static void check_ext_value(ectx_t *c, const char *key, json_t *v, ext_t kind) {
+static void check_ext_value(sj_rec_walk_t *c, const char *key, json_t *v, ext_t kind) {
   if (!json_is_string(v)) {
-    eerr(c, key, "FIELD_TYPE", "\"%s\" must be a string", key);
+    sj_rec_walk_error(c, key, "FIELD_TYPE", "\"%s\" must be a string", key);
     return;
   }
   const char *s = json_string_value(v);
@@ -533,17 +525,18 @@ static void check_ext_value(ectx_t *c, const char *key, json_t *v, ext_t kind) {
   if (kind == EXT_USCC) {
     sj_id_code_t code = sj_uscc_check(s, n);
     if (code != SJ_ID_OK)
-      eerr(c, key, sj_id_code_name(code), "\"%s\" must be a valid unified social credit code", key);
+      sj_rec_walk_error(c, key, sj_id_code_name(code),
+                        "\"%s\" must be a valid unified social credit code", key);
   } else if (kind == EXT_CERT && !cert_ok(s, n)) {
-    eerr(c, key, "CERTIFICATE_NUMBER_INVALID",
-         "\"%s\" must be a certificate number of 4 to 40 letters, digits or '-'", key);
+    sj_rec_walk_error(c, key, "CERTIFICATE_NUMBER_INVALID",
+                      "\"%s\" must be a certificate number of 4 to 40 letters, digits or '-'", key);
   } else if (kind == EXT_AREA && !area_code_ok(s, n)) {
-    eerr(c, key, "AREA_CODE_INVALID",
-         "\"%s\" must be a 6-digit GB/T 2260 division code such as \"340000\"", key);
+    sj_rec_walk_error(c, key, "AREA_CODE_INVALID",
+                      "\"%s\" must be a 6-digit GB/T 2260 division code such as \"340000\"", key);
   }
 }
 
-static void check_extensions_in(ectx_t *c, json_t *obj) {
+static void check_extensions_in(sj_rec_walk_t *c, json_t *obj) {
   const char *key;
   json_t *v;
   json_object_foreach(obj, key, v) {
@@ -553,7 +546,7 @@ static void check_extensions_in(ectx_t *c, json_t *obj) {
   }
 }
 
-static void check_extensions(ectx_t *c, json_t *ev) {
+static void check_extensions(sj_rec_walk_t *c, json_t *ev) {
   check_extensions_in(c, ev);
   json_t *ilmd = json_object_get(ev, "ilmd");
   if (json_is_object(ilmd)) {
@@ -561,7 +554,7 @@ static void check_extensions(ectx_t *c, json_t *ev) {
     check_extensions_in(c, ilmd);
     sj_rec_ptr_pop(&c->ptr, m);
   } else if (ilmd) {
-    eerr(c, "ilmd", "FIELD_TYPE", "\"ilmd\" must be an object");
+    sj_rec_walk_error(c, "ilmd", "FIELD_TYPE", "\"ilmd\" must be an object");
   }
 }
 
@@ -591,7 +584,7 @@ const char *sj_epcis_operator(json_t *ev) {
 
 size_t sj_epcis_check_event(json_t *ev, int type, const char *base, size_t index, size_t line,
                             sj_rec_errors_t *errs) {
-  ectx_t c = {.errs = errs, .index = index, .line = line};
+  sj_rec_walk_t c = {.errs = errs, .index = index, .line = line};
   snprintf(c.ptr.s, sizeof c.ptr.s, "%s", base);
   c.ptr.n = strlen(c.ptr.s);
   check_vocab(&c, ev, "bizStep", SJ_CBV_BIZSTEP, "BIZ_STEP_INVALID", "business step");
@@ -605,7 +598,7 @@ size_t sj_epcis_check_event(json_t *ev, int type, const char *base, size_t index
                    "SOURCE_DEST_TYPE_INVALID");
   json_t *id = json_object_get(ev, "eventID");
   if (id && (!json_is_string(id) || !is_uri(json_string_value(id), json_string_length(id))))
-    eerr(&c, "eventID", "URI_INVALID", "\"eventID\" must be an absolute URI");
+    sj_rec_walk_error(&c, "eventID", "URI_INVALID", "\"eventID\" must be an absolute URI");
   check_error_declaration(&c, ev);
   check_type_rules(&c, ev, type);
   check_extensions(&c, ev);

@@ -137,16 +137,20 @@ void sj_rec_ptr_pop(sj_rec_ptr_t *p, size_t mark) {
   p->s[mark] = 0;
 }
 
-void sj_rec_ptr_vreport(sj_rec_errors_t *errs, size_t index, size_t line, sj_rec_ptr_t *p,
-                        const char *member, const char *code, const char *fmt, va_list ap) {
+void sj_rec_walk_error(sj_rec_walk_t *w, const char *member, const char *code, const char *fmt,
+                       ...) {
   char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  size_t mark = member ? sj_rec_ptr_push(p, member) : p->n;
-  if (line)
-    sj_rec_errors_add(errs, index, p->s, code, "line %zu: %s", line, msg);
+  va_end(ap);
+  size_t mark = member ? sj_rec_ptr_push(&w->ptr, member) : w->ptr.n;
+  if (w->line)
+    sj_rec_errors_add(w->errs, w->index, w->ptr.s, code, "line %zu: %s", w->line, msg);
   else
-    sj_rec_errors_add(errs, index, p->s, code, "%s", msg);
-  sj_rec_ptr_pop(p, mark);
+    sj_rec_errors_add(w->errs, w->index, w->ptr.s, code, "%s", msg);
+  sj_rec_ptr_pop(&w->ptr, mark);
+  w->nerr++;
 }
 
 /* ---- Validation context
@@ -159,28 +163,14 @@ typedef struct {
 } keyref_t;
 
 typedef struct {
-  sj_rec_errors_t *errs;
-  size_t index; /* record number */
-  size_t line;  /* NDJSON line number (1-based), 0 for application/json */
+  sj_rec_walk_t w; /* errors, record number, NDJSON line, where the walk is */
   const uint8_t *hmac_key;
-  size_t nerr; /* errors reported for this record */
   int oom;
-  sj_rec_ptr_t ptr; /* where the walk is */
-  sj_buf_t kb;      /* index key bytes, back to back */
+  sj_buf_t kb; /* index key bytes, back to back */
   keyref_t *keys;
   size_t nkeys, capkeys;
   int too_many_keys;
 } vctx_t;
-
-/* Reports a rule broken at the current pointer (or at the current pointer + "/" + member). */
-__attribute__((format(printf, 4, 5))) static void verr(vctx_t *c, const char *member,
-                                                       const char *code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  sj_rec_ptr_vreport(c->errs, c->index, c->line, &c->ptr, member, code, fmt, ap);
-  va_end(ap);
-  c->nerr++;
-}
 
 /* Adds an index key unless the record already has it. */
 static void key_add(vctx_t *c, uint8_t type, const void *p, size_t n) {
@@ -224,11 +214,11 @@ static const char *get_string(vctx_t *c, json_t *obj, const char *name, int requ
   json_t *v = json_object_get(obj, name);
   if (!v) {
     if (required)
-      verr(c, name, "FIELD_MISSING", "required field \"%s\" is missing", name);
+      sj_rec_walk_error(&c->w, name, "FIELD_MISSING", "required field \"%s\" is missing", name);
     return NULL;
   }
   if (!json_is_string(v)) {
-    verr(c, name, "FIELD_TYPE", "\"%s\" must be a string", name);
+    sj_rec_walk_error(&c->w, name, "FIELD_TYPE", "\"%s\" must be a string", name);
     return NULL;
   }
   return json_string_value(v);
@@ -242,7 +232,7 @@ static int get_enum(vctx_t *c, json_t *obj, const char *name, int required,
     return -1;
   int i = enum_index(names, s);
   if (i < 0)
-    verr(c, name, bad_code, "\"%s\" must be one of %s", name, allowed);
+    sj_rec_walk_error(&c->w, name, bad_code, "\"%s\" must be one of %s", name, allowed);
   return i;
 }
 
@@ -301,7 +291,7 @@ static void check_subject_id(vctx_t *c, int st, const char *id, sj_record_t *r) 
   int person = st == SJ_SUBJECT_PERSON - 1;
   sj_id_code_t code = person ? sj_resident_id_check(id, n) : sj_uscc_check(id, n);
   if (code != SJ_ID_OK) {
-    verr(c, "id", sj_id_code_name(code), "%s", id_message(code));
+    sj_rec_walk_error(&c->w, "id", sj_id_code_name(code), "%s", id_message(code));
     return;
   }
   memcpy(r->subject_id, id, n + 1);
@@ -317,14 +307,14 @@ static void check_subject_id(vctx_t *c, int st, const char *id, sj_record_t *r) 
 static void check_subject(vctx_t *c, json_t *rec, sj_record_t *r) {
   json_t *subj = json_object_get(rec, "subject");
   if (!subj) {
-    verr(c, "subject", "FIELD_MISSING", "required field \"subject\" is missing");
+    sj_rec_walk_error(&c->w, "subject", "FIELD_MISSING", "required field \"subject\" is missing");
     return;
   }
   if (!json_is_object(subj)) {
-    verr(c, "subject", "FIELD_TYPE", "\"subject\" must be an object");
+    sj_rec_walk_error(&c->w, "subject", "FIELD_TYPE", "\"subject\" must be an object");
     return;
   }
-  size_t mark = sj_rec_ptr_push(&c->ptr, "subject");
+  size_t mark = sj_rec_ptr_push(&c->w.ptr, "subject");
   int st = get_enum(c, subj, "type", 1, subject_types, "SUBJECT_TYPE_INVALID",
                     "enterprise, organisation, individual_business, person");
   const char *id = get_string(c, subj, "id", 1);
@@ -332,8 +322,8 @@ static void check_subject(vctx_t *c, json_t *rec, sj_record_t *r) {
     check_subject_id(c, st, id, r);
   const char *name = get_string(c, subj, "name", 1);
   if (name && !name[0])
-    verr(c, "name", "FIELD_EMPTY", "\"name\" must not be empty");
-  sj_rec_ptr_pop(&c->ptr, mark);
+    sj_rec_walk_error(&c->w, "name", "FIELD_EMPTY", "\"name\" must not be empty");
+  sj_rec_ptr_pop(&c->w.ptr, mark);
   r->subject_type = (uint8_t)(st + 1); /* SJ_SUBJECT_NONE if the type was bad */
 }
 
@@ -349,7 +339,7 @@ static void check_credit(vctx_t *c, json_t *rec, sj_record_t *r) {
   int d = get_enum(c, rec, "disclosure", 1, disclosures, "DISCLOSURE_INVALID",
                    "public, authorities, subject");
   r->disclosure = (uint8_t)(d < 0 ? 0 : d);
-  c->nerr += sj_credit_check(rec, c->index, c->line, c->errs); /* node/credit.c */
+  c->w.nerr += sj_credit_check(rec, c->w.index, c->w.line, c->w.errs); /* node/credit.c */
 }
 
 /* ---- EPCIS events
@@ -390,17 +380,18 @@ static const char *want_message(want_t w) {
 /* One identifier at the current pointer: canonicalised and added as an SJ_KEY_EPC. */
 static void check_epc(vctx_t *c, json_t *v, want_t want) {
   if (!json_is_string(v)) {
-    verr(c, NULL, "FIELD_TYPE", "must be a string: an EPC URN or a GS1 Digital Link URI");
+    sj_rec_walk_error(&c->w, NULL, "FIELD_TYPE",
+                      "must be a string: an EPC URN or a GS1 Digital Link URI");
     return;
   }
   sj_epc_t e;
   sj_epc_code_t code = sj_epc_canonical(json_string_value(v), json_string_length(v), &e);
   if (code != SJ_EPC_OK) {
-    verr(c, NULL, sj_epc_code_name(code), "%s", sj_epc_code_message(code));
+    sj_rec_walk_error(&c->w, NULL, sj_epc_code_name(code), "%s", sj_epc_code_message(code));
     return;
   }
   if (!scheme_fits(e.scheme, want)) {
-    verr(c, NULL, "EPC_WRONG_KIND", "%s", want_message(want));
+    sj_rec_walk_error(&c->w, NULL, "EPC_WRONG_KIND", "%s", want_message(want));
     return;
   }
   key_add(c, SJ_KEY_EPC, e.urn, e.len);
@@ -411,52 +402,52 @@ static size_t check_epc_list(vctx_t *c, json_t *ev, const char *name) {
   json_t *a = json_object_get(ev, name), *v;
   if (!a)
     return 0;
-  size_t mark = sj_rec_ptr_push(&c->ptr, name), i;
+  size_t mark = sj_rec_ptr_push(&c->w.ptr, name), i;
   if (!json_is_array(a)) {
-    verr(c, NULL, "FIELD_TYPE", "\"%s\" must be an array", name);
+    sj_rec_walk_error(&c->w, NULL, "FIELD_TYPE", "\"%s\" must be an array", name);
   } else {
     json_array_foreach(a, i, v) {
-      size_t m = sj_rec_ptr_push_index(&c->ptr, i);
+      size_t m = sj_rec_ptr_push_index(&c->w.ptr, i);
       check_epc(c, v, WANT_INSTANCE);
-      sj_rec_ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->w.ptr, m);
     }
   }
-  sj_rec_ptr_pop(&c->ptr, mark);
+  sj_rec_ptr_pop(&c->w.ptr, mark);
   return json_is_array(a) ? json_array_size(a) : 1;
 }
 
 static void check_quantity_element(vctx_t *c, json_t *q) {
   if (!json_is_object(q)) {
-    verr(c, NULL, "FIELD_TYPE", "a quantity element must be an object");
+    sj_rec_walk_error(&c->w, NULL, "FIELD_TYPE", "a quantity element must be an object");
     return;
   }
   json_t *cls = json_object_get(q, "epcClass"), *qty = json_object_get(q, "quantity");
   if (!cls) {
-    verr(c, "epcClass", "FIELD_MISSING", "required field \"epcClass\" is missing");
+    sj_rec_walk_error(&c->w, "epcClass", "FIELD_MISSING", "required field \"epcClass\" is missing");
   } else {
-    size_t m = sj_rec_ptr_push(&c->ptr, "epcClass");
+    size_t m = sj_rec_ptr_push(&c->w.ptr, "epcClass");
     check_epc(c, cls, WANT_CLASS);
-    sj_rec_ptr_pop(&c->ptr, m);
+    sj_rec_ptr_pop(&c->w.ptr, m);
   }
   if (qty && !json_is_number(qty))
-    verr(c, "quantity", "FIELD_TYPE", "\"quantity\" must be a number");
+    sj_rec_walk_error(&c->w, "quantity", "FIELD_TYPE", "\"quantity\" must be a number");
 }
 
 static size_t check_quantity_list(vctx_t *c, json_t *ev, const char *name) {
   json_t *a = json_object_get(ev, name), *q;
   if (!a)
     return 0;
-  size_t mark = sj_rec_ptr_push(&c->ptr, name), i;
+  size_t mark = sj_rec_ptr_push(&c->w.ptr, name), i;
   if (!json_is_array(a)) {
-    verr(c, NULL, "FIELD_TYPE", "\"%s\" must be an array", name);
+    sj_rec_walk_error(&c->w, NULL, "FIELD_TYPE", "\"%s\" must be an array", name);
   } else {
     json_array_foreach(a, i, q) {
-      size_t m = sj_rec_ptr_push_index(&c->ptr, i);
+      size_t m = sj_rec_ptr_push_index(&c->w.ptr, i);
       check_quantity_element(c, q);
-      sj_rec_ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->w.ptr, m);
     }
   }
-  sj_rec_ptr_pop(&c->ptr, mark);
+  sj_rec_ptr_pop(&c->w.ptr, mark);
   return json_is_array(a) ? json_array_size(a) : 1;
 }
 
@@ -465,17 +456,17 @@ static void check_location(vctx_t *c, json_t *ev, const char *name) {
   json_t *o = json_object_get(ev, name);
   if (!o)
     return;
-  size_t mark = sj_rec_ptr_push(&c->ptr, name);
+  size_t mark = sj_rec_ptr_push(&c->w.ptr, name);
   if (!json_is_object(o)) {
-    verr(c, NULL, "FIELD_TYPE", "\"%s\" must be an object with an \"id\"", name);
+    sj_rec_walk_error(&c->w, NULL, "FIELD_TYPE", "\"%s\" must be an object with an \"id\"", name);
   } else if (!json_object_get(o, "id")) {
-    verr(c, "id", "FIELD_MISSING", "required field \"id\" is missing");
+    sj_rec_walk_error(&c->w, "id", "FIELD_MISSING", "required field \"id\" is missing");
   } else {
-    size_t m = sj_rec_ptr_push(&c->ptr, "id");
+    size_t m = sj_rec_ptr_push(&c->w.ptr, "id");
     check_epc(c, json_object_get(o, "id"), WANT_LOCATION);
-    sj_rec_ptr_pop(&c->ptr, m);
+    sj_rec_ptr_pop(&c->w.ptr, m);
   }
-  sj_rec_ptr_pop(&c->ptr, mark);
+  sj_rec_ptr_pop(&c->w.ptr, mark);
 }
 
 /* Every field that names an identifier, in the order the keys are listed (record.h). Returns how
@@ -487,9 +478,9 @@ static size_t check_event_ids(vctx_t *c, json_t *ev) {
   size_t what = check_epc_list(c, ev, lists[0]);
   json_t *parent = json_object_get(ev, "parentID");
   if (parent) {
-    size_t m = sj_rec_ptr_push(&c->ptr, "parentID");
+    size_t m = sj_rec_ptr_push(&c->w.ptr, "parentID");
     check_epc(c, parent, WANT_INSTANCE);
-    sj_rec_ptr_pop(&c->ptr, m);
+    sj_rec_ptr_pop(&c->w.ptr, m);
     what++;
   }
   for (size_t i = 1; i < 4; i++)
@@ -504,14 +495,15 @@ static size_t check_event_ids(vctx_t *c, json_t *ev) {
 static void check_event_time(vctx_t *c, json_t *ev, sj_record_t *r) {
   const char *t = get_string(c, ev, "eventTime", 1);
   if (t && sj_epcis_parse_time(t, strlen(t), &r->event_time_ms))
-    verr(c, "eventTime", "EVENT_TIME_INVALID",
-         "\"eventTime\" must be an RFC 3339 date-time with an offset, e.g. "
-         "2024-05-01T08:30:00.000+08:00");
+    sj_rec_walk_error(&c->w, "eventTime", "EVENT_TIME_INVALID",
+                      "\"eventTime\" must be an RFC 3339 date-time with an offset, e.g. "
+                      "2024-05-01T08:30:00.000+08:00");
   const char *z = get_string(c, ev, "eventTimeZoneOffset", 1);
   int minutes;
   if (z && sj_epcis_parse_offset(z, strlen(z), &minutes))
-    verr(c, "eventTimeZoneOffset", "EVENT_TIME_ZONE_OFFSET_INVALID",
-         "\"eventTimeZoneOffset\" must be of the form +hh:mm or -hh:mm, between -14:00 and +14:00");
+    sj_rec_walk_error(
+        &c->w, "eventTimeZoneOffset", "EVENT_TIME_ZONE_OFFSET_INVALID",
+        "\"eventTimeZoneOffset\" must be of the form +hh:mm or -hh:mm, between -14:00 and +14:00");
 }
 
 static void check_event(vctx_t *c, json_t *ev, sj_record_t *r) {
@@ -525,29 +517,30 @@ static void check_event(vctx_t *c, json_t *ev, sj_record_t *r) {
   check_event_time(c, ev, r);
   if (t != 2) /* every event type but TransformationEvent carries an action (EPCIS 2.0 §7.4) */
     get_enum(c, ev, "action", t >= 0, actions, "EVENT_ACTION_INVALID", "ADD, OBSERVE, DELETE");
-  size_t before = c->nerr;
+  size_t before = c->w.nerr;
   size_t what = check_event_ids(c, ev);
-  if (what == 0 && c->nerr == before)
-    verr(c, NULL, "EVENT_WHAT_MISSING",
-         "the event names no identifier (epcList, parentID, childEPCs, inputEPCList, "
-         "outputEPCList or a quantity list)");
+  if (what == 0 && c->w.nerr == before)
+    sj_rec_walk_error(&c->w, NULL, "EVENT_WHAT_MISSING",
+                      "the event names no identifier (epcList, parentID, childEPCs, inputEPCList, "
+                      "outputEPCList or a quantity list)");
   if (c->too_many_keys)
-    verr(c, NULL, "EVENT_TOO_MANY_EPCS", "the event names more than %d distinct identifiers",
-         SJ_ENTRY_MAX_KEYS);
+    sj_rec_walk_error(&c->w, NULL, "EVENT_TOO_MANY_EPCS",
+                      "the event names more than %d distinct identifiers", SJ_ENTRY_MAX_KEYS);
   /* CBV vocabularies, uom, type rules, extension fields (node/epcis.c) */
-  c->nerr += sj_epcis_check_event(ev, t, c->ptr.s, c->index, c->line, c->errs);
+  c->w.nerr += sj_epcis_check_event(ev, t, c->w.ptr.s, c->w.index, c->w.line, c->w.errs);
 }
 
 static void check_trace(vctx_t *c, json_t *rec, sj_record_t *r) {
   json_t *ev = json_object_get(rec, "event");
   if (!ev) {
-    verr(c, "event", "FIELD_MISSING", "required field \"event\" is missing");
+    sj_rec_walk_error(&c->w, "event", "FIELD_MISSING", "required field \"event\" is missing");
   } else if (!json_is_object(ev)) {
-    verr(c, "event", "FIELD_TYPE", "\"event\" must be an object (an EPCIS 2.0 event)");
+    sj_rec_walk_error(&c->w, "event", "FIELD_TYPE",
+                      "\"event\" must be an object (an EPCIS 2.0 event)");
   } else {
-    size_t mark = sj_rec_ptr_push(&c->ptr, "event");
+    size_t mark = sj_rec_ptr_push(&c->w.ptr, "event");
     check_event(c, ev, r);
-    sj_rec_ptr_pop(&c->ptr, mark);
+    sj_rec_ptr_pop(&c->w.ptr, mark);
   }
   int d = get_enum(c, rec, "disclosure", 0, disclosures, "DISCLOSURE_INVALID",
                    "public, authorities, subject");
@@ -564,30 +557,30 @@ static void walk_gtin(vctx_t *c, json_t *v) {
   size_t i;
   if (json_is_object(v)) {
     json_object_foreach(v, key, child) {
-      size_t m = sj_rec_ptr_push(&c->ptr, key);
+      size_t m = sj_rec_ptr_push(&c->w.ptr, key);
       if (strcmp(key, "gtin") != 0) {
         walk_gtin(c, child);
       } else if (!json_is_string(child)) {
-        verr(c, NULL, "FIELD_TYPE", "\"gtin\" must be a string of digits");
+        sj_rec_walk_error(&c->w, NULL, "FIELD_TYPE", "\"gtin\" must be a string of digits");
       } else {
         sj_id_code_t code = sj_gtin_check(json_string_value(child), json_string_length(child));
         if (code != SJ_ID_OK)
-          verr(c, NULL, sj_id_code_name(code), "%s", id_message(code));
+          sj_rec_walk_error(&c->w, NULL, sj_id_code_name(code), "%s", id_message(code));
       }
-      sj_rec_ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->w.ptr, m);
     }
   } else if (json_is_array(v)) {
     json_array_foreach(v, i, child) {
-      size_t m = sj_rec_ptr_push_index(&c->ptr, i);
+      size_t m = sj_rec_ptr_push_index(&c->w.ptr, i);
       walk_gtin(c, child);
-      sj_rec_ptr_pop(&c->ptr, m);
+      sj_rec_ptr_pop(&c->w.ptr, m);
     }
   }
 }
 
 static void check_record(vctx_t *c, json_t *rec, sj_record_t *r) {
   if (!json_is_object(rec)) {
-    verr(c, NULL, "RECORD_NOT_OBJECT", "a record must be a JSON object");
+    sj_rec_walk_error(&c->w, NULL, "RECORD_NOT_OBJECT", "a record must be a JSON object");
     return;
   }
   const char *kind = get_string(c, rec, "kind", 1);
@@ -598,7 +591,7 @@ static void check_record(vctx_t *c, json_t *rec, sj_record_t *r) {
     r->kind = SJ_KIND_TRACE;
     check_trace(c, rec, r);
   } else if (kind) {
-    verr(c, "kind", "KIND_INVALID", "\"kind\" must be \"credit\" or \"trace\"");
+    sj_rec_walk_error(&c->w, "kind", "KIND_INVALID", "\"kind\" must be \"credit\" or \"trace\"");
   }
   walk_gtin(c, rec);
 }
@@ -651,11 +644,11 @@ static int record_finish(vctx_t *c, sj_record_t *r, const uint8_t *body, size_t 
 static int record_build(json_t *rec, const uint8_t *body, size_t n, int compact, size_t index,
                         size_t line, const uint8_t *hmac_key, sj_rec_errors_t *errs,
                         sj_record_t *r) {
-  vctx_t c = {.errs = errs, .index = index, .line = line, .hmac_key = hmac_key};
+  vctx_t c = {.w = {.errs = errs, .index = index, .line = line}, .hmac_key = hmac_key};
   memset(r, 0, sizeof *r);
   r->index = index;
   check_record(&c, rec, r);
-  int rv = c.oom ? -ENOMEM : c.nerr ? 1 : 0;
+  int rv = c.oom ? -ENOMEM : c.w.nerr ? 1 : 0;
   if (rv == 0)
     rv = record_finish(&c, r, body, n, compact);
   sj_buf_deinit(&c.kb);

@@ -7,7 +7,6 @@
 
 #include "node/record.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 
 /* A JSON Pointer built while walking a record: s is NUL-terminated, n its length. A segment that
@@ -28,11 +27,20 @@ size_t sj_rec_ptr_push_index(sj_rec_ptr_t *p, size_t i);
 /* Goes back to the pointer as it was when push returned mark. */
 void sj_rec_ptr_pop(sj_rec_ptr_t *p, size_t mark);
 
-/* Adds to errs the error code of record number index at p, or at p + "/" + member when member is
- * not NULL, with the message formatted from fmt and ap, prefixed "line <line>: " when line is not
- * 0 (an NDJSON line). p is as before on return. Never fails (see sj_rec_errors_add). */
-void sj_rec_ptr_vreport(sj_rec_errors_t *errs, size_t index, size_t line, sj_rec_ptr_t *p,
-                        const char *member, const char *code, const char *fmt, va_list ap)
-    __attribute__((format(printf, 7, 0)));
+/* Where a validation walk is and what it reported, for one record. Caller-owned. */
+typedef struct sj_rec_walk {
+  sj_rec_errors_t *errs; /* where errors go (borrowed) */
+  size_t index;          /* the record's number in the request (0-based) */
+  size_t line;           /* its NDJSON line (1-based), 0 for application/json */
+  size_t nerr;           /* errors reported through this walk */
+  sj_rec_ptr_t ptr;      /* where the walk is */
+} sj_rec_walk_t;
+
+/* Reports a broken rule: adds to w->errs the error code for record w->index at w->ptr, or at
+ * w->ptr + "/" + member when member is not NULL, with the message formatted from fmt, prefixed
+ * "line <line>: " on an NDJSON line; counts it in w->nerr. w->ptr is as before on return. Never
+ * fails (see sj_rec_errors_add). */
+void sj_rec_walk_error(sj_rec_walk_t *w, const char *member, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif
