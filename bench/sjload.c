@@ -1,4 +1,4 @@
-/* bench/sjload.c — sjload (built as sjbench-sjload): an HTTP/2 load generator for the node's API,
+/* bench/sjload.c — sjload (built as build/bin/sjload): an HTTP/2 load generator for the node's API,
  * on the net/ client, plus the synthetic data it loads and a replication-lag probe.
  *
  *   sjload --url URL [--connections C] [--streams S] [--duration SEC] [--requests N]
