@@ -17,6 +17,10 @@
 #include <time.h>
 
 #define SUBMIT_TOKEN "sjt_crash_submit"
+/* Reads are an authority's: the public view withholds every body of a subject with more entries
+ * than node/disclosure.c folds for its publication window (PC_SUBJECT_CAP, 20,000), and all of this
+ * test's records are about one enterprise. */
+#define AUTH_TOKEN "sjt_crash_authority"
 #define ORIGIN "crash.sanjiao/310000"
 #define THREADS 6
 #define MAX_ACKED 200000
@@ -39,11 +43,12 @@ static struct {
 static size_t g_ncps;
 static atomic_int g_stop;
 
-/* A submitter's request (with a body) or a read (without); 5 s at most, the node may be down. */
+/* A submitter's request (with a body) or an authority's read (without); 5 s at most, the node may
+ * be down. */
 static int fetch(const char *method, const char *path, const char *body, sj_buf_t *out) {
   sj_test_req_t r = {.method = method,
                      .path = path,
-                     .token = body ? SUBMIT_TOKEN : NULL,
+                     .token = body ? SUBMIT_TOKEN : AUTH_TOKEN,
                      .ctype = body ? "application/x-ndjson" : NULL,
                      .body = body,
                      .timeout_ms = 5000};
@@ -56,6 +61,7 @@ static void setup(void) {
   sj_test_tmpdir(g_dir, sizeof g_dir, "crash");
   sj_test_node_init(&g_node, g_dir, "310000", ORIGIN);
   sj_test_node_add_token(&g_node, "submit", SUBMIT_TOKEN, NULL, "crash");
+  sj_test_node_add_token(&g_node, "authority", AUTH_TOKEN, NULL, "crash");
   atomic_store(&g_nacked, 0);
   g_ncps = 0;
   sj_test_node_start(&g_node, NULL);
