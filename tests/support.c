@@ -134,6 +134,33 @@ void sj_test_checkpoint_verify(const char *vkey, const void *p, size_t n, sj_che
   ck_assert_int_eq(sj_checkpoint_parse(p, text_len, cp), 0);
 }
 
+size_t sj_test_check_entries(const sj_buf_t *b, uint64_t *next, uint8_t prev[SJ_HASH_LEN],
+                             sj_test_leaf_fn on_leaf, void *arg) {
+  static sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  size_t off = 0, bodies = 0;
+  while (off < b->n) {
+    sj_bytes_t hdr, body;
+    int has_body;
+    sj_entry_header_t h;
+    unsigned long long seq = *next;
+    long used = sj_frame_next(b->p + off, b->n - off, 1 << 20, &hdr, &body, &has_body);
+    ck_assert_msg(used > 0, "entry %llu: bad frame (%ld)", seq, used);
+    ck_assert_msg(sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0,
+                  "entry %llu: header does not decode", seq);
+    ck_assert_msg(h.seq == seq, "entry %llu: header says seq %llu", seq, (unsigned long long)h.seq);
+    ck_assert_msg(memcmp(h.prev, prev, SJ_HASH_LEN) == 0, "entry %llu: chain link broken", seq);
+    ck_assert_msg(!has_body || sj_entry_check_body(&h, body.p, body.n) == 0,
+                  "entry %llu: body does not match its header", seq);
+    sj_merkle_leaf_hash(hdr.p, hdr.n, prev);
+    if (on_leaf)
+      on_leaf(arg, seq, prev);
+    bodies += has_body != 0;
+    off += (size_t)used;
+    (*next)++;
+  }
+  return bodies;
+}
+
 /* ---- A sanjiao-node process ------------------------------------------------------------------ */
 
 /* A loopback port nobody listens on right now (the kernel's choice for port 0). */

@@ -90,6 +90,17 @@ int sj_test_wait_healthy(const char *base, long max_ms);
  * fails when either does not succeed. */
 void sj_test_checkpoint_verify(const char *vkey, const void *p, size_t n, sj_checkpoint_t *cp);
 
+/* Called for each entry sj_test_check_entries verified, with its sequence number and leaf hash. */
+typedef void (*sj_test_leaf_fn)(void *arg, uint64_t seq, const uint8_t leaf[SJ_HASH_LEN]);
+
+/* Verifies the entries in b, frames as GET /v1/logs/{region}/entries returns them: each header
+ * decodes, carries the sequence number *next (then advanced) and the leaf hash of the entry before
+ * it, prev (then set to its own: all zero before entry 0), and a body that is present matches the
+ * header's hash. Calls on_leaf(arg, ...) for each entry when on_leaf is set. Returns how many
+ * entries came with their body. The test fails, naming the entry, on the first mismatch. */
+size_t sj_test_check_entries(const sj_buf_t *b, uint64_t *next, uint8_t prev[SJ_HASH_LEN],
+                             sj_test_leaf_fn on_leaf, void *arg);
+
 /* ---- A sanjiao-node process on loopback ------------------------------------------------------ */
 
 /* A test's HMAC key for personal identifiers, as the node reads it (hex). */

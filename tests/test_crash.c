@@ -125,50 +125,50 @@ static void sample_checkpoint(void) {
 
 /* ---- checks ------------------------------------------------------------------------------------- */
 
+/* The leaves check_log read, and the tree they make. */
+typedef struct {
+  uint8_t (*leaves)[32]; /* by sequence number, up to size */
+  uint64_t size;
+  sj_merkle_frontier_t fr;
+} tree_t;
+
+static void keep_leaf(void *arg, uint64_t seq, const uint8_t leaf[32]) {
+  tree_t *t = arg;
+  if (seq < t->size)
+    memcpy(t->leaves[seq], leaf, 32);
+  sj_merkle_frontier_append(&t->fr, leaf, NULL, NULL);
+}
+
 /* Walks every entry: chain links, leaf hashes, and every acknowledged record in place. */
 static void check_log(uint64_t *size_out, uint8_t root_out[32]) {
-  static sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
   sj_buf_t b = {0};
   sj_checkpoint_t cp;
   ck_assert_int_eq(fetch("GET", "/v1/logs/310000/checkpoint", NULL, &b), 200);
   sj_test_checkpoint_verify(g_node.vkey, b.p, b.n, &cp);
-  uint8_t(*leaves)[32] = calloc(cp.size ? cp.size : 1, 32);
+  tree_t t = {calloc(cp.size ? cp.size : 1, 32), cp.size, {0}};
+  sj_merkle_frontier_init(&t.fr);
   uint8_t prev[32] = {0};
-  sj_merkle_frontier_t fr;
-  sj_merkle_frontier_init(&fr);
-  for (uint64_t start = 0; start < cp.size; start += 10000) {
+  for (uint64_t next = 0; next < cp.size;) {
     char path[128];
+    uint64_t start = next;
     snprintf(path, sizeof path, "/v1/logs/310000/entries?start=%llu&limit=10000",
              (unsigned long long)start);
     ck_assert_int_eq(fetch("GET", path, NULL, &b), 200);
-    size_t off = 0;
-    for (uint64_t s = start; off < b.n; s++) {
-      sj_bytes_t hdr, body;
-      int has;
-      long used = sj_frame_next(b.p + off, b.n - off, 1 << 20, &hdr, &body, &has);
-      ck_assert_int_gt(used, 0);
-      sj_entry_header_t h;
-      ck_assert_int_eq(sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS), 0);
-      ck_assert_uint_eq(h.seq, s);
-      ck_assert(memcmp(h.prev, prev, 32) == 0);
-      ck_assert_int_eq(sj_entry_check_body(&h, body.p, body.n), 0);
-      sj_merkle_leaf_hash(hdr.p, hdr.n, prev);
-      memcpy(leaves[s], prev, 32);
-      sj_merkle_frontier_append(&fr, prev, NULL, NULL);
-      off += (size_t)used;
-    }
+    size_t bodies = sj_test_check_entries(&b, &next, prev, keep_leaf, &t);
+    ck_assert_uint_gt(next, start);
+    ck_assert_uint_eq(bodies, next - start); /* the origin serves every body */
   }
-  ck_assert_uint_eq(fr.size, cp.size);
+  ck_assert_uint_eq(t.fr.size, cp.size);
   uint8_t root[32];
-  sj_merkle_frontier_root(&fr, root);
+  sj_merkle_frontier_root(&t.fr, root);
   ck_assert(memcmp(root, cp.root, 32) == 0);
   size_t n = atomic_load(&g_nacked);
   for (size_t i = 0; i < n && i < MAX_ACKED; i++) {
     ck_assert_uint_lt(g_acked[i].seq, cp.size);
-    ck_assert_msg(memcmp(leaves[g_acked[i].seq], g_acked[i].leaf, 32) == 0,
+    ck_assert_msg(memcmp(t.leaves[g_acked[i].seq], g_acked[i].leaf, 32) == 0,
                   "acknowledged record %llu changed", (unsigned long long)g_acked[i].seq);
   }
-  free(leaves);
+  free(t.leaves);
   sj_buf_deinit(&b);
   *size_out = cp.size;
   memcpy(root_out, cp.root, 32);
@@ -236,10 +236,7 @@ END_TEST
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   Suite *s = suite_create("crash");
-  TCase *tc = tcase_create("sigkill");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 900);
-  tcase_add_test(tc, acknowledged_records_survive_sigkill_during_ingest);
-  suite_add_tcase(s, tc);
+  const sj_test_case_t cases[] = {{"sigkill", acknowledged_records_survive_sigkill_during_ingest}};
+  sj_test_add_cases(s, cases, 1, setup, teardown, 900);
   return sj_test_run_suite(s);
 }
