@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +295,53 @@ int sj_test_loop_run_until(sj_test_loop_t *l, const int *flag, int target, uint6
 void sj_test_loop_run_for(sj_test_loop_t *l, uint64_t ms) {
   int never = 0;
   sj_test_loop_run_until(l, &never, 1, ms);
+}
+
+/* done is set by the helper thread; woken, on the loop, once the async reported it. */
+struct sj_test_job {
+  pthread_t th;
+  void (*fn)(void *arg);
+  void *arg;
+  atomic_int done;
+  uv_async_t wake;
+  int woken;
+};
+
+static void job_wake(uv_async_t *a) {
+  sj_test_job_t *j = a->data;
+  j->woken = atomic_load(&j->done);
+}
+
+static void *job_main(void *arg) {
+  sj_test_job_t *j = arg;
+  j->fn(j->arg);
+  atomic_store(&j->done, 1);
+  uv_async_send(&j->wake);
+  return NULL;
+}
+
+sj_test_job_t *sj_test_job_start(sj_test_loop_t *l, void (*fn)(void *arg), void *arg) {
+  sj_test_job_t *j = calloc(1, sizeof *j);
+  ck_assert_ptr_nonnull(j);
+  j->fn = fn;
+  j->arg = arg;
+  ck_assert_int_eq(uv_async_init(&l->loop, &j->wake, job_wake), 0);
+  j->wake.data = j;
+  ck_assert_int_eq(pthread_create(&j->th, NULL, job_main, j), 0);
+  return j;
+}
+
+int sj_test_job_done(const sj_test_job_t *j) {
+  return j->woken;
+}
+
+int sj_test_job_finish(sj_test_loop_t *l, sj_test_job_t *j, uint64_t ms) {
+  int ok = sj_test_loop_run_until(l, &j->woken, 1, ms);
+  pthread_join(j->th, NULL);
+  uv_close((uv_handle_t *)&j->wake, NULL);
+  sj_test_loop_run_for(l, 1); /* the close completes before j is freed */
+  free(j);
+  return ok;
 }
 
 void sj_test_loop_finish(sj_test_loop_t *l, const int *closed, int want) {

@@ -158,6 +158,22 @@ int sj_test_loop_run_until(sj_test_loop_t *l, const int *flag, int target, uint6
 /* Runs the loop for ms. */
 void sj_test_loop_run_for(sj_test_loop_t *l, uint64_t ms);
 
+/* A function running on a helper thread while the loop keeps serving: a blocking client (curl,
+ * sj_http_fetch) against a server on this loop. Opaque; the loop's thread starts and finishes it.
+ */
+typedef struct sj_test_job sj_test_job_t;
+
+/* Starts fn(arg) on a helper thread; fn must not touch the loop. The job is the caller's until
+ * sj_test_job_finish. */
+sj_test_job_t *sj_test_job_start(sj_test_loop_t *l, void (*fn)(void *arg), void *arg);
+
+/* Whether the loop has seen the job finish (it runs the loop, e.g. sj_test_loop_run_for, first). */
+int sj_test_job_done(const sj_test_job_t *j);
+
+/* Runs the loop until the job finished or ms passed, then joins the thread (waiting for it either
+ * way) and frees the job; returns whether it finished within ms. */
+int sj_test_job_finish(sj_test_loop_t *l, sj_test_job_t *j, uint64_t ms);
+
 /* Ends a test: runs the loop until *closed >= want (the test's server and clients closing, 5 s at
  * most), closes the guard and the loop, and fails the test unless the closing completed and
  * uv_loop_close returned 0 (no handle leaked). */

@@ -14,10 +14,8 @@
 
 #include <check.h>
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,49 +322,30 @@ static void expect_failure(const cli_cfg_t *cfg, const char *p, int err) {
 
 /* ---- External commands on a helper thread ---------------------------------------------------- */
 
+/* A command for run_cmd's helper thread, and what it printed. */
 typedef struct {
-  pthread_t th;
   char cmd[2048];
   char *out;
   int status;
-  atomic_int done;
-  uv_async_t wake;
-  int woken;
 } cmd_t;
 
-static void cmd_wake(uv_async_t *a) {
-  cmd_t *c = a->data;
-  c->woken = atomic_load(&c->done);
-}
-
-static void *cmd_main(void *arg) {
+static void cmd_main(void *arg) {
   cmd_t *c = arg;
   c->out = sj_test_popen(c->cmd, &c->status);
-  atomic_store(&c->done, 1);
-  uv_async_send(&c->wake);
-  return NULL;
 }
 
 /* Runs cmd (a printf format) while the loop serves; returns its stdout (malloc'd). */
 static char *run_cmd(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *run_cmd(int *status, const char *fmt, ...) {
-  cmd_t *c = calloc(1, sizeof *c);
+  cmd_t c = {.status = -1};
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(c->cmd, sizeof c->cmd, fmt, ap);
+  vsnprintf(c.cmd, sizeof c.cmd, fmt, ap);
   va_end(ap);
-  uv_async_init(loop, &c->wake, cmd_wake);
-  c->wake.data = c;
-  ck_assert_int_eq(pthread_create(&c->th, NULL, cmd_main, c), 0);
-  int ok = run_until(&c->woken, 1, 30000);
-  pthread_join(c->th, NULL);
-  uv_close((uv_handle_t *)&c->wake, NULL);
-  run_for(1);
-  ck_assert_msg(ok, "command did not finish: %s", c->cmd);
-  char *out = c->out;
-  *status = c->status;
-  free(c);
-  return out;
+  int ok = sj_test_job_finish(&tl, sj_test_job_start(&tl, cmd_main, &c), 30000);
+  ck_assert_msg(ok, "command did not finish: %s", c.cmd);
+  *status = c.status;
+  return c.out;
 }
 
 /* ---- Tests: our client and server ------------------------------------------------------------ */
@@ -443,17 +422,15 @@ START_TEST(test_streamed_reply_drains_and_queue_stays_bounded) {
 
   /* A reader that takes 200 KB/s of a 64 MB reply: the server stops producing at its bound
    * (65536 + one frame + TLS overhead) instead of buffering the reply's ciphertext. */
-  cmd_t *bg = calloc(1, sizeof *bg);
+  cmd_t *bg = calloc(1, sizeof *bg); /* on the heap: a failed check below leaves it running */
   snprintf(bg->cmd, sizeof bg->cmd,
            "curl -s --http2 --cacert %s --limit-rate 200k --max-time 2 -o /dev/null "
            "https://127.0.0.1:%u/big/67108864",
            path("ca.pem"), sj_server_port(srv));
-  uv_async_init(loop, &bg->wake, cmd_wake);
-  bg->wake.data = bg;
-  ck_assert_int_eq(pthread_create(&bg->th, NULL, cmd_main, bg), 0);
+  sj_test_job_t *job = sj_test_job_start(&tl, cmd_main, bg);
   uint64_t peak = 0;
   int stalled = 0;
-  for (int i = 0; i < 30 && !bg->woken; i++) {
+  for (int i = 0; i < 30 && !sj_test_job_done(job); i++) {
     run_for(50);
     sj_server_stats_t st;
     sj_server_stats(srv, &st);
@@ -462,10 +439,7 @@ START_TEST(test_streamed_reply_drains_and_queue_stays_bounded) {
   }
   ck_assert_msg(stalled > 0, "the slow reader never made the server queue anything");
   ck_assert_msg(peak <= 65536 + 16384 + 9 + 4096, "queued %llu bytes", (unsigned long long)peak);
-  run_until(&bg->woken, 1, 10000);
-  pthread_join(bg->th, NULL);
-  uv_close((uv_handle_t *)&bg->wake, NULL);
-  run_for(1);
+  sj_test_job_finish(&tl, job, 10000);
   free(bg->out);
   free(bg);
 }
@@ -790,22 +764,13 @@ END_TEST
 
 /* sj_http_fetch runs its own loop: the server runs on this one, fetch on a helper thread. */
 typedef struct {
-  pthread_t th;
   char url[128];
   int with_ca, rv, status;
   char ca[600];
   sj_buf_t body;
-  atomic_int done;
-  uv_async_t wake;
-  int woken;
 } fetch_t;
 
-static void fetch_wake(uv_async_t *a) {
-  fetch_t *f = a->data;
-  f->woken = atomic_load(&f->done);
-}
-
-static void *fetch_main(void *arg) {
+static void fetch_main(void *arg) {
   fetch_t *f = arg;
   sj_client_opts_t o;
   sj_client_opts_default(&o);
@@ -814,32 +779,19 @@ static void *fetch_main(void *arg) {
               ? sj_http_fetch_with(&o, f->url, "GET", NULL, 0, NULL, 0, 5000, &f->status, &f->body,
                                    NULL)
               : sj_http_fetch(f->url, "GET", NULL, 0, NULL, 0, 5000, &f->status, &f->body, NULL);
-  atomic_store(&f->done, 1);
-  uv_async_send(&f->wake);
-  return NULL;
 }
 
 static int fetch(const char *url, int with_ca, int *status, sj_buf_t *body) {
-  fetch_t *f = calloc(1, sizeof *f);
-  snprintf(f->url, sizeof f->url, "%s", url);
-  snprintf(f->ca, sizeof f->ca, "%s", path("ca.pem"));
-  f->with_ca = with_ca;
-  sj_buf_init(&f->body);
-  uv_async_init(loop, &f->wake, fetch_wake);
-  f->wake.data = f;
-  ck_assert_int_eq(pthread_create(&f->th, NULL, fetch_main, f), 0);
-  int ok = run_until(&f->woken, 1, 10000);
-  pthread_join(f->th, NULL);
-  uv_close((uv_handle_t *)&f->wake, NULL);
-  run_for(1);
-  ck_assert(ok);
-  int rv = f->rv;
-  *status = f->status;
+  fetch_t f = {.with_ca = with_ca};
+  snprintf(f.url, sizeof f.url, "%s", url);
+  snprintf(f.ca, sizeof f.ca, "%s", path("ca.pem"));
+  sj_buf_init(&f.body);
+  ck_assert(sj_test_job_finish(&tl, sj_test_job_start(&tl, fetch_main, &f), 10000));
+  *status = f.status;
   sj_buf_reset(body);
-  sj_buf_append(body, f->body.p, f->body.n);
-  sj_buf_deinit(&f->body);
-  free(f);
-  return rv;
+  sj_buf_append(body, f.body.p, f.body.n);
+  sj_buf_deinit(&f.body);
+  return f.rv;
 }
 
 START_TEST(test_http_fetch_https) {
