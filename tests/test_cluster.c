@@ -98,6 +98,15 @@ static void root_at(int i, int r, uint8_t root[32], uint64_t *size) {
   sj_buf_deinit(&b);
 }
 
+/* Nodes i and j serve the same verified checkpoint of region r. */
+static void same_root(int i, int j, int r) {
+  uint8_t a[32], b[32];
+  uint64_t sa, sb;
+  root_at(i, r, a, &sa);
+  root_at(j, r, b, &sb);
+  ck_assert(sa == sb && memcmp(a, b, 32) == 0);
+}
+
 static void load_cluster_json(void) {
   char p[600];
   json_error_t e;
@@ -166,16 +175,9 @@ START_TEST(four_nodes_converge_to_identical_roots) {
   for (int i = 0; i < NREG; i++)
     for (int r = 0; r < NREG; r++)
       ck_assert_int_ge(wait_size(node_field(i, "url"), regions[r], 5, 15000), 0);
-  for (int r = 0; r < NREG; r++) {
-    uint8_t want[32], got[32];
-    uint64_t ws, gs;
-    root_at(r, r, want, &ws);
-    for (int i = 0; i < NREG; i++) {
-      root_at(i, r, got, &gs);
-      ck_assert_uint_eq(gs, ws);
-      ck_assert(memcmp(got, want, 32) == 0);
-    }
-  }
+  for (int r = 0; r < NREG; r++)
+    for (int i = 0; i < NREG; i++)
+      same_root(r, i, r); /* every node holds what the origin serves */
   /* Every origin's checkpoint gathers the other three regions' cosignatures. */
   char url[160];
   sj_buf_t b = {0};
@@ -213,11 +215,7 @@ START_TEST(a_killed_node_catches_up) {
   cluster_up(); /* starts what is not running */
   ck_assert_int_ge(wait_size(node_field(2, "url"), "310000", 16, 15000), 0);
   ck_assert_int_ge(wait_size(node_field(2, "url"), "320000", 15, 15000), 0);
-  uint8_t a[32], b[32];
-  uint64_t sa, sb;
-  root_at(0, 0, a, &sa);
-  root_at(2, 0, b, &sb);
-  ck_assert(sa == sb && memcmp(a, b, 32) == 0);
+  same_root(0, 2, 0);
 }
 END_TEST
 
@@ -292,11 +290,7 @@ START_TEST(a_cut_link_is_routed_through_a_relay) {
     submit(0, "through a relay");
   ck_assert_int_ge(wait_size(node_field(1, "url"), "310000", 7, 15000), 0);
   ck_assert_int_ge(wait_size(node_field(2, "url"), "310000", 7, 20000), 0);
-  uint8_t a[32], c[32];
-  uint64_t sa, sc;
-  root_at(0, 0, a, &sa);
-  root_at(2, 0, c, &sc);
-  ck_assert(sa == sc && memcmp(a, c, 32) == 0);
+  same_root(0, 2, 0);
 }
 END_TEST
 
@@ -566,11 +560,7 @@ START_TEST(a_follower_killed_mid_catch_up_recovers) {
   kill_node(3, SIGKILL);
   cluster_up();
   ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 30000, 60000), 0);
-  uint8_t a[32], d[32];
-  uint64_t sa, sd;
-  root_at(0, 0, a, &sa);
-  root_at(3, 0, d, &sd);
-  ck_assert(sa == sd && memcmp(a, d, 32) == 0);
+  same_root(0, 3, 0);
 }
 END_TEST
 
