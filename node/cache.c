@@ -39,15 +39,14 @@ int sj_cache_new(size_t slots, uint64_t ttl_ms, sj_cache_t **out) {
   while (slots && n < slots)
     n <<= 1;
   c->ttl_ms = ttl_ms;
-  if (slots) {
+  c->gens = calloc(GEN_SLOTS, sizeof *c->gens);
+  if (slots)
     c->slots = calloc(n, sizeof *c->slots);
-    c->gens = calloc(GEN_SLOTS, sizeof *c->gens);
-    if (!c->slots || !c->gens) {
-      sj_cache_free(c);
-      return -ENOMEM;
-    }
-    c->mask = n - 1;
+  if (!c->gens || (slots && !c->slots)) {
+    sj_cache_free(c);
+    return -ENOMEM;
   }
+  c->mask = slots ? n - 1 : 0;
   *out = c;
   return 0;
 }
@@ -115,13 +114,15 @@ void sj_cache_put(sj_cache_t *c, const char *key, size_t n, const uint8_t *dep, 
   c->st.puts++;
 }
 
+uint64_t sj_cache_dep_gen(const sj_cache_t *c, const uint8_t *dep, size_t depn) {
+  return c->gens[XXH3_64bits(dep, depn) % GEN_SLOTS] + (c->epoch << 40);
+}
+
 uint64_t sj_cache_dep_hash(const uint8_t *dep, size_t depn) {
   return XXH3_64bits(dep, depn);
 }
 
 void sj_cache_invalidate_hash(sj_cache_t *c, uint64_t dep_hash) {
-  if (!c->gens)
-    return;
   c->gens[dep_hash % GEN_SLOTS]++;
   c->st.invalidations++;
 }

@@ -24,7 +24,8 @@ typedef struct {
   size_t len;
 } sj_cache_hit_t;
 
-/* slots: rounded up to a power of two (0 = the cache is off: every call is a miss/no-op). */
+/* slots: rounded up to a power of two (0 = the response cache is off: every get misses; the
+ * dependency generations are kept all the same). */
 int sj_cache_new(size_t slots, uint64_t ttl_ms, sj_cache_t **out);
 void sj_cache_free(sj_cache_t *c);
 /* Returns 1 and fills hit when a valid entry for key exists. */
@@ -37,6 +38,9 @@ void sj_cache_invalidate(sj_cache_t *c, const uint8_t *dep, size_t depn);
 /* The same in two steps, for callers that collect dependencies before their commit lands. */
 uint64_t sj_cache_dep_hash(const uint8_t *dep, size_t depn);
 void sj_cache_invalidate_hash(sj_cache_t *c, uint64_t dep_hash);
+/* The current generation of dependency dep: it changes whenever an entry carrying dep is
+ * committed (or everything is invalidated). Other per-subject caches key on it. */
+uint64_t sj_cache_dep_gen(const sj_cache_t *c, const uint8_t *dep, size_t depn);
 /* Drops every entry (when the dependencies of a commit could not be recorded). */
 void sj_cache_invalidate_all(sj_cache_t *c);
 

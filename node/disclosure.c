@@ -73,8 +73,8 @@ int api_body_visible(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h
 /* ---- publication windows, per subject, cached
  * ------------------------------------------------------ Whether a credit entry is inside its
  * public window depends on the subject's other entries (a later repair ends it), so the subject's
- * entries are folded once and the result kept until any log this node holds grows, or for at most a
- * minute (windows also end with time). */
+ * entries are folded once and the result kept until an entry about the subject is committed, or
+ * for at most a minute (windows also end with time). */
 
 #define PC_SLOTS 8192 /* direct-mapped: ample so that hot subjects rarely evict each other */
 #define PC_TTL_MS 60000
@@ -100,18 +100,10 @@ typedef struct {
 static pslot_t pcache[PC_SLOTS];
 static pthread_mutex_t pcache_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Changes whenever any log the node holds grows. */
-static uint64_t store_gen(sj_node_t *n) {
-  uint32_t regions[256];
-  size_t nr = 0;
-  uint64_t gen = 0, size;
-  if (sj_store_regions(n->store, regions, 256, &nr))
-    return UINT64_MAX;
-  for (size_t i = 0; i < nr && i < 256; i++) {
-    sj_store_head(n->store, regions[i], &size, NULL, NULL);
-    gen += size;
-  }
-  return gen;
+/* Changes whenever an entry about this subject is committed, in any region (node/cache.c keeps
+ * one generation per index key, bumped after each commit). */
+static uint64_t subject_gen(sj_node_t *n, const uint8_t *key, size_t keylen) {
+  return sj_cache_dep_gen(n->cache, key, keylen);
 }
 
 static int pub_cmp(const void *a, const void *b) {
@@ -163,7 +155,7 @@ static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now
   size_t keylen = sj_store_index_key(k->type, k->p, k->len, key);
   if (keylen > PC_KEY_MAX)
     return;
-  uint64_t gen = store_gen(n);
+  uint64_t gen = subject_gen(n, key, keylen);
   pthread_mutex_lock(&pcache_mu);
   pslot_t *p = &pcache[XXH3_64bits(key, keylen) % PC_SLOTS];
   int fresh = p->v && p->node == n && p->gen == gen && now - p->built_ms < PC_TTL_MS &&

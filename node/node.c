@@ -279,7 +279,8 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   rv = rv ? rv : load_hmac_key(n);
   rv = rv ? rv : load_tokens(cfg->tokens_file, &n->tokens);
   rv = rv ? rv : sj_metrics_new(&n->metrics);
-  rv = rv ? rv : sj_cache_new(cfg->cache_entries, 2000, &n->cache);
+  /* Invalidation is exact on append; the TTL only bounds windows that end with time alone. */
+  rv = rv ? rv : sj_cache_new(cfg->cache_entries, 60000, &n->cache);
   rv = rv ? rv : open_store(n);
   rv = rv ? rv : open_audit(n);
   rv = rv ? rv : sj_writer_start(loop, n->store, cfg->region, n->signer, cfg->max_group, &n->writer);
