@@ -78,7 +78,7 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
   if (!strcmp(k, "tls-ca") || !strcmp(k, "tls_ca"))
     return copy(c->tls_ca, sizeof c->tls_ca, v);
   if (!strcmp(k, "tls-require-client-cert") || !strcmp(k, "tls_require_client_cert")) {
-    size_t b;
+    size_t b = 0;
     int rv = parse_size(v, &b);
     c->tls_require_client_cert = b != 0;
     return rv;
@@ -114,7 +114,7 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
   if (!strcmp(k, "min-free-mb") || !strcmp(k, "min_free_mb"))
     return parse_size(v, &c->min_free_mb);
   if (!strcmp(k, "poll-ms") || !strcmp(k, "poll_ms")) {
-    size_t ms;
+    size_t ms = 0;
     int rv = parse_size(v, &ms);
     c->poll_ms = ms ? ms : 1;
     return rv;
