@@ -18,6 +18,9 @@
 #include <jansson.h>
 #include <string.h>
 
+/* As node/record.c reads JSON: big integers are reals, duplicate keys refused, any value. */
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY)
+
 #define MAX_EVENTS 100000 /* CAPTURE_MAX_EVENTS of node/api_trace.c */
 
 static uint8_t hkey[SJ_REC_HMAC_KEY_LEN];
@@ -48,7 +51,7 @@ static size_t json_lines(const uint8_t *p, size_t n) {
     const uint8_t *nl = memchr(p + pos, '\n', n - pos);
     size_t len = nl ? (size_t)(nl - (p + pos)) : n - pos;
     json_error_t je;
-    json_t *o = json_loadb((const char *)p + pos, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = json_loadb((const char *)p + pos, len, LOAD_FLAGS, &je);
     if (!o)
       fprintf(stderr, "NDJSON line %zu: %s\n", count + 1, je.text);
     FUZZ_CHECK(o && json_is_object(o));
@@ -76,7 +79,7 @@ static void capture_mode(const uint8_t *body, size_t n) {
   for (size_t i = 0; i < d.nevents; i++) {
     FUZZ_CHECK(d.events[i].off <= n && d.events[i].len <= n - d.events[i].off);
     json_t *ev =
-        json_loadb((const char *)body + d.events[i].off, d.events[i].len, JSON_DECODE_ANY, NULL);
+        json_loadb((const char *)body + d.events[i].off, d.events[i].len, LOAD_FLAGS, NULL);
     FUZZ_CHECK(ev != NULL); /* a JSON value; one that is not an object fails validation below */
     all_objects &= json_is_object(ev);
     json_decref(ev);
