@@ -76,7 +76,7 @@ int api_body_visible(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h
  * entries are folded once and the result kept until an entry about the subject is committed, or
  * for at most a minute (windows also end with time). */
 
-#define PC_SLOTS 8192 /* direct-mapped: ample so that hot subjects rarely evict each other */
+#define PC_SLOTS 65536 /* direct-mapped: ample so that hot subjects rarely evict each other */
 #define PC_TTL_MS 60000
 #define PC_KEY_MAX 64
 #define PC_SUBJECT_CAP 20000 /* entries folded per subject for the public window */
