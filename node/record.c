@@ -37,16 +37,43 @@ void sj_rec_errors_deinit(sj_rec_errors_t *e) {
   memset(e, 0, sizeof *e);
 }
 
-/* Copies src into dst[cap] without cutting a UTF-8 sequence (field names come from the input). */
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, nothing
+ * above U+10FFFF), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  if (len == 0 || len > n)
+    return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+  unsigned s1 = len > 1 ? s[1] : 0;
+  if ((c == 0xE0 && s1 < 0xA0) || (c == 0xED && s1 > 0x9F) || (c == 0xF0 && s1 < 0x90) ||
+      (c == 0xF4 && s1 > 0x8F))
+    return 0;
+  return len;
+}
+
+/* Copies src into dst[cap] as well-formed UTF-8: never cuts a sequence, and replaces bytes that
+ * are not UTF-8 by '?' (messages may quote input, e.g. jansson's syntax errors, which can hold
+ * half a sequence: the errors must still serialise as JSON). */
 static void copy_utf8(char *dst, size_t cap, const char *src) {
-  size_t n = strlen(src);
-  if (n >= cap) {
-    n = cap - 1;
-    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-      n--; /* src[n] would start the cut-off part: back up to a lead byte */
+  const unsigned char *s = (const unsigned char *)src;
+  size_t n = strlen(src), o = 0;
+  for (size_t i = 0; i < n;) {
+    size_t len = utf8_seq(s + i, n - i);
+    size_t w = len ? len : 1;
+    if (o + w >= cap)
+      break;
+    if (len)
+      memcpy(dst + o, s + i, len);
+    else
+      dst[o] = '?';
+    o += w;
+    i += w;
   }
-  memcpy(dst, src, n);
-  dst[n] = 0;
+  dst[o] = 0;
 }
 
 static int errors_grow(sj_rec_errors_t *e) {

@@ -898,6 +898,25 @@ START_TEST(test_epc_mutations_never_crash) {
 }
 END_TEST
 
+/* Found by fuzz_record: a syntax error whose message quotes half a UTF-8 sequence must still
+ * serialise (the node answers it as JSON). Invalid bytes become '?'. */
+START_TEST(test_errors_with_broken_utf8_still_serialise) {
+  static const uint8_t body[] = {'{', '"', 'k', 'i', 'n', 'd', '"', ':', 0xE4, 0xB8};
+  ck_assert_int_ne(sj_record_parse_request(body, sizeof body, "application/json", hkey, 0, &recs,
+                                           &nrecs, &errs), 0);
+  sj_rec_errors_add(&errs, 1, "/a\xE4\xB8", "CODE", "quoted \xE4\xB8 \xC0\xAF \xED\xA0\x80 end");
+  sj_buf_t out = {0};
+  ck_assert_int_eq(sj_rec_errors_to_json(&errs, &out), 0);
+  json_error_t e;
+  json_t *j = json_loadb((const char *)out.p, out.n, 0, &e);
+  ck_assert_ptr_nonnull(j);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 1), "message")),
+                   "quoted ?? ?? ??? end");
+  json_decref(j);
+  sj_buf_deinit(&out);
+}
+END_TEST
+
 static Suite *record_suite(void) {
   Suite *s = suite_create("record");
   struct {
@@ -922,7 +941,9 @@ static Suite *record_suite(void) {
         test_array_elements_are_compacted_not_reformatted}},
       {"epc_canonical",
        {test_sgtin_spellings, test_class_container_location_asset_spellings, test_epc_errors}},
-      {"robustness", {test_truncations_and_mutations_never_crash, test_epc_mutations_never_crash}},
+      {"robustness",
+       {test_truncations_and_mutations_never_crash, test_epc_mutations_never_crash,
+        test_errors_with_broken_utf8_still_serialise}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     TCase *tc = tcase_create(cases[i].name);
