@@ -3,6 +3,7 @@
 
 #include "crypto/crypto.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   sj_log_set_level(SJ_LOG_LEVEL_ERR); /* commands print their own errors */
+  signal(SIGPIPE, SIG_IGN);           /* a peer closing mid-write is an error, not a death */
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
       !strcmp(argv[1], "help")) {
     fputs(usage, argc < 2 ? stderr : stdout);
