@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -148,6 +149,36 @@ static int settle(int fd) {
   }
 }
 
+/* libFuzzer's timeout alarm (SIGALRM) interrupts blocking calls: a connect that returns EINTR
+ * goes on in the background (wait for it), a send is resumed. */
+static int connect_retry(int fd, const struct sockaddr_in *sa) {
+  if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0)
+    return 0;
+  if (errno != EINTR)
+    return -errno;
+  struct pollfd pf = {fd, POLLOUT, 0};
+  while (poll(&pf, 1, 5000) < 0 && errno == EINTR)
+    ;
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return -err;
+}
+
+static int send_all(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n) {
+    ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return -1;
+    b += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > 60000) /* must fit the socket buffers: nothing reads before we half-close */
     return 0;
@@ -162,13 +193,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * and hundreds of executions a second would run out of ephemeral ports. */
   struct linger lg = {1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  int rv = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  int rv = connect_retry(fd, &sa);
   if (rv != 0)
-    fprintf(stderr, "connect: %s\n", strerror(errno));
+    fprintf(stderr, "connect: %s\n", strerror(-rv));
   FUZZ_CHECK(rv == 0);
-  FUZZ_CHECK(send(fd, PREFACE, sizeof PREFACE - 1, MSG_NOSIGNAL) == sizeof PREFACE - 1);
-  if (size)
-    FUZZ_CHECK(send(fd, data, size, MSG_NOSIGNAL) == (ssize_t)size);
+  FUZZ_CHECK(send_all(fd, PREFACE, sizeof PREFACE - 1) == 0);
+  FUZZ_CHECK(send_all(fd, data, size) == 0);
   shutdown(fd, SHUT_WR);
   if (!settle(fd)) {
     sj_server_stats_t st;
