@@ -206,10 +206,11 @@ static void remap_errors(sj_rec_errors_t *e, int is_document) {
 static void capture_problem(sj_node_t *n, sj_req_t *req, int rv, sj_rec_errors_t *errs) {
   sj_buf_t ej = {0};
   char detail[96];
-  sj_rec_errors_to_json(errs, &ej);
+  int listed = sj_rec_errors_to_json(errs, &ej) == 0; /* else the problem without the list */
   snprintf(detail, sizeof detail, "%zu error(s); nothing was written", errs->total);
   int status = rv == SJ_ETOOBIG ? 413 : rv == -ENOMEM ? 503 : 400;
-  api_problem(n, req, R_EPCIS_CAPTURE, status, "Invalid EPCIS capture", detail, &ej);
+  api_problem(n, req, R_EPCIS_CAPTURE, status, "Invalid EPCIS capture", detail,
+              listed ? &ej : NULL);
   sj_buf_deinit(&ej);
 }
 

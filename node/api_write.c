@@ -169,12 +169,13 @@ static int parse_records(sj_node_t *n, sj_req_t *req, post_t *p) {
                                    MAX_RECORDS_PER_REQUEST, &p->recs, &p->nrecs, &errs);
   if (rv) {
     sj_buf_t ej = {0};
-    sj_rec_errors_to_json(&errs, &ej);
+    int listed = sj_rec_errors_to_json(&errs, &ej) == 0; /* else the problem without the list */
     int status = rv == SJ_EPROTO ? 415 : rv == SJ_ETOOBIG ? 413 : rv == -ENOMEM ? 503 : 400;
     char detail[96];
     snprintf(detail, sizeof detail, "%zu error(s); nothing was written", errs.total);
     api_problem(n, req, R_RECORDS_POST, status,
-                status == 415 ? "Unsupported Media Type" : "Invalid records", detail, &ej);
+                status == 415 ? "Unsupported Media Type" : "Invalid records", detail,
+                listed ? &ej : NULL);
     sj_buf_deinit(&ej);
   }
   sj_rec_errors_deinit(&errs);
