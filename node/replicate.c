@@ -20,6 +20,8 @@
 #include "node/node_int.h"
 
 #include <jansson.h>
+#include <sodium.h>
+#include <sys/stat.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -849,18 +851,26 @@ static void start_follow(follower_t *f) {
 
 /* ---- lifecycle ---------------------------------------------------------------------------------- */
 
+/* The peer token this node presents: a secret, so its file must not be readable by group or
+ * others (like the region key); the copy on the stack is wiped. */
 static int read_token(const char *path, char *auth, size_t cap) {
   char tok[256] = "";
+  struct stat st;
   FILE *fp = fopen(path, "r");
   if (!fp)
     return SJ_EINVAL;
+  if (fstat(fileno(fp), &st) || (st.st_mode & 077)) {
+    fclose(fp);
+    SJ_LOG_ERR("repl", "token file %s is readable by group or others: chmod 600 it", path);
+    return SJ_EPERM;
+  }
   int ok = fgets(tok, sizeof tok, fp) != NULL;
   fclose(fp);
   tok[strcspn(tok, " \r\n\t")] = 0;
-  if (!ok || !tok[0])
-    return SJ_EINVAL;
-  snprintf(auth, cap, "Bearer %s", tok);
-  return 0;
+  if (ok && tok[0])
+    snprintf(auth, cap, "Bearer %s", tok);
+  sodium_memzero(tok, sizeof tok);
+  return ok && auth[0] ? 0 : SJ_EINVAL;
 }
 
 static int add_conn(struct repl *r, const char *url) {
