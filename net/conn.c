@@ -253,10 +253,18 @@ int sj_tcp_accept_plain(uv_stream_t *listener, const sj_conn_events_t *ev, void 
   uv_tcp_nodelay(&t->tcp, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &len) == 0)
+  if (uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &len) == 0) {
     sj_sockaddr_str((struct sockaddr *)&ss, t->base.peer, sizeof t->base.peer);
-  else
+    if (ss.ss_family == AF_INET) {
+      memcpy(t->base.peer_ip, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+      t->base.peer_ip_len = 4;
+    } else if (ss.ss_family == AF_INET6) {
+      memcpy(t->base.peer_ip, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+      t->base.peer_ip_len = 16;
+    }
+  } else {
     snprintf(t->base.peer, sizeof t->base.peer, "?");
+  }
   *out = &t->base;
   return 0;
 }

@@ -71,6 +71,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
   srv_conn_t *c = ud;
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
+  c->last_request = uv_now(c->srv->loop); /* a request: the connection is in use */
   sj_req_t *r = sj_req_alloc(c->srv, c, frame->hd.stream_id);
   if (!r)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
@@ -138,6 +139,17 @@ static int route_request(sj_req_t *r) {
   return 0;
 }
 
+/* The server's gate (sj_server_set_gate): 0 lets r through; otherwise r was answered. */
+static int gate(sj_req_t *r) {
+  sj_server_t *s = r->srv;
+  if (!s->gate || !s->gate(r, s->gate_arg))
+    return 0;
+  if (!(r->flags & REQ_ANSWERED))
+    sj_req_fail(r, 500, "request refused", NULL);
+  r->flags |= REQ_DISCARD;
+  return -1;
+}
+
 static void on_request_headers(sj_req_t *r) {
   r->srv->st.requests++;
   if (r->flags & REQ_HDR_TOO_BIG) {
@@ -148,7 +160,7 @@ static void on_request_headers(sj_req_t *r) {
     sj_req_fail(r, r->flags & REQ_BAD_HEADER ? 500 : 400, "bad request headers", NULL);
     return;
   }
-  if (route_request(r) < 0)
+  if (gate(r) < 0 || route_request(r) < 0)
     return;
   if (r->route->stream_body) {
     dispatch(r);
@@ -171,7 +183,9 @@ static void on_request_end(sj_req_t *r) {
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud) {
-  (void)ud;
+  srv_conn_t *c = ud;
+  if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK))
+    c->preface_deadline = 0; /* preface and SETTINGS are in (nghttp2 checked the preface) */
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
     return 0;
   sj_req_t *r = stream_req(ng, frame->hd.stream_id);
@@ -205,6 +219,8 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
   if (r->body_seen > r->max_body) {
     if (r->flags & REQ_ANSWERED) {
       r->flags |= REQ_DISCARD;
+      sj_srv_log_drop(r->conn, "stream %d: upload over its %zu-byte limit after the answer: "
+                               "RST_STREAM CANCEL", sid, r->max_body);
       nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
     } else {
       sj_req_fail(r, 413, "request body too large", NULL);
@@ -223,6 +239,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error_code, void *ud) {
   srv_conn_t *c = ud;
+  c->last_request = uv_now(c->srv->loop); /* idleness counts from the end of the last request */
   sj_req_t *r = stream_req(ng, sid);
   if (!r)
     return 0;
@@ -234,8 +251,37 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error_code
   return 0;
 }
 
+/* A GOAWAY's debug data, made printable for a log line (it comes from nghttp2 or from us, but is
+ * treated as bytes all the same). */
+static void goaway_reason(const nghttp2_goaway *g, char *out, size_t cap) {
+  size_t n = g->opaque_data_len < cap - 1 ? g->opaque_data_len : cap - 1;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t ch = g->opaque_data[i];
+    out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+  }
+  out[n] = 0;
+}
+
+/* Frames we send that drop work: a GOAWAY with an error code — also the ones nghttp2 queues by
+ * itself when it ends a session (reset rate limit, too many streams, flow-control errors), for
+ * which mem_recv returns no error — and a RST_STREAM refusing or failing a stream. */
+static void log_sent_drop(srv_conn_t *c, const nghttp2_frame *frame) {
+  if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+    char why[128];
+    goaway_reason(&frame->goaway, why, sizeof why);
+    sj_srv_log_drop(c, "sent GOAWAY %s, last stream %d%s%s: closing",
+                    nghttp2_http2_strerror(frame->goaway.error_code),
+                    frame->goaway.last_stream_id, why[0] ? ": " : "", why);
+  } else if (frame->hd.type == NGHTTP2_RST_STREAM &&
+             frame->rst_stream.error_code != NGHTTP2_NO_ERROR &&
+             frame->rst_stream.error_code != NGHTTP2_CANCEL) {
+    sj_srv_log_drop(c, "stream %d: sent RST_STREAM %s", frame->hd.stream_id,
+                    nghttp2_http2_strerror(frame->rst_stream.error_code));
+  }
+}
+
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud) {
-  (void)ud;
+  log_sent_drop(ud, frame);
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
       !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
@@ -254,6 +300,9 @@ void sj_srv_reset_upload(srv_conn_t *c, sj_req_t *r) {
   if (!c || c->closing || (r->flags & REQ_RESET))
     return;
   r->flags |= REQ_RESET | REQ_DISCARD;
+  sj_srv_log_drop(c, "stream %d: upload still open after the answer (%zu body bytes, limit "
+                     "%zu): cut with RST_STREAM NO_ERROR",
+                  r->stream_id, r->body_seen, r->max_body);
   nghttp2_submit_rst_stream(c->h2.ng, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_NO_ERROR);
   sj_h2_want_send(&c->h2);
 }
@@ -398,6 +447,31 @@ static int session_start(srv_conn_t *c) {
   return rv == 0 ? 0 : -ENOMEM;
 }
 
+/* Whether c's address already holds max_conns_per_addr connections (c not counted): then it is
+ * refused, and logged once a second at most. A walk over the open connections — at most
+ * max_connections, comparing 16 bytes each — is cheaper than keeping a table in step. */
+static int over_addr_cap(sj_server_t *s, srv_conn_t *c) {
+  const sj_conn_t *tr = c->h2.tr;
+  uint32_t cap = s->o.max_conns_per_addr, n = 0;
+  if (!cap || !tr->peer_ip_len)
+    return 0;
+  for (const srv_conn_t *o = s->conns; o && n < cap; o = o->next)
+    n += o != c && !o->closing && o->h2.tr && o->h2.tr->peer_ip_len == tr->peer_ip_len &&
+         memcmp(o->h2.tr->peer_ip, tr->peer_ip, tr->peer_ip_len) == 0;
+  if (n < cap)
+    return 0;
+  s->st.conns_refused++;
+  s->st.conns_refused_addr++;
+  uint64_t now = uv_now(s->loop);
+  if (now - s->last_addr_refuse_log >= 1000 || s->st.conns_refused_addr == 1) {
+    s->last_addr_refuse_log = now;
+    SJ_LOG_WARN(NET, "%s: %u connections from this address already (max-conns-per-addr): "
+                     "refusing (%llu refused so far)",
+                tr->peer, cap, (unsigned long long)s->st.conns_refused_addr);
+  }
+  return 1;
+}
+
 void sj_srv_accept(sj_server_t *s) {
   srv_conn_t *c = calloc(1, sizeof *c);
   sj_conn_t *tr;
@@ -416,12 +490,18 @@ void sj_srv_accept(sj_server_t *s) {
   c->h2.max_queue = s->o.max_write_queue;
   c->h2.fl = &s->fl;
   c->h2.kick = conn_kick;
-  c->last_active = uv_now(s->loop);
+  c->last_active = c->last_request = uv_now(s->loop);
+  if (s->o.preface_timeout_ms)
+    c->preface_deadline = c->last_active + s->o.preface_timeout_ms;
   c->next = s->conns;
   if (s->conns)
     s->conns->prev = c;
   s->conns = c;
   s->st.conns_open++;
+  if (over_addr_cap(s, c)) {
+    sj_srv_conn_close(c, 0);
+    return;
+  }
   s->st.conns_accepted++;
   if (session_start(c) < 0) {
     SJ_LOG_WARN(NET, "%s: cannot start HTTP/2 session: out of memory", tr->peer);

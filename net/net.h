@@ -20,6 +20,11 @@
  * calls its callback; one that returns 0 calls it exactly once, later, on the loop.
  *
  * LOGGING: subsystem "net", at the place an error is handled, with peer address and stream id.
+ * Work the server drops on its own is logged at INFO: answers it gives without a handler (400,
+ * 408, 413, 431, 503), uploads it cuts, streams it refuses, GOAWAYs it sends with an error code
+ * (also when nghttp2 ends a session itself: reset rate limit, stream limit), connections it
+ * refuses or times out. Those lines are rate-limited (5 a second per connection, 50 a second per
+ * server; the next line says how many were suppressed) so that an attack cannot flood the log.
  * Header names are lower-case everywhere (HTTP/2 requires it). Header values coming from the
  * network never contain NUL, CR or LF (nghttp2 rejects such fields), so C strings are safe. */
 #ifndef SJ_NET_H
@@ -54,8 +59,17 @@ typedef struct {
                                       request is answered 431 without reaching a handler. */
   size_t max_body;                 /* request body limit for routes that set none; 1 MiB */
   uint32_t max_connections;        /* connections beyond it are accepted and closed; 1024 */
-  uint64_t idle_timeout_ms;        /* close a connection without open streams, or whose output
-                                      has not moved, after this long; 60000; 0 = never */
+  uint32_t max_conns_per_addr;     /* connections from one IP address beyond it are accepted and
+                                      closed (so that one peer cannot take every slot); 128;
+                                      0 = no cap */
+  uint64_t idle_timeout_ms;        /* close a connection without open streams this long after its
+                                      last request began or ended (or its accept): bytes that
+                                      are not requests (PING, SETTINGS, a trickled preface) do
+                                      not count as activity; also a connection whose output has
+                                      not moved for this long; 60000; 0 = never */
+  uint64_t preface_timeout_ms;     /* close a connection whose client preface and first
+                                      SETTINGS frame have not arrived this long after the accept
+                                      (for TLS: handshake included); 10000; 0 = never */
   uint64_t request_timeout_ms;     /* from a request's HEADERS until its response starts; the
                                       server answers 408 (body still arriving) or 503 (handler too
                                       slow) and the handler's later reply gets SJ_ECLOSED; 30000;
@@ -127,7 +141,10 @@ uint16_t sj_server_port(const sj_server_t *s);
 
 typedef struct {
   uint64_t conns_accepted;     /* connections served */
-  uint64_t conns_refused;      /* connections closed at once: max_connections reached */
+  uint64_t conns_refused;      /* connections closed at once: max_connections or
+                                  max_conns_per_addr reached */
+  uint64_t conns_refused_addr; /* of those, for max_conns_per_addr */
+  uint64_t conns_preface_timed_out; /* closed by preface_timeout_ms */
   uint64_t conns_open;         /* connections open now */
   uint64_t conns_idle_closed;  /* connections closed by the idle timeout */
   uint64_t requests;           /* requests that reached routing */
@@ -139,6 +156,15 @@ typedef struct {
 } sj_server_stats_t;
 
 void sj_server_stats(const sj_server_t *s, sj_server_stats_t *out);
+
+/* A check run on every request once its headers arrived, before routing (so 404s count too) and
+ * before any handler: a rate limit, say. It returns 0 to let the request through, or nonzero once
+ * it answered req itself (sj_req_respond*; the body that may follow is discarded; a gate that
+ * returns nonzero without answering gets a 500 sent for it). req is borrowed for the call; the
+ * request's headers, method, path and peer are available, its body is not. fn NULL removes the
+ * gate. Loop thread; may be set at any time. */
+typedef int (*sj_gate_fn)(sj_req_t *req, void *arg);
+void sj_server_set_gate(sj_server_t *s, sj_gate_fn fn, void *arg);
 
 /* Graceful shutdown: stops accepting, sends GOAWAY on every connection, lets streams in flight
  * finish for up to grace_ms, then closes what remains (their on-close callbacks run with

@@ -62,6 +62,9 @@ struct sj_conn {
                            none is pending (TCP, or done). The server's sweep enforces it. */
   const char *peer_cn;  /* CN of the client certificate a TLS server verified; NULL otherwise.
                            Owned by the transport, valid until on_closed. */
+  uint8_t peer_ip[16];  /* the peer's IP address in network order (4 or 16 bytes), for the
+                           per-address connection cap; set on accept */
+  uint8_t peer_ip_len;  /* 4, 16, or 0 when unknown */
 };
 
 /* Accepts one connection from listener and starts reading. listener->data is the sj_server_t
@@ -300,6 +303,13 @@ struct srv_conn {
   sj_server_t *srv;
   sj_req_t *reqs;       /* live streams */
   uint64_t last_active; /* loop time of the last read or completed write */
+  uint64_t last_request; /* loop time of the accept, of the last request's HEADERS, or of the
+                            last stream's close: what the idle timeout measures from when no
+                            stream is open (a byte that is not a request is not activity) */
+  uint64_t preface_deadline; /* loop time by which the client's preface and first SETTINGS
+                                must have arrived; 0 once they did (or no deadline) */
+  uint64_t log_window;  /* start of the current second of rate-limited log lines */
+  unsigned log_lines;   /* lines written in that second */
   int closing;
   int read_paused;
   int drain_pending; /* some request has REQ_DRAIN set */
@@ -329,6 +339,12 @@ struct sj_server {
   void (*done)(void *);
   void *done_arg;
   uint64_t last_refuse_log;
+  uint64_t last_addr_refuse_log;
+  sj_gate_fn gate; /* sj_server_set_gate; NULL = none */
+  void *gate_arg;
+  uint64_t log_window; /* start of the current second of rate-limited log lines */
+  unsigned log_lines;  /* lines written in that second, server-wide */
+  uint64_t log_suppressed; /* lines suppressed since the last one written */
 };
 
 /* req.c */
@@ -365,5 +381,13 @@ void sj_srv_reset_upload(srv_conn_t *c, sj_req_t *r);
 
 /* server.c: a connection was freed (shutdown may complete). */
 void sj_server_conn_gone(sj_server_t *s);
+
+/* Logs, at INFO and prefixed with c's peer, work the server dropped on its own (an answer it gave
+ * without a handler, a stream it refused or reset, a GOAWAY with an error code) — at most
+ * SJ_DROP_LOG_CONN lines a second per connection and SJ_DROP_LOG_SERVER per server; the next line
+ * written says how many were suppressed. */
+#define SJ_DROP_LOG_CONN 5
+#define SJ_DROP_LOG_SERVER 50
+void sj_srv_log_drop(srv_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

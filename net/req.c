@@ -480,6 +480,11 @@ void sj_req_fail(sj_req_t *r, int status, const char *msg, const sj_header_t *ex
   r->flags |= REQ_DISCARD;
   if (!r->conn || r->conn->closing || (r->flags & REQ_ANSWERED))
     return;
+  /* Work refused without a handler is logged (rate-limited); routine 404/405 are not, and the
+   * timeouts were logged by the sweep. */
+  if (status != 404 && status != 405 && !(r->flags & REQ_TIMED_OUT))
+    sj_srv_log_drop(r->conn, "stream %d: %.16s %.100s: answered %d (%s)", r->stream_id,
+                    sj_req_method(r), sj_req_path(r), status, msg);
   if (respond_json_error(r, status, msg, extra) < 0) {
     nghttp2_submit_rst_stream(r->conn->h2.ng, NGHTTP2_FLAG_NONE, r->stream_id,
                               NGHTTP2_INTERNAL_ERROR);

@@ -7,7 +7,9 @@
  * and keeps the close path simple (fewer handles to close). */
 #include "net/net_int.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +19,9 @@ void sj_server_opts_default(sj_server_opts_t *o) {
   o->max_header_list_size = 16384;
   o->max_body = 1 << 20;
   o->max_connections = 1024;
+  o->max_conns_per_addr = 128;
   o->idle_timeout_ms = 60000;
+  o->preface_timeout_ms = 10000;
   o->request_timeout_ms = 30000;
   o->max_write_queue = 1 << 20;
   o->stream_window = 1 << 20;
@@ -36,6 +40,8 @@ static uint64_t sweep_interval(const sj_server_opts_t *o) {
     t = o->request_timeout_ms;
   if (o->tls_cert_file && o->tls_handshake_timeout_ms && (!t || o->tls_handshake_timeout_ms < t))
     t = o->tls_handshake_timeout_ms;
+  if (o->preface_timeout_ms && (!t || o->preface_timeout_ms < t))
+    t = o->preface_timeout_ms;
   t = t ? t / 4 : 1000;
   return t < 5 ? 5 : t > 1000 ? 1000 : t;
 }
@@ -199,6 +205,11 @@ uint16_t sj_server_port(const sj_server_t *s) {
   return s->listening ? s->port : 0;
 }
 
+void sj_server_set_gate(sj_server_t *s, sj_gate_fn fn, void *arg) {
+  s->gate = fn;
+  s->gate_arg = fn ? arg : NULL;
+}
+
 void sj_server_stats(const sj_server_t *s, sj_server_stats_t *out) {
   *out = s->st;
   out->bytes_queued = 0;
@@ -225,22 +236,29 @@ static void sweep_requests(sj_server_t *s, srv_conn_t *c, uint64_t now) {
     r->flags |= REQ_TIMED_OUT;
     s->st.requests_timed_out++;
     int status = (r->flags & REQ_PEER_ENDED) ? 503 : 408;
-    SJ_LOG_INFO(NET, "%s stream %d: %s %s timed out after %llu ms: %d", r->peer, r->stream_id,
-                sj_req_method(r), sj_req_path(r), (unsigned long long)limit, status);
+    sj_srv_log_drop(c, "stream %d: %.16s %.100s timed out after %llu ms: answered %d",
+                    r->stream_id, sj_req_method(r), sj_req_path(r), (unsigned long long)limit,
+                    status);
     sj_req_fail(r, status, "request timeout", NULL);
   }
 }
 
+/* Idle: with streams open, only output that has not moved for the limit counts (a quiet
+ * long-lived stream is fine). Without streams, idleness is measured from the last request (its
+ * HEADERS, or its stream's close) or the accept — not from the last byte read: a peer trickling
+ * PINGs or a preface byte by byte never sent a request and must not hold a slot for ever. */
 static void sweep_idle(sj_server_t *s, srv_conn_t *c, uint64_t now) {
   uint64_t limit = s->o.idle_timeout_ms;
-  if (!limit || now - c->last_active < limit)
+  if (!limit)
     return;
-  int stalled = c->h2.tr->queued > 0;
+  int stalled = c->h2.tr->queued > 0 && now - c->last_active >= limit;
   if (c->reqs && !stalled)
-    return; /* streams open and nothing waiting to be written: a quiet long-lived stream */
+    return;
+  if (!c->reqs && !stalled && now - c->last_request < limit)
+    return;
   s->st.conns_idle_closed++;
-  SJ_LOG_DEBUG(NET, "%s idle for %llu ms%s: closing", c->h2.tr->peer,
-               (unsigned long long)(now - c->last_active), stalled ? " with output stalled" : "");
+  SJ_LOG_DEBUG(NET, "%s no request for %llu ms%s: closing", c->h2.tr->peer,
+               (unsigned long long)(now - c->last_request), stalled ? ", output stalled" : "");
   if (stalled) {
     sj_srv_conn_close(c, 0);
   } else {
@@ -255,6 +273,18 @@ static int sweep_handshake(srv_conn_t *c, uint64_t now) {
   if (!d || now < d)
     return 0;
   SJ_LOG_INFO(NET, "%s TLS handshake timed out: closing", c->h2.tr->peer);
+  sj_srv_conn_close(c, 0);
+  return 1;
+}
+
+/* The client's preface and first SETTINGS did not arrive in time (a slow-loris before HTTP/2
+ * even starts). */
+static int sweep_preface(sj_server_t *s, srv_conn_t *c, uint64_t now) {
+  if (!c->preface_deadline || now < c->preface_deadline)
+    return 0;
+  s->st.conns_preface_timed_out++;
+  sj_srv_log_drop(c, "no HTTP/2 preface and SETTINGS within %llu ms: closing",
+                  (unsigned long long)s->o.preface_timeout_ms);
   sj_srv_conn_close(c, 0);
   return 1;
 }
@@ -277,11 +307,44 @@ static void sweep_cb(uv_timer_t *t) {
       sj_srv_conn_close(c, 0);
       continue;
     }
-    if (sweep_handshake(c, now))
+    if (sweep_handshake(c, now) || sweep_preface(s, c, now))
       continue;
     sweep_requests(s, c, now);
     sweep_idle(s, c, now);
   }
+}
+
+/* ---- Rate-limited log lines for dropped work -------------------------------------------------- */
+
+void sj_srv_log_drop(srv_conn_t *c, const char *fmt, ...) {
+  sj_server_t *s = c->srv;
+  if (!sj_log_enabled(SJ_LOG_LEVEL_INFO, NET))
+    return;
+  uint64_t now = uv_now(s->loop);
+  if (now - c->log_window >= 1000) {
+    c->log_window = now;
+    c->log_lines = 0;
+  }
+  if (now - s->log_window >= 1000) {
+    s->log_window = now;
+    s->log_lines = 0;
+  }
+  if (c->log_lines >= SJ_DROP_LOG_CONN || s->log_lines >= SJ_DROP_LOG_SERVER) {
+    s->log_suppressed++;
+    return;
+  }
+  c->log_lines++;
+  s->log_lines++;
+  char msg[400], more[64] = "";
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (s->log_suppressed)
+    snprintf(more, sizeof more, " (%llu similar lines suppressed)",
+             (unsigned long long)s->log_suppressed);
+  s->log_suppressed = 0;
+  SJ_LOG_INFO(NET, "%s %s%s", c->h2.tr ? c->h2.tr->peer : "?", msg, more);
 }
 
 /* ---- Shutdown -------------------------------------------------------------------------------- */

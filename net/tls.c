@@ -613,6 +613,8 @@ int sj_tls_accept(sj_tls_ctx_t *ctx, uv_stream_t *listener, uint64_t hs_timeout_
   BIO_set_data(SSL_get_wbio(t->ssl), t->tcp);
   SSL_set_accept_state(t->ssl);
   memcpy(t->base.peer, t->tcp->peer, sizeof t->base.peer);
+  memcpy(t->base.peer_ip, t->tcp->peer_ip, sizeof t->base.peer_ip);
+  t->base.peer_ip_len = t->tcp->peer_ip_len;
   if (hs_timeout_ms)
     t->base.hs_deadline = uv_now(t->loop) + hs_timeout_ms;
   *out = &t->base;
@@ -648,6 +650,8 @@ int sj_tls_connect(sj_tls_ctx_t *ctx, uv_loop_t *loop, const struct sockaddr *sa
   BIO_set_data(SSL_get_wbio(t->ssl), t->tcp);
   SSL_set_connect_state(t->ssl);
   memcpy(t->base.peer, t->tcp->peer, sizeof t->base.peer);
+  memcpy(t->base.peer_ip, t->tcp->peer_ip, sizeof t->base.peer_ip);
+  t->base.peer_ip_len = t->tcp->peer_ip_len;
   *out = &t->base;
   return 0;
 }
