@@ -447,17 +447,28 @@ static int session_start(srv_conn_t *c) {
   return rv == 0 ? 0 : -ENOMEM;
 }
 
+/* The bytes of a peer address that name "one address" for the cap: all of an IPv4 address
+ * (also when IPv4-mapped), the /64 prefix of an IPv6 one (a single host is usually given a whole
+ * /64, so counting /128s would not bound it). */
+static size_t addr_key_len(const sj_conn_t *tr) {
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (tr->peer_ip_len == 16 && memcmp(tr->peer_ip, mapped, 12) != 0)
+    return 8;
+  return tr->peer_ip_len;
+}
+
 /* Whether c's address already holds max_conns_per_addr connections (c not counted): then it is
  * refused, and logged once a second at most. A walk over the open connections — at most
  * max_connections, comparing 16 bytes each — is cheaper than keeping a table in step. */
 static int over_addr_cap(sj_server_t *s, srv_conn_t *c) {
   const sj_conn_t *tr = c->h2.tr;
   uint32_t cap = s->o.max_conns_per_addr, n = 0;
-  if (!cap || !tr->peer_ip_len)
+  size_t klen = addr_key_len(tr);
+  if (!cap || !klen)
     return 0;
   for (const srv_conn_t *o = s->conns; o && n < cap; o = o->next)
     n += o != c && !o->closing && o->h2.tr && o->h2.tr->peer_ip_len == tr->peer_ip_len &&
-         memcmp(o->h2.tr->peer_ip, tr->peer_ip, tr->peer_ip_len) == 0;
+         memcmp(o->h2.tr->peer_ip, tr->peer_ip, klen) == 0;
   if (n < cap)
     return 0;
   s->st.conns_refused++;

@@ -59,9 +59,9 @@ typedef struct {
                                       request is answered 431 without reaching a handler. */
   size_t max_body;                 /* request body limit for routes that set none; 1 MiB */
   uint32_t max_connections;        /* connections beyond it are accepted and closed; 1024 */
-  uint32_t max_conns_per_addr;     /* connections from one IP address beyond it are accepted and
-                                      closed (so that one peer cannot take every slot); 128;
-                                      0 = no cap */
+  uint32_t max_conns_per_addr;     /* connections from one IP address (IPv6: one /64) beyond it
+                                      are accepted and closed (so that one peer cannot take
+                                      every slot); 128; 0 = no cap */
   uint64_t idle_timeout_ms;        /* close a connection without open streams this long after its
                                       last request began or ended (or its accept): bytes that
                                       are not requests (PING, SETTINGS, a trickled preface) do

@@ -13,7 +13,8 @@ const char sj_config_usage[] =
     "                    [--listen HOST:PORT] [--tokens FILE] [--hmac-key FILE]\n"
     "                    [--log-level err|warn|info|debug] [--debug SUBSYSTEMS] [--backup-dir DIR]\n"
     "                    [--min-free-mb N] [--next-key FILE]\n"
-    "                    [--token-rate REQ_PER_S] [--tls-listen HOST:PORT --tls-cert FILE\n"
+    "                    [--token-rate REQ_PER_S] [--public-rate REQ_PER_S]\n"
+    "                    [--max-conns-per-addr N] [--tls-listen HOST:PORT --tls-cert FILE\n"
     "                    --tls-key FILE [--tls-ca FILE] [--tls-require-client-cert 1]]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
@@ -27,6 +28,7 @@ void sj_config_default(sj_config_t *c) {
   c->max_body = 16u << 20;
   c->max_group = 20000;
   c->max_conns = 4096;
+  c->max_conns_per_addr = 128;
   c->cache_entries = 65536;
   c->poll_ms = 5000;
   c->min_free_mb = 64;
@@ -111,6 +113,10 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return parse_size(v, &c->cache_entries);
   if (!strcmp(k, "token-rate") || !strcmp(k, "token_rate"))
     return parse_size(v, &c->token_rate);
+  if (!strcmp(k, "public-rate") || !strcmp(k, "public_rate"))
+    return parse_size(v, &c->public_rate);
+  if (!strcmp(k, "max-conns-per-addr") || !strcmp(k, "max_conns_per_addr"))
+    return parse_size(v, &c->max_conns_per_addr);
   if (!strcmp(k, "min-free-mb") || !strcmp(k, "min_free_mb"))
     return parse_size(v, &c->min_free_mb);
   if (!strcmp(k, "poll-ms") || !strcmp(k, "poll_ms")) {

@@ -39,11 +39,14 @@ typedef struct {
   size_t max_body;         /* POST /v1/records body limit, default 16 MiB */
   size_t max_group;        /* records per group commit, default 20000 */
   size_t max_conns;        /* default 4096 */
+  size_t max_conns_per_addr; /* connections from one IP address; default 128; 0 = no cap */
   size_t cache_entries;    /* lookup response cache entries, default 65536; 0 = off */
   uint64_t poll_ms;        /* replication: checkpoint poll period, default 5000 */
   size_t min_free_mb;      /* appends answer 507 below this much free disk; default 64 */
   size_t token_rate;       /* requests per second per token (burst: twice that); 0 = no limit;
                               default 5000 */
+  size_t public_rate;      /* requests per second per source address for callers without a
+                              (known) token (burst: twice that); 0 = no limit; default 0 */
   sj_peer_conf_t peers[SJ_MAX_PEERS];
   size_t npeers;
 } sj_config_t;

@@ -193,6 +193,8 @@ static int start_tls(sj_node_t *n, const sj_server_opts_t *base) {
                sj_strerror(rv));
     return rv;
   }
+  if (n->public_limit)
+    sj_server_set_gate(n->tls_server, tokens_public_gate, n);
   sj_server_t *primary = n->server;
   n->server = n->tls_server;
   register_routes(n);
@@ -216,10 +218,16 @@ static int start_api(sj_node_t *n) {
   sj_server_opts_t so;
   sj_server_opts_default(&so);
   so.max_connections = (uint32_t)n->cfg.max_conns;
+  so.max_conns_per_addr = (uint32_t)n->cfg.max_conns_per_addr;
   so.max_body = n->cfg.max_body;
   int rv = sj_server_new(n->loop, &so, &n->server);
   if (rv)
     return rv;
+  if (n->cfg.public_rate && (rv = sj_addr_limiter_new((double)n->cfg.public_rate,
+                                                      &n->public_limit)) != 0)
+    return rv;
+  if (n->public_limit)
+    sj_server_set_gate(n->server, tokens_public_gate, n);
   for (int i = 0; i < R_COUNT; i++)
     n->route_ids[i] = sj_metrics_route(n->metrics, route_labels[i]);
   register_routes(n);
@@ -258,6 +266,7 @@ static void free_node(sj_node_t *n) {
   sj_signer_free(n->next_signer);
   sj_buf_deinit(&n->vkey);
   sj_tokens_free(n->tokens);
+  sj_addr_limiter_free(n->public_limit);
   sj_metrics_free(n->metrics);
   sj_cache_free(n->cache);
   sodium_memzero(n->hmac_key, sizeof n->hmac_key);

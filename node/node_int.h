@@ -56,6 +56,7 @@ struct sj_node {
   sj_token_t mtls_peers[SJ_MAX_PEERS]; /* identities of peers known by client certificate (CN =
                                           region code), used like peer tokens */
   sj_tokens_t *tokens;
+  sj_addr_limiter_t *public_limit; /* the public's per-address rate limit; NULL when off */
   sj_metrics_t *metrics;
   sj_cache_t *cache;     /* public lookup responses (node/cache.c) */
   sj_audit_t *audit;     /* the trail of non-public reads (node/audit.c); NULL if it failed */
@@ -84,6 +85,10 @@ typedef struct {
 /* Finds the caller from the Authorization header. On a bad header or unknown token answers 401
  * and returns nonzero. */
 int api_caller(sj_node_t *n, sj_req_t *req, int route, caller_t *c);
+/* The servers' gate (sj_server_set_gate, arg = the node; node/tokens.c): callers without a known
+ * token or peer certificate are rate-limited per source address (public-rate); over it, 429 with
+ * Retry-After and a problem+json body. */
+int tokens_public_gate(sj_req_t *req, void *arg);
 /* Whether the caller may see the raw body of an entry (node/disclosure.c): everything for full
  * access, and for the public only a body that is exactly its public view. body may be NULL when
  * the node does not hold it (then: full access only). */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SUBMIT_TOKEN "sjt_test_submit_token"
@@ -607,6 +608,113 @@ START_TEST(tokens_are_rate_limited) {
 }
 END_TEST
 
+/* The public (no token, or a token the node does not know) is rate-limited per source address
+ * (--public-rate): over it, 429 with Retry-After and a problem+json body; a token caller and
+ * another address are not affected; the bucket refills. */
+START_TEST(the_public_is_rate_limited_per_address) {
+  sj_buf_t b = {0}, ctype = {0};
+  sj_test_node_stop(&g_node, SIGTERM);
+  const char *args[] = {"--min-free-mb", "0", "--public-rate", "5", NULL}; /* bursts of 10 */
+  sj_test_node_start(&g_node, args);
+  char url[128];
+  snprintf(url, sizeof url, "%s/v1/subjects/" USCC1, g_node.url);
+  int limited = 0, ok = 0, problem = 0;
+  for (int i = 0; i < 30; i++) {
+    int st = 0;
+    ck_assert_int_eq(sj_http_fetch(url, "GET", NULL, 0, NULL, 0, 10000, &st, &b, &ctype), 0);
+    limited += st == 429;
+    ok += st == 200;
+    problem += st == 429 && ctype.n == 24 && !memcmp(ctype.p, "application/problem+json", 24);
+  }
+  ck_assert_int_ge(ok, 5);
+  ck_assert_int_gt(limited, 0);
+  ck_assert_int_eq(problem, limited);
+  json_t *j = parse(&b);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 429);
+  json_decref(j);
+  /* A token the node does not know is the public too; a known token has its own bucket. */
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, "sjt_not_a_token", &b), 429);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, AUTH_TOKEN, &b), 200);
+  /* Retry-After, seen by curl (20 requests from the limited address), and another source
+   * address, which has its own bucket. */
+  int st = 0;
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do curl -s -i "
+           "--http2-prior-knowledge --max-time 10 '%s' || exit 1; echo; done 2>&1",
+           url);
+  char *out = sj_test_popen(cmd, &st);
+  ck_assert_msg(st == 0 && strstr(out, "HTTP/2 429") && strstr(out, "retry-after: "),
+                "curl: %s", out);
+  free(out);
+  snprintf(cmd, sizeof cmd,
+           "curl -s -o /dev/null -w '%%{http_code}' --http2-prior-knowledge --max-time 10 "
+           "--interface 127.0.0.2 '%s' 2>&1",
+           url);
+  out = sj_test_popen(cmd, &st);
+  ck_assert_msg(st == 0 && !strcmp(out, "200"), "from 127.0.0.2: %s", out);
+  free(out);
+  sj_test_sleep_ms(1200); /* 6 requests' worth refilled */
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);
+  char log[600];
+  snprintf(log, sizeof log, "%s/node.log", g_dir);
+  ck_assert_int_eq(sj_test_sh("grep -q 'over the public rate limit' '%s'", log), 0);
+  sj_buf_deinit(&ctype);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
+/* Runs sanjiao-node with the fixture's files plus extra flags, its stderr to DIR/start.log; the
+ * node must refuse to start (exit 1, within 20 s) and say why (needle in its log). */
+static void node_refuses_to_start(const char *extra, const char *needle) {
+  char log[600];
+  snprintf(log, sizeof log, "%s/start.log", g_dir);
+  int st = sj_test_sh("timeout 20 '%s/sanjiao-node' --region 310000 --listen 127.0.0.1:%u "
+                      "--data-dir '%s/data' --key '%s/key' --hmac-key '%s/hmac' --tokens "
+                      "'%s/tokens' %s 2>'%s'",
+                      getenv("SJ_BIN"), g_node.port, g_dir, g_dir, g_dir, g_dir, extra, log);
+  ck_assert_int_eq(st, 1);
+  ck_assert_msg(sj_test_sh("grep -q '%s' '%s'", needle, log) == 0,
+                "the node did not say '%s' (see %s)", needle, log);
+}
+
+/* Secrets readable by group or others stop the node at start-up with a clear error: the region
+ * key, and a peer token file (what this node presents to a peer region). With mode 0600 both
+ * are taken. */
+START_TEST(world_readable_secrets_are_refused_at_start) {
+  sj_test_node_stop(&g_node, SIGTERM);
+  char key[600], tok[600], cfg[600], text[2048];
+  snprintf(key, sizeof key, "%s/key", g_dir);
+  ck_assert_int_eq(chmod(key, 0644), 0);
+  node_refuses_to_start("", "readable by group or others: chmod 600 it");
+  ck_assert_int_eq(chmod(key, 0640), 0);
+  node_refuses_to_start("", "readable by group or others: chmod 600 it");
+  ck_assert_int_eq(chmod(key, 0600), 0);
+  /* A peer region (a key of its own) whose token file is 0644. */
+  sj_signer_t *peer = NULL;
+  sj_buf_t vk = {0};
+  ck_assert_int_eq(sj_signer_generate("test.sanjiao/320000", &peer), 0);
+  ck_assert_int_eq(sj_signer_vkey(peer, SJ_KEY_ED25519, &vk), 0);
+  snprintf(tok, sizeof tok, "%s/peer.token", g_dir);
+  snprintf(cfg, sizeof cfg, "%s/node.conf", g_dir);
+  sj_test_write_file(tok, "sjt_peer_token_for_320000\n", 0644);
+  ck_assert_int_eq(chmod(tok, 0644), 0);
+  snprintf(text, sizeof text,
+           "[peer 320000]\norigin = test.sanjiao/320000\nvkey = %s\nurl = http://127.0.0.1:1\n"
+           "token-file = %s\n",
+           (const char *)vk.p, tok);
+  sj_test_write_file(cfg, text, 0600);
+  char extra[700];
+  snprintf(extra, sizeof extra, "--config '%s'", cfg);
+  node_refuses_to_start(extra, "token file .*readable by group or others");
+  ck_assert_int_eq(chmod(tok, 0600), 0);
+  const char *args[] = {"--config", cfg, NULL};
+  sj_test_node_start(&g_node, args); /* now it starts */
+  sj_signer_free(peer);
+  sj_buf_deinit(&vk);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   const sj_test_case_t cases[] = {
@@ -627,6 +735,8 @@ static Suite *node_suite(void) {
       {"full_disk", a_full_disk_answers_507_and_recovers},
       {"sighup", sighup_reloads_tokens},
       {"rate_limit", tokens_are_rate_limited},
+      {"public_rate_limit", the_public_is_rate_limited_per_address},
+      {"secret_modes", world_readable_secrets_are_refused_at_start},
   };
   sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 120);
   return s;
