@@ -82,9 +82,14 @@ print(("%.6g" % v) if isinstance(v, float) else v)' "$1" "$2"
 }
 
 sj_machine() {
-  local cpu
+  local cpu fam mhz virt mem
   cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-  echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $(uname -sr), $(awk '{print "load average " $1 " " $2 " " $3}' /proc/loadavg)"
+  fam="$(awk -F': ' '/^cpu family/ {f = $2} /^model[[:space:]]*:/ {m = $2} END {print "family " f " model " m}' /proc/cpuinfo)"
+  mhz="$(awk -F': ' '/^cpu MHz/ {printf "%.0f MHz", $2; exit}' /proc/cpuinfo)"
+  virt=""
+  grep -qw hypervisor /proc/cpuinfo && virt=", virtual machine"
+  mem="$(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
+  echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU} ($fam, $mhz$virt), $mem, $(uname -sr), $(awk '{print "load average " $1 " " $2 " " $3}' /proc/loadavg)"
 }
 
 sj_median() {
