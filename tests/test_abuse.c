@@ -1032,6 +1032,7 @@ START_TEST(one_address_cannot_take_every_slot) {
     raw_poll(&c[i], 0);
     open += !c[i].closed;
   }
+  sleep_ms(60); /* one more stats sample */
   sj_server_stats_t st = stats();
   printf("per-address cap: %d connections from 127.0.0.2 (cap %d, limit %d): %d closed at once, "
          "%llu refused by the cap; the other client answered after %llu ms, %d attempt(s), while "
@@ -1039,7 +1040,10 @@ START_TEST(one_address_cannot_take_every_slot) {
          N, PER_ADDR, MAX_CONNS, closed, (unsigned long long)st.conns_refused_addr,
          (unsigned long long)g.ms, g.attempts, open);
   ck_assert_int_ge(closed, N - PER_ADDR); /* more once the idle timeout (1 s) took the rest */
-  ck_assert_uint_eq(st.conns_refused_addr, N - PER_ADDR);
+  /* 48 unless the idle timeout (1 s) freed some of the first 16 while the rest were still being
+   * opened (a slow ASan build): then fewer were over the cap. Without the cap: none. */
+  ck_assert_uint_ge(st.conns_refused_addr, N / 2);
+  ck_assert_uint_le(st.conns_refused_addr, N - PER_ADDR);
   ck_assert_int_eq(g.attempts, 1); /* never refused: the cap kept slots free */
   ck_assert_msg(log_has("max-conns-per-addr"), "the refusals were not logged");
   check_memory("per-address cap");
