@@ -271,7 +271,7 @@ static int capture_items(capture_t *p) {
   for (size_t i = 0; i < p->nrecs; i++) {
     const sj_record_t *r = &p->recs[i];
     p->items[i] = (sj_write_item_t){r->kind, r->disclosure, r->type, r->type_len,
-                                    r->keys, r->nkeys,      r->body, r->body_len};
+                                    r->keys, r->nkeys,      r->body, r->body_len, r->body_hash};
   }
   uint8_t rnd[16];
   randombytes_buf(rnd, sizeof rnd);

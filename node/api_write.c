@@ -190,7 +190,7 @@ static int build_items(post_t *p) {
   for (size_t i = 0; i < p->nrecs; i++) {
     const sj_record_t *r = &p->recs[i];
     p->items[i] = (sj_write_item_t){r->kind, r->disclosure, r->type, r->type_len, r->keys,
-                                    r->nkeys, r->body, r->body_len};
+                                    r->nkeys, r->body, r->body_len, r->body_hash};
   }
   return 0;
 }

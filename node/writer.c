@@ -122,11 +122,16 @@ static int add_items(sj_writer_t *w, sj_store_batch_t *b, sj_write_req_t *r) {
     if (it->body_len > UINT32_MAX)
       return SJ_ETOOBIG;
     h.body_len = (uint32_t)it->body_len;
-    sj_sha256(it->body, it->body_len, h.body_hash);
+    if (it->body_hash)
+      memcpy(h.body_hash, it->body_hash, SJ_HASH_LEN);
+    else
+      sj_sha256(it->body, it->body_len, h.body_hash);
     sj_buf_reset(&w->hdr);
     int rv = sj_entry_encode(&h, &w->hdr);
+    /* The header was made here from this body and its hash: the store need not hash it again. */
     if (rv == 0)
-      rv = sj_store_batch_add(b, w->hdr.p, w->hdr.n, it->body, it->body_len, r->leaf_hashes[i]);
+      rv = sj_store_batch_add_own(b, w->hdr.p, w->hdr.n, it->body, it->body_len,
+                                  r->leaf_hashes[i]);
     if (rv)
       return rv;
   }

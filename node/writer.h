@@ -24,6 +24,9 @@ typedef struct {
   uint16_t nkeys;
   const uint8_t *body;
   size_t body_len;
+  const uint8_t *body_hash; /* optional: SHA-256 of body, computed by the caller from these very
+                               bytes (the writer then neither hashes the body nor has the store
+                               check it again); NULL: the writer hashes it */
 } sj_write_item_t;
 
 typedef struct sj_write_req sj_write_req_t;

@@ -58,6 +58,11 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
  * SJ_EVERIFY (body), -ENOMEM. */
 int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, const uint8_t *body,
                        size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]);
+/* Same, for the region's own writer only, which built the header from this very body and the
+ * SHA-256 it computed of it: the body's length is checked against the header, its hash is not
+ * computed again. Entries from anywhere else (replicated, imported) go through sj_store_batch_add. */
+int sj_store_batch_add_own(sj_store_batch_t *b, const uint8_t *header, size_t hn,
+                           const uint8_t *body, size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]);
 
 /* The tree the region would have after commit: its size, root and the last leaf hash (all zero
  * for an empty log). */
