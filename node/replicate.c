@@ -29,7 +29,13 @@
 #include <string.h>
 #include <time.h>
 
-#define CHUNK 10000                 /* entries per catch-up request */
+#define CHUNK 10000                 /* entries per catch-up request, at most */
+/* Entries a follow stream may push without a checkpoint that covers them: they wait in a store
+ * batch, in memory. An honest origin sends its checkpoint after each group commit (max-group,
+ * 20,000 by default); a stream beyond these bounds is left for catch-up, which commits chunk by
+ * chunk — so a relay that streams entries and never a checkpoint cannot fill our memory. */
+#define FOLLOW_MAX_PENDING 40000
+#define FOLLOW_MAX_PENDING_BYTES (256u << 20)
 #define MAX_BODY (16u << 20)        /* largest body accepted from a peer */
 #define MAX_NOTE 65536              /* largest checkpoint note accepted from a peer */
 #define BACKOFF_MIN_MS 200
@@ -63,7 +69,11 @@ typedef struct {
   size_t note_text_len;
   sj_checkpoint_t cp;
   sj_store_batch_t *batch;
+  uint64_t batch_entries;      /* entries in the batch */
+  uint64_t batch_bytes;        /* their headers' and bodies' bytes */
   uint64_t batch_last_time_ms; /* origin time of the newest entry in the batch */
+  uint64_t chunk;        /* entries asked per catch-up request: CHUNK, halved while an answer
+                            exceeds what the client collects (64 MiB), back to CHUNK on follow */
   sj_buf_t rx;           /* follow stream bytes not yet parsed */
   uint64_t *deps;        /* cache dependencies of the open batch's entries (node/cache.h) */
   size_t ndeps, capdeps;
@@ -125,6 +135,7 @@ static void poll_later(follower_t *f, uint64_t ms);
 static void abort_batch(follower_t *f) {
   sj_store_batch_abort(f->batch);
   f->batch = NULL;
+  f->batch_entries = f->batch_bytes = 0;
   f->ndeps = 0;
   f->deps_lost = 0;
 }
@@ -293,6 +304,7 @@ static int commit_at_checkpoint(follower_t *f, const char *note, size_t note_len
   else
     sj_store_batch_abort(f->batch);
   f->batch = NULL;
+  f->batch_entries = f->batch_bytes = 0;
   if (rv) {
     fail(f, "cannot store: %s (%s)", sj_strerror(rv), sj_store_last_error());
     return -1;
@@ -314,6 +326,10 @@ static int add_entry(follower_t *f, sj_bytes_t hdr, sj_bytes_t body, int has_bod
   int rv = f->batch ? 0 : sj_store_batch_begin(node_of(f)->store, f->conf->region, &f->batch);
   if (rv == 0)
     rv = sj_store_batch_add(f->batch, hdr.p, hdr.n, has_body ? body.p : NULL, body.n, NULL);
+  if (rv == 0) {
+    f->batch_entries++;
+    f->batch_bytes += hdr.n + (has_body ? body.n : 0);
+  }
   if (rv == 0 && sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS) == 0) {
     f->batch_last_time_ms = h.time_ms;
     note_deps(f, &h);
@@ -652,6 +668,8 @@ static void on_entries(int err, const sj_resp_t *resp, void *arg) {
   uint64_t count = 0, size;
   uint8_t root[SJ_HASH_LEN];
   int rv = err ? err : resp->status != 200 ? SJ_EPROTO : 0;
+  if (rv == SJ_ETOOBIG && f->chunk > 1) /* more bytes than we collect: ask for fewer entries */
+    f->chunk /= 2;
   if (rv == 0)
     rv = add_frames(f, resp->body, resp->body_len, &count);
   if (rv || count == 0) {
@@ -717,6 +735,7 @@ static void on_consistency(int err, const sj_resp_t *resp, void *arg) {
   }
   int rv = sj_store_batch_commit(f->batch, 0);
   f->batch = NULL;
+  f->batch_entries = f->batch_bytes = 0;
   if (rv) {
     fail(f, "cannot store: %s", sj_strerror(rv));
     return;
@@ -728,7 +747,7 @@ static void on_consistency(int err, const sj_resp_t *resp, void *arg) {
 static void fetch_chunk(follower_t *f) {
   uint64_t local;
   sj_store_head(node_of(f)->store, f->conf->region, &local, NULL, NULL);
-  uint64_t want = f->cp.size - local < CHUNK ? f->cp.size - local : CHUNK;
+  uint64_t want = f->cp.size - local < f->chunk ? f->cp.size - local : f->chunk;
   char path[128];
   snprintf(path, sizeof path, "/v1/logs/%06u/entries?start=%llu&limit=%llu", f->conf->region,
            (unsigned long long)local, (unsigned long long)want);
@@ -770,6 +789,11 @@ static int follow_parse(follower_t *f) {
       used = sj_frame_next(p + 1, n - 1, MAX_BODY, &hdr, &body, &has_body);
       if (used > 0 && (rv = add_entry(f, hdr, body, has_body)) != 0) {
         fail(f, "follow: entry refused: %s", sj_strerror(rv));
+        return -1;
+      }
+      if (f->batch_entries > FOLLOW_MAX_PENDING || f->batch_bytes > FOLLOW_MAX_PENDING_BYTES) {
+        fail(f, "follow: %llu entries (%llu bytes) without a checkpoint: catching up instead",
+             (unsigned long long)f->batch_entries, (unsigned long long)f->batch_bytes);
         return -1;
       }
     } else if (p[0] == 'C') {
@@ -838,6 +862,7 @@ static void start_follow(follower_t *f) {
   f->rx_off = 0;
   f->st = ST_FOLLOW;
   f->backoff_ms = 0;
+  f->chunk = CHUNK;
   char path[96];
   snprintf(path, sizeof path, "/v1/logs/%06u/entries?start=%llu&follow=1", f->conf->region,
            (unsigned long long)local);
@@ -914,6 +939,7 @@ static int follower_init(struct repl *r, follower_t *f, const sj_peer_conf_t *pc
     SJ_LOG_ERR("repl", "[peer %06u] bad url: %s", pc->region, sj_strerror(rv));
     return rv;
   }
+  f->chunk = CHUNK;
   uv_timer_init(n->loop, &f->timer);
   f->timer.data = f;
   char rkey[32];

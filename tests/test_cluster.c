@@ -315,7 +315,11 @@ typedef enum {
                     with one hash altered */
   LIE_TRUNCATED, /* entries answers and the follow stream cut in the middle of an entry */
   LIE_STALE,     /* an old checkpoint of A, validly signed */
+  LIE_ENDLESS,   /* a follow stream of made-up entries (right sequence numbers, chain links and
+                    body hashes) and never a checkpoint */
 } lie_t;
+
+#define ENDLESS_ENTRIES 40100 /* more than a follower keeps waiting for a checkpoint (40,000) */
 
 typedef struct {
   atomic_int lie;      /* lie_t; the test may change it while the liar runs */
@@ -458,6 +462,37 @@ static void on_liar_tick(uv_timer_t *t) {
   sj_buf_deinit(&out);
 }
 
+/* LIE_ENDLESS: made-up entries from start on, chained to A's entry start - 1. */
+static void endless_entries(liar_t *l, const char *path, uint64_t start, sj_buf_t *out) {
+  sj_buf_t b = {0}, hdr = {0};
+  uint8_t prev[SJ_HASH_LEN] = {0};
+  char body[64];
+  if (start > 0 && upstream_entries(l, path, start - 1, "1", &b) == 200 && b.n > 8)
+    sj_merkle_leaf_hash(b.p + 4, sj_get_be32(b.p), prev); /* frame: u32 length, header */
+  for (uint64_t seq = start; seq < start + ENDLESS_ENTRIES; seq++) {
+    int n = snprintf(body, sizeof body, "{\"made_up\":%llu}", (unsigned long long)seq);
+    sj_entry_header_t e = {.version = SJ_ENTRY_VERSION,
+                           .region = 310000,
+                           .seq = seq,
+                           .time_ms = 1795000000000ull,
+                           .kind = SJ_KIND_CREDIT,
+                           .disclosure = SJ_DISCLOSE_PUBLIC,
+                           .type_len = 7,
+                           .type = "penalty",
+                           .body_len = (uint32_t)n};
+    memcpy(e.prev, prev, SJ_HASH_LEN);
+    sj_sha256(body, (size_t)n, e.body_hash);
+    sj_buf_reset(&hdr);
+    if (sj_entry_encode(&e, &hdr))
+      break;
+    sj_merkle_leaf_hash(hdr.p, hdr.n, prev);
+    sj_buf_append_u8(out, 'E');
+    sj_frame_append(out, hdr.p, hdr.n, (const uint8_t *)body, (size_t)n, 1);
+  }
+  sj_buf_deinit(&b);
+  sj_buf_deinit(&hdr);
+}
+
 static void liar_follow(liar_t *l, sj_req_t *req, uint64_t start) {
   sj_header_t h[1] = {{"content-type", "application/x-sanjiao-follow"}};
   if (l->follow) {
@@ -472,6 +507,13 @@ static void liar_follow(liar_t *l, sj_req_t *req, uint64_t start) {
   l->follow_start = start;
   snprintf(l->follow_path, sizeof l->follow_path, "%s", sj_req_path(req));
   atomic_fetch_add(&l->follows_held, 1);
+  if (atomic_load(&l->lie) == LIE_ENDLESS) { /* written at once; the stream then stays open */
+    sj_buf_t out = {0};
+    endless_entries(l, l->follow_path, start, &out);
+    sj_req_stream_write(req, out.p, out.n);
+    sj_buf_deinit(&out);
+    return;
+  }
   uv_timer_start(&l->tick, on_liar_tick, 0, 100);
 }
 
@@ -484,7 +526,7 @@ static void liar_entries(sj_req_t *req, void *arg) {
   const char *s = sj_req_query(req, "start"), *limit = sj_req_query(req, "limit");
   uint64_t start = s ? strtoull(s, NULL, 10) : 0;
   if (sj_req_query(req, "follow")) {
-    if (lie == LIE_TRUNCATED)
+    if (lie == LIE_TRUNCATED || lie == LIE_ENDLESS)
       liar_follow(l, req, start);
     else
       sj_req_respond_error(req, 404, "no follow here");
@@ -815,6 +857,57 @@ START_TEST(a_stale_checkpoint_is_harmless) {
 }
 END_TEST
 
+/* A follow stream that pushes entry after entry (made up, but each with the right sequence
+ * number, chain link and body hash) and never the checkpoint that would cover them: the follower
+ * gives up after 40,000 rather than hold them in memory without end (it would never commit
+ * them: no signed root matches). */
+START_TEST(a_stream_without_checkpoints_is_cut_off) {
+  liar_t l;
+  uint8_t root[32];
+  uint64_t size;
+  submit(0, "before the liar");
+  submit(0, "before the liar");
+  ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 2, 30000), 0);
+  root_at(3, 0, root, &size);
+  liar_case(LIE_ENDLESS, &l, NULL);
+  wait_failures(3, "entries (", 1);
+  wait_failures(3, "without a checkpoint", 1);
+  ck_assert_int_gt(atomic_load(&l.follows_held), 0);
+  nothing_stored(3, 2, root);
+  converges_without_liar(&l);
+}
+END_TEST
+
+/* Entries larger in all than what a follower collects in one answer (64 MiB for 2,000 entries
+ * of 35 KB, the catch-up asking for all of them at once): it asks for fewer at a time and
+ * catches up, instead of failing the same request forever. */
+START_TEST(large_entries_are_caught_up_in_smaller_chunks) {
+  char url[128];
+  sj_buf_t body = {0}, b = {0};
+  char *name = malloc(35001);
+  memset(name, 'x', 35000);
+  name[35000] = 0;
+  kill_node(3, SIGTERM);
+  snprintf(url, sizeof url, "%s/v1/records", node_field(0, "url"));
+  for (int k = 0; k < 2000; k += 400) {
+    sj_buf_reset(&body);
+    sj_buf_append_u8(&body, '[');
+    for (int r = k; r < k + 400; r++)
+      sj_buf_printf(&body, "%s{\"kind\":\"credit\",\"type\":\"rating\",\"subject\":{\"type\":"
+                           "\"enterprise\",\"id\":\"91320500MA1X00009R\",\"name\":\"%d %s\"},"
+                           "\"disclosure\":\"public\"}", r > k ? "," : "", r, name);
+    sj_buf_append_u8(&body, ']');
+    ck_assert_int_eq(fetch(url, "POST", node_field(0, "submit_token"), (char *)body.p, &b), 201);
+  }
+  free(name);
+  sj_buf_deinit(&body);
+  sj_buf_deinit(&b);
+  cluster_up(); /* D catches up on 70 MB */
+  ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 2000, 180000), 0);
+  same_root(0, 3, 0);
+}
+END_TEST
+
 START_TEST(a_forked_checkpoint_is_kept_as_evidence) {
   liar_t l;
   submit(0, "x");
@@ -1023,6 +1116,8 @@ static Suite *cluster_suite(void) {
       {"bad_proof", a_consistency_proof_that_does_not_verify_is_refused},
       {"truncated", a_truncated_stream_is_refused},
       {"stale", a_stale_checkpoint_is_harmless},
+      {"endless", a_stream_without_checkpoints_is_cut_off},
+      {"large_entries", large_entries_are_caught_up_in_smaller_chunks},
       {"mid_catch_up_kill", a_follower_killed_mid_catch_up_recovers},
       {"key_rotation", a_region_rotates_its_key},
       {"mutual_tls", peers_identify_by_client_certificate},
