@@ -281,7 +281,10 @@ static void log_sent_drop(srv_conn_t *c, const nghttp2_frame *frame) {
 }
 
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud) {
-  log_sent_drop(ud, frame);
+  srv_conn_t *c = ud;
+  log_sent_drop(c, frame);
+  if (frame->hd.type == NGHTTP2_DATA && frame->hd.length > 0)
+    c->last_data_sent = uv_now(c->srv->loop);
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
       !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
@@ -501,7 +504,7 @@ void sj_srv_accept(sj_server_t *s) {
   c->h2.max_queue = s->o.max_write_queue;
   c->h2.fl = &s->fl;
   c->h2.kick = conn_kick;
-  c->last_active = c->last_request = uv_now(s->loop);
+  c->last_active = c->last_request = c->last_data_sent = uv_now(s->loop);
   if (s->o.preface_timeout_ms)
     c->preface_deadline = c->last_active + s->o.preface_timeout_ms;
   c->next = s->conns;

@@ -306,6 +306,8 @@ struct srv_conn {
   uint64_t last_request; /* loop time of the accept, of the last request's HEADERS, or of the
                             last stream's close: what the idle timeout measures from when no
                             stream is open (a byte that is not a request is not activity) */
+  uint64_t last_data_sent; /* loop time of the accept or of the last DATA frame sent: a reply the
+                              peer's flow-control window holds back makes no progress */
   uint64_t preface_deadline; /* loop time by which the client's preface and first SETTINGS
                                 must have arrived; 0 once they did (or no deadline) */
   uint64_t log_window;  /* start of the current second of rate-limited log lines */

@@ -243,15 +243,40 @@ static void sweep_requests(sj_server_t *s, srv_conn_t *c, uint64_t now) {
   }
 }
 
+/* Whether a reply on c waits only for the peer to open its flow-control window: a stream with
+ * reply bytes pending whose window (or the connection's) is exhausted. A follow stream waiting
+ * for new entries has nothing pending and is not held back by the peer. */
+static int peer_holds_back(srv_conn_t *c) {
+  nghttp2_session *ng = c->h2.ng;
+  if (!ng)
+    return 0;
+  int conn_closed_window = nghttp2_session_get_remote_window_size(ng) <= 0;
+  for (sj_req_t *r = c->reqs; r; r = r->next)
+    if ((r->flags & REQ_ANSWERED) && !(r->flags & REQ_SENT) && sj_req_stream_pending(r) > 0 &&
+        (conn_closed_window || nghttp2_session_get_stream_remote_window_size(ng, r->stream_id) <= 0))
+      return 1;
+  return 0;
+}
+
 /* Idle: with streams open, only output that has not moved for the limit counts (a quiet
- * long-lived stream is fine). Without streams, idleness is measured from the last request (its
- * HEADERS, or its stream's close) or the accept — not from the last byte read: a peer trickling
- * PINGs or a preface byte by byte never sent a request and must not hold a slot for ever. */
+ * long-lived stream is fine) — output stalled in the socket, or a reply the peer's flow-control
+ * window has held back since the last DATA frame and the last request (a slow reader that never
+ * opens its window). Without streams, idleness is measured from the last request (its HEADERS,
+ * or its stream's close) or the accept — not from the last byte read: a peer trickling PINGs or
+ * a preface byte by byte never sent a request and must not hold a slot for ever. */
 static void sweep_idle(sj_server_t *s, srv_conn_t *c, uint64_t now) {
   uint64_t limit = s->o.idle_timeout_ms;
   if (!limit)
     return;
   int stalled = c->h2.tr->queued > 0 && now - c->last_active >= limit;
+  if (c->reqs && !stalled && now - c->last_data_sent >= limit && now - c->last_request >= limit &&
+      peer_holds_back(c)) {
+    s->st.conns_idle_closed++;
+    sj_srv_log_drop(c, "reply held back by the peer's flow-control window for %llu ms: closing",
+                    (unsigned long long)(now - c->last_data_sent));
+    sj_srv_conn_close(c, 0);
+    return;
+  }
   if (c->reqs && !stalled)
     return;
   if (!c->reqs && !stalled && now - c->last_request < limit)

@@ -135,6 +135,13 @@ static void h_upload(sj_req_t *req, void *arg) {
   sj_req_respond(req, 200, NULL, 0, msg, (size_t)len);
 }
 
+/* 256 KiB: more than a client's flow-control window that it never opens. */
+static void h_big(sj_req_t *req, void *arg) {
+  (void)arg;
+  static uint8_t big[256 * 1024];
+  sj_req_respond(req, 200, NULL, 0, big, sizeof big);
+}
+
 static void sample(uv_timer_t *t) {
   (void)t;
   sj_server_stats_t s;
@@ -249,6 +256,7 @@ static void setup(void) {
   sj_route_opts_t ro = {UPLOAD_MAX, 0};
   ck_assert_int_eq(sj_server_route(srv, "GET", "/hello", NULL, h_hello, NULL), 0);
   ck_assert_int_eq(sj_server_route(srv, "POST", "/upload", &ro, h_upload, NULL), 0);
+  ck_assert_int_eq(sj_server_route(srv, "GET", "/big", NULL, h_big, NULL), 0);
   ck_assert_int_eq(sj_server_listen(srv, "127.0.0.1", 0), 0);
   port = sj_server_port(srv);
   uv_async_init(&loop, &stop_async, on_stop);
@@ -1052,6 +1060,60 @@ START_TEST(one_address_cannot_take_every_slot) {
 }
 END_TEST
 
+/* Slow readers: every connection slot (64, from 8 addresses) taken by clients that announce a
+ * stream window of 0, ask for a 256 KiB reply, never open the window and send a PING every 250 ms
+ * to look alive. Their streams stay open with the reply held back by flow control; the server
+ * closes such a connection once no DATA could go out for the idle timeout since its request, so
+ * the well-behaved client gets in. (Before that rule a quiet open stream kept its connection for
+ * ever.) */
+START_TEST(slow_readers_are_closed) {
+  enum { N = MAX_CONNS };
+  static const uint8_t win0[6] = {0, 4, 0, 0, 0, 0}; /* SETTINGS_INITIAL_WINDOW_SIZE = 0 */
+  raw_t c[N];
+  sj_buf_t b = {0};
+  hp_request(&b, 0, "/big");
+  int headers = 0;
+  for (int i = 0; i < N; i++) {
+    raw_open_from(&c[i], 0, 2 + (unsigned)i % 8);
+    raw_send(&c[i], PREFACE, sizeof PREFACE - 1);
+    frame(&c[i], F_SETTINGS, 0, 0, win0, sizeof win0);
+    send_block(&c[i], 1, &b, 1);
+  }
+  sj_buf_deinit(&b);
+  good_t g;
+  good_start(&g, 300);
+  uint64_t t0 = now_ms(), all_closed_ms = 0;
+  int closed = 0;
+  while (now_ms() - t0 < 6000) {
+    closed = headers = 0;
+    for (int i = 0; i < N; i++) {
+      if (!c[i].closed)
+        raw_send(&c[i], sl_ping, sizeof sl_ping);
+      raw_poll(&c[i], 0);
+      closed += c[i].closed;
+      headers += c[i].status[200];
+    }
+    if (!all_closed_ms && closed == N)
+      all_closed_ms = now_ms() - t0;
+    if (all_closed_ms && __atomic_load_n(&g.done, __ATOMIC_ACQUIRE))
+      break;
+    sleep_ms(250);
+  }
+  good_join(&g, "slow readers");
+  printf("slow readers: %d connections (the limit) with a zero stream window and a 256 KiB reply "
+         "pending, PING every 250 ms: %d got the reply's headers, %d closed by the server (all "
+         "within %llu ms; idle timeout %d ms); the well-behaved client answered after %llu ms (%d "
+         "attempts)\n",
+         N, headers, closed, (unsigned long long)all_closed_ms, IDLE_MS, (unsigned long long)g.ms,
+         g.attempts);
+  ck_assert_int_eq(closed, N);
+  check_memory("slow readers");
+  expect_logged("slow readers", "held back by the peer's flow-control window", "the slow readers");
+  for (int i = 0; i < N; i++)
+    raw_close(&c[i]);
+}
+END_TEST
+
 /* ---- Attack 5: too many streams, too many connections --------------------------------------- */
 
 /* 500 concurrent uploads opened on one connection (the limit is 32), one connection after
@@ -1201,6 +1263,7 @@ static Suite *abuse_suite(void) {
       {"slow_body", slow_body_times_out_408},
       {"slowloris", slowloris_connections},
       {"per_address_cap", one_address_cannot_take_every_slot},
+      {"slow_readers", slow_readers_are_closed},
       {"too_many_streams", too_many_streams_are_refused},
       {"too_many_connections", too_many_connections_are_refused},
       {"not_http2", bytes_that_are_not_http2_are_dropped},
