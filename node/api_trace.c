@@ -101,26 +101,6 @@ static void get_journey(sj_req_t *req, void *arg) {
 
 /* ---- POST /v1/epcis/capture ----------------------------------------------------------------- */
 
-typedef struct {
-  sj_node_t *n;
-  sj_req_t *req;
-  uint64_t t0;
-  sj_record_t *recs;
-  size_t nrecs;
-  sj_write_item_t *items;
-  uint8_t (*leaf)[SJ_HASH_LEN];
-  sj_write_req_t w;
-  char id[33];                         /* capture id: 32 hex digits */
-  char mkey[sizeof CAPTURE_META + 32]; /* its meta row */
-} capture_t;
-
-static void capture_free(capture_t *p) {
-  sj_records_free(p->recs, p->nrecs);
-  free(p->items);
-  free(p->leaf);
-  free(p);
-}
-
 /* The time the entry (region, seq) was appended, ms since the epoch; 0 if unreadable. */
 static int64_t entry_time(sj_node_t *n, uint32_t region, uint64_t seq) {
   static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
@@ -154,34 +134,28 @@ static void job_json(sj_node_t *n, const char *id, uint64_t first, size_t count,
   sj_buf_printf(b, "],\"tree_size\":%llu}", (unsigned long long)tree_size);
 }
 
-static void capture_written(sj_write_req_t *w) {
-  capture_t *p = w->ud;
-  sj_node_t *n = p->n;
-  n->posts_inflight--;
-  if (w->rv) {
-    SJ_LOG_ERR("api", "%s stream %d: capture of %zu events failed: %s", sj_req_peer(p->req),
-               sj_req_stream_id(p->req), p->nrecs, sj_strerror(w->rv));
-    api_problem(n, p->req, R_EPCIS_CAPTURE,
-                w->rv == SJ_ENOSPACE  ? 507
-                : w->rv == SJ_ECLOSED ? 503
-                                      : 500,
-                "Capture failed", "nothing was written; retry later", NULL);
-  } else {
-    sj_buf_t b = {0};
-    char loc[80];
-    snprintf(loc, sizeof loc, "/v1/epcis/capture/%s", p->id);
-    job_json(n, p->id, w->first_seq, p->nrecs, p->leaf, w->tree_size,
-             entry_time(n, (uint32_t)n->cfg.region, w->first_seq), &b);
-    for (size_t i = 0; i < p->nrecs; i++) { /* cached lookups of these codes are stale now */
-      sj_entry_header_t eh = {.keys = p->recs[i].keys, .nkeys = p->recs[i].nkeys};
-      api_cache_invalidate_header(n, &eh);
-    }
-    sj_header_t h[2] = {{"content-type", "application/json"}, {"location", loc}};
-    reply_hdrs(n, p->req, R_EPCIS_CAPTURE, 202, h, 2, &b, p->t0);
-    api_follow_notify(n, n->cfg.region); /* replication streams push the new entries */
-  }
-  sj_req_unref(p->req);
-  capture_free(p);
+/* 202 with the finished job, for a capture just appended or replayed (its Idempotency-Key). */
+static void capture_accepted(sj_node_t *n, sj_req_t *req, const char *mkey, uint64_t first,
+                             size_t count, uint8_t (*leaf)[SJ_HASH_LEN], uint64_t tree_size,
+                             uint64_t t0) {
+  const char *id = mkey + strlen(CAPTURE_META); /* meta_key always names the job */
+  sj_buf_t b = {0};
+  char loc[80];
+  snprintf(loc, sizeof loc, "/v1/epcis/capture/%s", id);
+  job_json(n, id, first, count, leaf, tree_size, entry_time(n, (uint32_t)n->cfg.region, first),
+           &b);
+  sj_header_t h[2] = {{"content-type", "application/json"}, {"location", loc}};
+  reply_hdrs(n, req, R_EPCIS_CAPTURE, 202, h, 2, &b, t0);
+}
+
+static void capture_failed(sj_node_t *n, sj_req_t *req, int rv, size_t nrecs) {
+  SJ_LOG_ERR("api", "%s stream %d: capture of %zu events failed: %s", sj_req_peer(req),
+             sj_req_stream_id(req), nrecs, sj_strerror(rv));
+  api_problem(n, req, R_EPCIS_CAPTURE,
+              rv == SJ_ENOSPACE  ? 507
+              : rv == SJ_ECLOSED ? 503
+                                 : 500,
+              "Capture failed", "nothing was written; retry later", NULL);
 }
 
 /* Record errors name "/event/..." of record i; the client sent "/epcisBody/eventList/i/..." (a
@@ -203,7 +177,7 @@ static void remap_errors(sj_rec_errors_t *e, int is_document) {
   }
 }
 
-static void capture_problem(sj_node_t *n, sj_req_t *req, int rv, sj_rec_errors_t *errs) {
+static void capture_refused(sj_node_t *n, sj_req_t *req, int rv, sj_rec_errors_t *errs) {
   sj_buf_t ej = {0};
   char detail[96];
   int listed = sj_rec_errors_to_json(errs, &ej) == 0; /* else the problem without the list */
@@ -214,29 +188,55 @@ static void capture_problem(sj_node_t *n, sj_req_t *req, int rv, sj_rec_errors_t
   sj_buf_deinit(&ej);
 }
 
-/* Validates the body and turns its events into records. Answers and returns nonzero on error. */
-static int capture_parse(sj_node_t *n, sj_req_t *req, capture_t *p) {
-  size_t len = 0;
-  const uint8_t *body = sj_req_body(req, &len);
-  sj_rec_errors_t errs;
+/* Any thread: the document's (or the bare event's) events as trace records, errors naming places
+ * in the document. The Content-Type was checked on the loop. */
+static int capture_parse(const uint8_t *body, size_t len, const char *ctype,
+                         const uint8_t *hmac_key, sj_record_t **recs, size_t *nrecs,
+                         sj_rec_errors_t *errs) {
   sj_epcis_doc_t d = {0};
   sj_buf_t nd = {0};
-  sj_rec_errors_init(&errs, 0);
-  int rv = sj_epcis_split(body, len, CAPTURE_MAX_EVENTS, &d, &errs);
+  (void)ctype;
+  int rv = sj_epcis_split(body, len, CAPTURE_MAX_EVENTS, &d, errs);
   if (rv == 0)
     rv = sj_epcis_to_ndjson(body, &d, &nd);
   if (rv == 0) {
-    rv = sj_record_parse_request(nd.p, nd.n, "application/x-ndjson", n->hmac_key,
-                                 CAPTURE_MAX_EVENTS, &p->recs, &p->nrecs, &errs);
-    remap_errors(&errs, d.is_document);
+    rv = sj_record_parse_request(nd.p, nd.n, "application/x-ndjson", hmac_key,
+                                 CAPTURE_MAX_EVENTS, recs, nrecs, errs);
+    remap_errors(errs, d.is_document);
   }
-  if (rv)
-    capture_problem(n, req, rv, &errs);
-  sj_rec_errors_deinit(&errs);
   sj_epcis_doc_free(&d);
   sj_buf_deinit(&nd);
   return rv;
 }
+
+/* Every capture has a job row, "epcis-capture/<id>". Its id is random, or with an
+ * Idempotency-Key the first 16 bytes of SHA-256(token hash || "epcis-capture" || key) in hex, so
+ * that a retry finds the job of the first request. */
+static int capture_meta_key(const caller_t *c, const char *key, size_t len, char out[72]) {
+  uint8_t h[SJ_HASH_LEN];
+  if (key) {
+    uint8_t buf[32 + 13 + 255];
+    size_t n = len < 255 ? len : 255;
+    memcpy(buf, c->tok->hash, 32);
+    memcpy(buf + 32, "epcis-capture", 13);
+    memcpy(buf + 45, key, n);
+    sj_sha256(buf, 45 + n, h);
+  } else {
+    randombytes_buf(h, 16);
+  }
+  memcpy(out, CAPTURE_META, sizeof CAPTURE_META - 1);
+  sj_hex_encode(h, 16, out + sizeof CAPTURE_META - 1);
+  return 1;
+}
+
+static const api_submit_ops_t capture_ops = {
+    .route = R_EPCIS_CAPTURE,
+    .parse = capture_parse,
+    .refused = capture_refused,
+    .failed = capture_failed,
+    .accepted = capture_accepted,
+    .meta_key = capture_meta_key,
+};
 
 static int capture_role(sj_node_t *n, sj_req_t *req, const caller_t *c) {
   if (c->role == SJ_ROLE_SUBMIT)
@@ -263,32 +263,6 @@ static int capture_ctype_ok(sj_req_t *req) {
   return !cs || !strncasecmp(cs + 8, "utf-8", 5) || !strncasecmp(cs + 8, "\"utf-8\"", 7);
 }
 
-static int capture_items(capture_t *p) {
-  p->items = calloc(p->nrecs, sizeof *p->items);
-  p->leaf = calloc(p->nrecs, SJ_HASH_LEN);
-  if (!p->items || !p->leaf)
-    return -ENOMEM;
-  for (size_t i = 0; i < p->nrecs; i++) {
-    const sj_record_t *r = &p->recs[i];
-    p->items[i] = (sj_write_item_t){r->kind, r->disclosure, r->type, r->type_len,
-                                    r->keys, r->nkeys,      r->body, r->body_len, r->body_hash};
-  }
-  uint8_t rnd[16];
-  randombytes_buf(rnd, sizeof rnd);
-  sj_hex_encode(rnd, sizeof rnd, p->id);
-  snprintf(p->mkey, sizeof p->mkey, CAPTURE_META "%s", p->id);
-  size_t len = 0;
-  const uint8_t *body = sj_req_body(p->req, &len);
-  p->w.items = p->items;
-  p->w.nitems = p->nrecs;
-  p->w.leaf_hashes = p->leaf;
-  p->w.idem_key = p->mkey; /* the job's row, written in the same batch as its events */
-  sj_sha256(body, len, p->w.idem_body_hash);
-  p->w.done = capture_written;
-  p->w.ud = p;
-  return 0;
-}
-
 static void post_capture(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   caller_t c;
@@ -299,31 +273,7 @@ static void post_capture(sj_req_t *req, void *arg) {
                 "Content-Type must be application/ld+json or application/json (UTF-8)", NULL);
     return;
   }
-  capture_t *p = calloc(1, sizeof *p);
-  if (!p) {
-    api_problem(n, req, R_EPCIS_CAPTURE, 503, "Service Unavailable", "out of memory", NULL);
-    return;
-  }
-  p->n = n;
-  p->req = req;
-  p->t0 = api_now_us();
-  if (capture_parse(n, req, p)) {
-    capture_free(p);
-    return;
-  }
-  if (capture_items(p)) {
-    api_problem(n, req, R_EPCIS_CAPTURE, 503, "Service Unavailable", "out of memory", NULL);
-    capture_free(p);
-    return;
-  }
-  sj_req_ref(req);
-  if (sj_writer_submit(n->writer, &p->w)) {
-    sj_req_unref(req);
-    api_problem(n, req, R_EPCIS_CAPTURE, 503, "Service Unavailable", "the node is stopping", NULL);
-    capture_free(p);
-    return;
-  }
-  n->posts_inflight++;
+  api_submit_records(n, req, &c, &capture_ops, api_now_us());
 }
 
 /* ---- GET /v1/epcis/capture/{id} ------------------------------------------------------------ */

@@ -160,6 +160,40 @@ void api_register_repl(sj_node_t *n);
 /* The newest size of our own checkpoints carrying at least k cosignatures (node/api_repl.c). */
 int api_cosigned_size(sj_node_t *n, uint64_t k, uint64_t *size);
 
+/* ---- Submissions (node/api_write.c): POST /v1/records and POST /v1/epcis/capture ------------- */
+
+/* What an endpoint that appends records supplies to api_submit_records. Static; borrowed. */
+typedef struct api_submit_ops {
+  int route; /* R_RECORDS_POST or R_EPCIS_CAPTURE: metrics label of every answer */
+  /* Any thread (a writer prepare thread, never the loop): turns the body (borrowed for the call)
+   * into records with sj_record_parse_request's contract; ctype is the Content-Type or NULL. */
+  int (*parse)(const uint8_t *body, size_t len, const char *ctype, const uint8_t *hmac_key,
+               sj_record_t **recs, size_t *nrecs, sj_rec_errors_t *errs);
+  /* Loop: answers a body parse refused, with parse's return and errors. */
+  void (*refused)(sj_node_t *n, sj_req_t *req, int rv, sj_rec_errors_t *errs);
+  /* Loop: answers an append that failed with the writer's rv (nothing was written). */
+  void (*failed)(sj_node_t *n, sj_req_t *req, int rv, size_t nrecs);
+  /* Loop: answers an appended submission, or one replayed for its Idempotency-Key: count entries
+   * from first, their leaf hashes, the tree size after their commit, and the meta row key of
+   * meta_key ("" when none). */
+  void (*accepted)(sj_node_t *n, sj_req_t *req, const char *mkey, uint64_t first, size_t count,
+                   uint8_t (*leaf)[SJ_HASH_LEN], uint64_t tree_size, uint64_t t0);
+  /* Loop: the meta row written in the same batch as the records (the writer's idempotency row:
+   * body hash, first seq, count, tree size), into mkey; key is the request's Idempotency-Key (len
+   * printable bytes, not NUL-terminated) or NULL. Returns 1 for a row, 0 for none. A committed
+   * row under that key answers a request that has an Idempotency-Key again (422 if its body
+   * differs); while one is in flight, another gets 409. */
+  int (*meta_key)(const caller_t *c, const char *key, size_t len, char mkey[72]);
+} api_submit_ops_t;
+
+/* Appends the records of req, whose caller c the endpoint has authorised: Idempotency-Key
+ * (validated: 400 IDEMPOTENCY_KEY_INVALID; replayed; 409 while in flight), the body parsed and
+ * validated off the loop by ops->parse, then appended all-or-nothing by the writer, in arrival
+ * order, and answered through ops once synced (503 when the node is stopping or out of memory).
+ * t0 (api_now_us) is the start of the request for its latency metric. Loop thread. */
+void api_submit_records(sj_node_t *n, sj_req_t *req, const caller_t *c, const api_submit_ops_t *ops,
+                        uint64_t t0);
+
 /* Invalidates cached lookups that depend on the index keys of a committed header. */
 void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h);
 

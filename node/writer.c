@@ -3,7 +3,12 @@
  * The loop thread queues submissions; the writer thread takes everything queued (up to max_group
  * records), builds one batch — headers with consecutive sequence numbers and chain links, tree
  * rows, index rows, the idempotency rows — signs one checkpoint for the resulting tree, commits
- * with one fsync, and posts the finished submissions back to the loop through a uv_async. */
+ * with one fsync, and posts the finished submissions back to the loop through a uv_async.
+ *
+ * A submission with a prepare step enters the queue waiting; prepare threads claim waiting
+ * submissions in queue order (prep_next is the first one not yet claimed) and mark each ready or
+ * refused. The writer thread only ever takes from the head of the queue, and only what is ready,
+ * so commit order is submission order. */
 #include "node/writer.h"
 
 #include <errno.h>
@@ -23,9 +28,14 @@ struct sj_writer {
   size_t nsigners;
   size_t max_group;
   pthread_t thread;
+  pthread_t prep_threads[SJ_WRITER_PREPARE_THREADS];
+  size_t nprep;             /* prepare threads running */
   pthread_mutex_t lock;
-  pthread_cond_t cond;
+  pthread_cond_t cond;      /* the writer thread waits on it: queued, or the head became ready */
+  pthread_cond_t prep_cond; /* prepare threads wait on it: a submission waits for prepare */
   sj_write_req_t *queue_head, *queue_tail; /* submitted, not yet taken (under lock) */
+  sj_write_req_t *prep_next;               /* first queued submission waiting for prepare, or
+                                              NULL (under lock) */
   sj_write_req_t *done_head, *done_tail;   /* finished, not yet delivered (under lock) */
   int stopping;                            /* under lock */
   uint64_t last_time_ms;                   /* writer thread only: keeps entry times monotonic */
@@ -54,6 +64,9 @@ static int space_ok(const sj_writer_t *w, size_t batch_bytes) {
   return avail >= w->min_free + 2 * (uint64_t)batch_bytes;
 }
 
+/* sj_write_req_t.state */
+enum { ST_WAITING, ST_PREPARING, ST_READY, ST_REFUSED };
+
 static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,11 +88,18 @@ static void list_push(sj_write_req_t **head, sj_write_req_t **tail, sj_write_req
   *tail = r;
 }
 
-/* Takes submissions off the queue until max_group records (at least one submission). */
+/* Whether the head of the queue can leave it (under lock). */
+static int head_ready(const sj_writer_t *w) {
+  return w->queue_head && w->queue_head->state >= ST_READY;
+}
+
+/* Takes the ready submissions at the head of the queue, until max_group records (at least one
+ * submission), or else one refused submission (under lock; head_ready). */
 static sj_write_req_t *take_group(sj_writer_t *w) {
   sj_write_req_t *head = w->queue_head, *last = head;
   size_t n = head->nitems;
-  while (last->next && n + last->next->nitems <= w->max_group) {
+  while (head->state == ST_READY && last->next && last->next->state == ST_READY &&
+         n + last->next->nitems <= w->max_group) {
     last = last->next;
     n += last->nitems;
   }
@@ -88,6 +108,36 @@ static sj_write_req_t *take_group(sj_writer_t *w) {
     w->queue_tail = NULL;
   last->next = NULL;
   return head;
+}
+
+/* The next queued submission after r that waits for prepare, or NULL (under lock). */
+static sj_write_req_t *next_waiting(sj_write_req_t *r) {
+  while (r && r->state != ST_WAITING)
+    r = r->next;
+  return r;
+}
+
+static void *prepare_main(void *arg) {
+  sj_writer_t *w = arg;
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (!w->prep_next && !w->stopping)
+      pthread_cond_wait(&w->prep_cond, &w->lock);
+    sj_write_req_t *r = w->prep_next;
+    if (!r) /* stopping and nothing left to prepare */
+      break;
+    r->state = ST_PREPARING;
+    w->prep_next = next_waiting(r->next);
+    pthread_mutex_unlock(&w->lock);
+    int rv = r->prepare(r);
+    pthread_mutex_lock(&w->lock);
+    r->rv = rv;
+    r->state = rv ? ST_REFUSED : ST_READY;
+    if (r == w->queue_head)
+      pthread_cond_signal(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
 }
 
 static void count_group(sj_writer_t *w, size_t n) {
@@ -213,11 +263,14 @@ static int commit_group(sj_writer_t *w, sj_write_req_t *group) {
   return 0;
 }
 
+/* Hands a finished group back to the loop; rv is every submission's result (a refused one keeps
+ * its own). */
 static void finish(sj_writer_t *w, sj_write_req_t *group, int rv) {
   pthread_mutex_lock(&w->lock);
   while (group) {
     sj_write_req_t *next = group->next;
-    group->rv = rv;
+    if (group->state != ST_REFUSED)
+      group->rv = rv;
     list_push(&w->done_head, &w->done_tail, group);
     group = next;
   }
@@ -229,7 +282,7 @@ static void *writer_main(void *arg) {
   sj_writer_t *w = arg;
   for (;;) {
     pthread_mutex_lock(&w->lock);
-    while (!w->queue_head && !w->stopping)
+    while (!head_ready(w) && (w->queue_head || !w->stopping))
       pthread_cond_wait(&w->cond, &w->lock);
     if (!w->queue_head) { /* stopping and drained */
       pthread_mutex_unlock(&w->lock);
@@ -237,6 +290,10 @@ static void *writer_main(void *arg) {
     }
     sj_write_req_t *group = take_group(w);
     pthread_mutex_unlock(&w->lock);
+    if (group->state == ST_REFUSED) { /* its prepare step refused it: nothing to write */
+      finish(w, group, 0);
+      continue;
+    }
     int rv = commit_group(w, group);
     if (rv)
       atomic_fetch_add(&w->stats.failures, 1);
@@ -272,6 +329,7 @@ int sj_writer_start(uv_loop_t *loop, sj_store_t *store, uint32_t region, const s
   w->max_group = max_group ? max_group : 20000;
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->cond, NULL);
+  pthread_cond_init(&w->prep_cond, NULL);
   int rv = uv_async_init(loop, &w->async, on_async);
   if (rv) {
     free(w);
@@ -281,6 +339,16 @@ int sj_writer_start(uv_loop_t *loop, sj_store_t *store, uint32_t region, const s
   rv = pthread_create(&w->thread, NULL, writer_main, w);
   if (rv) {
     uv_close((uv_handle_t *)&w->async, (uv_close_cb)free); /* async is the first member */
+    return -rv;
+  }
+  /* Prepare threads: at least one must start (the others only add parallelism). */
+  while (w->nprep < SJ_WRITER_PREPARE_THREADS &&
+         (rv = pthread_create(&w->prep_threads[w->nprep], NULL, prepare_main, w)) == 0)
+    w->nprep++;
+  if (w->nprep == 0) {
+    *out = w;
+    sj_writer_stop(w);
+    *out = NULL;
     return -rv;
   }
   *out = w;
@@ -293,8 +361,15 @@ int sj_writer_submit(sj_writer_t *w, sj_write_req_t *r) {
     pthread_mutex_unlock(&w->lock);
     return SJ_ECLOSED;
   }
+  r->state = r->prepare ? ST_WAITING : ST_READY;
   list_push(&w->queue_head, &w->queue_tail, r);
-  pthread_cond_signal(&w->cond);
+  if (r->prepare) {
+    if (!w->prep_next)
+      w->prep_next = r; /* everything before r was claimed already */
+    pthread_cond_signal(&w->prep_cond);
+  } else if (r == w->queue_head) {
+    pthread_cond_signal(&w->cond);
+  }
   pthread_mutex_unlock(&w->lock);
   return 0;
 }
@@ -303,6 +378,7 @@ static void on_writer_closed(uv_handle_t *h) {
   sj_writer_t *w = h->data;
   pthread_mutex_destroy(&w->lock);
   pthread_cond_destroy(&w->cond);
+  pthread_cond_destroy(&w->prep_cond);
   free(w);
 }
 
@@ -312,7 +388,10 @@ void sj_writer_stop(sj_writer_t *w) {
   pthread_mutex_lock(&w->lock);
   w->stopping = 1;
   pthread_cond_signal(&w->cond);
+  pthread_cond_broadcast(&w->prep_cond);
   pthread_mutex_unlock(&w->lock);
+  for (size_t i = 0; i < w->nprep; i++) /* they prepare what is queued first */
+    pthread_join(w->prep_threads[i], NULL);
   pthread_join(w->thread, NULL);
   on_async(&w->async); /* deliver what finished while stopping */
   sj_buf_deinit(&w->hdr);

@@ -1,10 +1,14 @@
 /* node/writer — the region's single writer: a thread that takes every queued submission, appends
  * them to the region's own log as one RocksDB batch with one signed checkpoint and one fsync
  * (group commit), and hands the results back to the libuv loop. The loop never waits on fsync.
+ * A submission may carry a prepare step (parsing and validating its request): it runs on one of
+ * the writer's prepare threads, so that the loop never parses either, and overlaps the commit of
+ * the submissions before it.
  *
  * Threads: sj_writer_submit() may be called from any thread; done callbacks run on the loop thread
- * given to sj_writer_start(). A submission is all-or-nothing: if its group fails to commit, every
- * submission of the group gets the error and nothing of it is stored. */
+ * given to sj_writer_start(). Submissions are committed in the order they were submitted, however
+ * long each one's prepare step takes. A submission is all-or-nothing: if its group fails to
+ * commit, every submission of the group gets the error and nothing of it is stored. */
 #ifndef SJ_NODE_WRITER_H
 #define SJ_NODE_WRITER_H
 
@@ -43,6 +47,10 @@ struct sj_write_req {
   uint8_t idem_body_hash[SJ_HASH_LEN];
   sj_write_done_fn done;
   void *ud;
+  /* Optional: runs once on a prepare thread (never the loop) before r is committed, and may fill
+   * items, nitems, leaf_hashes and idem_body_hash. A nonzero return means r is not committed:
+   * done gets that value in rv. It must not touch the loop or the request's network objects. */
+  int (*prepare)(sj_write_req_t *r);
   /* out, valid in done */
   int rv;                         /* 0, or SJ_ESTORE / SJ_ENOSPACE / -ENOMEM / SJ_ECLOSED */
   uint64_t first_seq;             /* seq of items[0] */
@@ -50,6 +58,7 @@ struct sj_write_req {
   uint8_t (*leaf_hashes)[SJ_HASH_LEN]; /* caller-provided array of nitems, filled on success */
   /* private */
   sj_write_req_t *next;
+  int state; /* under the writer's lock: waiting for prepare, being prepared, ready, refused */
 };
 
 typedef struct {
@@ -62,8 +71,10 @@ typedef struct {
 
 typedef struct sj_writer sj_writer_t;
 
-/* Starts the writer thread for region, signing checkpoints with signer (borrowed; must outlive the
- * writer) under its name as origin. max_group caps records per group commit (0 = 20000). */
+/* Starts the writer thread (and SJ_WRITER_PREPARE_THREADS prepare threads) for region, signing
+ * checkpoints with signer (borrowed; must outlive the writer) under its name as origin. max_group
+ * caps records per group commit (0 = 20000). */
+#define SJ_WRITER_PREPARE_THREADS 2
 int sj_writer_start(uv_loop_t *loop, sj_store_t *store, uint32_t region, const sj_signer_t *signer,
                     size_t max_group, sj_writer_t **out);
 /* Refuses group commits with SJ_ENOSPACE (nothing written) while the file system holding dir has
@@ -75,8 +86,9 @@ void sj_writer_set_space_check(sj_writer_t *w, const char *dir, uint64_t min_fre
 void sj_writer_set_next_signer(sj_writer_t *w, const sj_signer_t *next);
 /* Queues r. Returns 0 (done will be called once, later, on the loop) or SJ_ECLOSED when stopping. */
 int sj_writer_submit(sj_writer_t *w, sj_write_req_t *r);
-/* Stops accepting, finishes what is queued, joins the thread, runs pending done callbacks
- * synchronously, closes its loop handle (the loop must run to finish closing) and frees. */
+/* Stops accepting, finishes what is queued (prepared and committed), joins the threads, runs
+ * pending done callbacks synchronously, closes its loop handle (the loop must run to finish
+ * closing) and frees. */
 void sj_writer_stop(sj_writer_t *w);
 const sj_writer_stats_t *sj_writer_stats(const sj_writer_t *w);
 

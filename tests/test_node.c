@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,6 +716,142 @@ START_TEST(world_readable_secrets_are_refused_at_start) {
 }
 END_TEST
 
+/* ---- big submissions: parsed off the loop, committed in arrival order ------------------------- */
+
+#define BIG_RECORDS 50000 /* ~11 MB of NDJSON: under the 16 MiB body limit, seconds to parse */
+
+/* BIG_RECORDS credit records as NDJSON, each with its own name; records bad1 and bad2 (if not
+ * SIZE_MAX) get a USCC whose check character is wrong. The caller frees. */
+static char *big_ndjson(size_t bad1, size_t bad2) {
+  sj_buf_t b = {0};
+  for (size_t i = 0; i < BIG_RECORDS; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "big %zu", i);
+    const char *id = i == bad1 || i == bad2 ? "91310115MA1K00007R" : i % 2 ? USCC1 : USCC2;
+    sj_buf_printf(&b, "%s\n", credit(id, "penalty", name));
+  }
+  sj_buf_append_u8(&b, 0);
+  return (char *)b.p;
+}
+
+/* The node's sanjiao_posts_inflight gauge: submissions handed to the writer (parsing or waiting
+ * for their commit), not yet answered. */
+static long posts_inflight(void) {
+  sj_buf_t b = {0};
+  ck_assert_int_eq(get("/metrics", NULL, &b), 200);
+  sj_buf_append_u8(&b, 0);
+  const char *m = strstr((char *)b.p, "\nsanjiao_posts_inflight ");
+  ck_assert_ptr_nonnull(m);
+  long v = strtol(m + strlen("\nsanjiao_posts_inflight "), NULL, 10);
+  sj_buf_deinit(&b);
+  return v;
+}
+
+typedef struct {
+  const char *body;
+  int status;
+  sj_buf_t out;
+  volatile int done;
+} big_post_t;
+
+static void *big_poster(void *arg) {
+  big_post_t *bp = arg;
+  sj_test_req_t r = {"POST", "/v1/records", SUBMIT_TOKEN, "application/x-ndjson", NULL, NULL,
+                     bp->body, 0, 120000};
+  bp->status = sj_test_fetch(g_node.url, &r, &bp->out);
+  __atomic_store_n(&bp->done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+/* Polls the gauge until the big submission is in the writer's hands (then the loop has answered
+ * this request while it is being parsed) or the POST is answered. Returns whether it was seen. */
+static int wait_inflight(big_post_t *bp) {
+  for (int i = 0; i < 20000 && !__atomic_load_n(&bp->done, __ATOMIC_SEQ_CST); i++) {
+    if (posts_inflight() > 0)
+      return 1;
+    sj_test_sleep_ms(1);
+  }
+  return 0;
+}
+
+/* A 50,000-record NDJSON body is parsed on a prepare thread: the errors still name the exact
+ * records (index, field, code), in order, and nothing is written. */
+START_TEST(a_big_submission_reports_the_bad_indexes) {
+  char *body = big_ndjson(123, 41234);
+  sj_buf_t b = {0};
+  ck_assert_int_eq(post(body, "application/x-ndjson", NULL, &b), 400);
+  json_t *j = parse(&b);
+  json_t *errs = json_object_get(j, "errors");
+  ck_assert_uint_eq(json_array_size(errs), 2);
+  size_t want[2] = {123, 41234};
+  for (size_t i = 0; i < 2; i++) {
+    json_t *e = json_array_get(errs, i);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "index")), (json_int_t)want[i]);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "field")), "/subject/id");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "code")), "USCC_CHECKSUM");
+  }
+  ck_assert_str_eq(json_string_value(json_object_get(j, "title")), "Invalid records");
+  json_decref(j);
+  ck_assert_uint_eq(tree_size(), 0);
+  free(body);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
+/* While a big submission is being parsed, the node answers other requests: the metrics show it
+ * handed to the writer before its 400, and a lookup is answered meanwhile. */
+START_TEST(lookups_are_answered_while_a_big_submission_is_parsed) {
+  sj_buf_t b = {0};
+  ck_assert_int_eq(post(credit(USCC1, "penalty", "before"), NULL, NULL, &b), 201);
+  big_post_t bp = {.body = big_ndjson(BIG_RECORDS - 1, SIZE_MAX)};
+  pthread_t t;
+  pthread_create(&t, NULL, big_poster, &bp);
+  int seen = wait_inflight(&bp);
+  int lookup = get("/v1/subjects/" USCC1, NULL, &b);
+  pthread_join(t, NULL);
+  ck_assert_msg(seen, "the submission was never seen in the writer's hands before its answer");
+  ck_assert_int_eq(lookup, 200);
+  ck_assert_int_eq(bp.status, 400);
+  json_t *j = parse(&bp.out);
+  json_t *e = json_array_get(json_object_get(j, "errors"), 0);
+  ck_assert_int_eq(json_integer_value(json_object_get(e, "index")), BIG_RECORDS - 1);
+  json_decref(j);
+  ck_assert_int_eq(posts_inflight(), 0);
+  ck_assert_uint_eq(tree_size(), 1);
+  free((char *)bp.body);
+  sj_buf_deinit(&bp.out);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
+/* A small submission that arrives while a big one is still being parsed is committed after it:
+ * the writer keeps arrival order whatever each parse costs. */
+START_TEST(submissions_are_committed_in_arrival_order) {
+  sj_buf_t b = {0};
+  big_post_t bp = {.body = big_ndjson(SIZE_MAX, SIZE_MAX)};
+  pthread_t t;
+  pthread_create(&t, NULL, big_poster, &bp);
+  int seen = wait_inflight(&bp);
+  ck_assert_int_eq(post(credit(USCC2, "rating", "after"), NULL, NULL, &b), 201);
+  pthread_join(t, NULL);
+  ck_assert_msg(seen, "the submission was never seen in the writer's hands before its answer");
+  ck_assert_int_eq(bp.status, 201);
+  json_t *j = parse(&b);
+  json_t *a = json_array_get(json_object_get(j, "accepted"), 0);
+  ck_assert_int_eq(json_integer_value(json_object_get(a, "seq")), BIG_RECORDS);
+  json_decref(j);
+  j = parse(&bp.out);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "accepted")), BIG_RECORDS);
+  a = json_array_get(json_object_get(j, "accepted"), 0);
+  ck_assert_int_eq(json_integer_value(json_object_get(a, "seq")), 0);
+  json_decref(j);
+  ck_assert_uint_eq(tree_size(), BIG_RECORDS + 1);
+  free((char *)bp.body);
+  sj_buf_deinit(&bp.out);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   const sj_test_case_t cases[] = {
@@ -737,6 +874,9 @@ static Suite *node_suite(void) {
       {"rate_limit", tokens_are_rate_limited},
       {"public_rate_limit", the_public_is_rate_limited_per_address},
       {"secret_modes", world_readable_secrets_are_refused_at_start},
+      {"big_bad_indexes", a_big_submission_reports_the_bad_indexes},
+      {"parse_off_loop", lookups_are_answered_while_a_big_submission_is_parsed},
+      {"arrival_order", submissions_are_committed_in_arrival_order},
   };
   sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 120);
   return s;

@@ -777,6 +777,71 @@ START_TEST(capture_errors_name_the_document_and_write_nothing) {
 }
 END_TEST
 
+/* One capture with an Idempotency-Key; returns the status, the answer in out and the Location
+ * header's value in loc (empty when there was none). */
+static int capture_idem(const char *body, const char *key, sj_buf_t *out) {
+  sj_test_req_t r = {.method = "POST", .path = "/v1/epcis/capture", .token = SUBMIT_TOKEN,
+                     .ctype = "application/ld+json", .idem = key, .body = body};
+  return sj_test_fetch(g_node.url, &r, out);
+}
+
+/* Capture honours Idempotency-Key as POST /v1/records does: a retry gets the first job again
+ * (same id, same entries, nothing appended), another body under the key 422, a bad key 400; a
+ * retry after a restart still finds the job; another token's same key is another job. */
+START_TEST(capture_honours_idempotency_key) {
+  sj_buf_t doc = {0}, b1 = {0}, b2 = {0};
+  chain_document(&doc);
+  ck_assert_int_eq(capture_idem((const char *)doc.p, "cap-1", &b1), 202);
+  ck_assert_int_eq(capture_idem((const char *)doc.p, "cap-1", &b2), 202);
+  ck_assert_uint_eq(tree_size(), NCHAIN);
+  json_t *j1 = parse_json(b1.p, b1.n), *j2 = parse_json(b2.p, b2.n);
+  ck_assert_str_eq(json_string_value(json_object_get(j1, "captureID")),
+                   json_string_value(json_object_get(j2, "captureID")));
+  char *x = json_dumps(json_object_get(j1, "accepted"), JSON_COMPACT);
+  char *y = json_dumps(json_object_get(j2, "accepted"), JSON_COMPACT);
+  ck_assert_str_eq(x, y);
+  free(x), free(y);
+  ck_assert_str_eq(json_string_value(json_object_get(j1, "finishedAt")),
+                   json_string_value(json_object_get(j2, "finishedAt")));
+  /* the job is there under its id */
+  char path[128];
+  snprintf(path, sizeof path, "/v1/epcis/capture/%s",
+           json_string_value(json_object_get(j1, "captureID")));
+  ck_assert_int_eq(fetch("GET", path, SUBMIT_TOKEN, NULL, NULL, &b2), 200);
+  /* another body under the same key */
+  sj_buf_t ev = {0};
+  chain_event(0, &ev);
+  ck_assert_int_eq(capture_idem((const char *)ev.p, "cap-1", &b2), 422);
+  ck_assert(strstr((char *)b2.p, "Idempotency-Key reused"));
+  char longkey[300];
+  memset(longkey, 'k', 256); /* over the 255 characters a key may have */
+  longkey[256] = 0;
+  ck_assert_int_eq(capture_idem((const char *)ev.p, longkey, &b2), 400);
+  ck_assert(strstr((char *)b2.p, "IDEMPOTENCY_KEY_INVALID"));
+  ck_assert_uint_eq(tree_size(), NCHAIN);
+  /* committed with the events: a retry after kill -9 still gets the first answer */
+  sj_test_node_stop(&g_node, SIGKILL);
+  sj_test_node_start(&g_node, NULL);
+  ck_assert_int_eq(capture_idem((const char *)doc.p, "cap-1", &b2), 202);
+  json_decref(j2);
+  j2 = parse_json(b2.p, b2.n);
+  ck_assert_str_eq(json_string_value(json_object_get(j1, "captureID")),
+                   json_string_value(json_object_get(j2, "captureID")));
+  ck_assert_uint_eq(tree_size(), NCHAIN);
+  /* without a key, the same document is appended again */
+  ck_assert_int_eq(fetch("POST", "/v1/epcis/capture", SUBMIT_TOKEN, "application/ld+json",
+                         (const char *)doc.p, &b2),
+                   202);
+  ck_assert_uint_eq(tree_size(), 2 * NCHAIN);
+  json_decref(j1);
+  json_decref(j2);
+  sj_buf_deinit(&ev);
+  sj_buf_deinit(&doc);
+  sj_buf_deinit(&b1);
+  sj_buf_deinit(&b2);
+}
+END_TEST
+
 static int cli(const char *args, const char *out_name);
 static void read_all(const char *name, sj_buf_t *out);
 
@@ -1085,7 +1150,7 @@ static Suite *trace_suite(void) {
        node_setup,
        node_teardown,
        {capture_answers_202_and_the_job_shows_where_each_event_went,
-        capture_errors_name_the_document_and_write_nothing}},
+        capture_errors_name_the_document_and_write_nothing, capture_honours_idempotency_key}},
       {"journey_api", node_setup, node_teardown, {journey_endpoint_urn_and_digital_link_agree}},
       {"query", node_setup, node_teardown, {epcis_query_subset}},
       {"sample", node_setup, node_teardown, {sample_is_deterministic_and_every_record_is_accepted}},
