@@ -305,6 +305,7 @@ static int batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, cons
   /* Nothing below can fail. */
   sj_merkle_leaf_hash(header, hn, leaf);
   put_entry_row(b, &h, header, hn, body, bn);
+  store_facts_put(b->s, b->wb, &h, leaf, body, bn); /* leaf hash and annotation (log_store.c) */
   add_index_rows(b, &h);
   rv = sj_merkle_frontier_append(&b->f, leaf, emit_node, b);
   (void)rv; /* emit_node never fails */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char *const cf_names[CF_COUNT] = {"default", "entries",     "tree", "subjects",
-                                               "trace",   "checkpoints", "meta"};
+                                               "trace",   "checkpoints", "meta", "facts"};
 static const uint8_t schema_key[] = {0x00, 's', 'c', 'h', 'e', 'm', 'a'};
 
 /* ---- Errors ---------------------------------------------------------------------------------- */
@@ -41,6 +41,8 @@ void sj_store_opts_default(sj_store_opts_t *o) {
   o->block_cache_mb = 256;
   o->create_if_missing = 1;
   o->index_buffer_rows = 65536;
+  o->annotate = NULL;
+  o->annotate_ctx = NULL;
 }
 
 static rocksdb_options_t *db_options(const sj_store_opts_t *o) {
@@ -88,6 +90,11 @@ static rocksdb_options_t *cf_options(int cf, rocksdb_cache_t *cache) {
     set_table(o, cache, 1, 1);
     break;
   case CF_ENTRIES:
+    set_table(o, cache, 1, 1);
+    break;
+  case CF_FACTS:
+    /* Small rows read by point lookups (MultiGet), appended in key order. */
+    rocksdb_options_set_bottommost_compression(o, rocksdb_lz4_compression);
     set_table(o, cache, 1, 1);
     break;
   case CF_SUBJECTS:
@@ -251,6 +258,20 @@ int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, 
   *val = v;
   *vn = n;
   return 0;
+}
+
+void store_facts_put(sj_store_t *s, rocksdb_writebatch_t *wb, const sj_entry_header_t *h,
+                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn) {
+  uint8_t k[ENTRY_KEY_LEN], v[SJ_HASH_LEN + SJ_STORE_FACTS_MAX];
+  size_t n = 0;
+  store_entry_key(k, h->region, h->seq);
+  memcpy(v, leaf, SJ_HASH_LEN);
+  if (s->annotate != NULL)
+    n = s->annotate(s->annotate_ctx, h, body, bn, v + SJ_HASH_LEN, SJ_STORE_FACTS_MAX);
+  if (n > SJ_STORE_FACTS_MAX)
+    n = 0; /* a broken annotator: keep the leaf hash only */
+  rocksdb_writebatch_put_cf(wb, s->cf[CF_FACTS], (const char *)k, sizeof k, (const char *)v,
+                            SJ_HASH_LEN + n);
 }
 
 /* Replaces out with the n bytes at v. */
@@ -443,6 +464,8 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
     return -ENOMEM;
   }
   s->index_buffer_rows = opts->index_buffer_rows;
+  s->annotate = opts->annotate;
+  s->annotate_ctx = opts->annotate_ctx;
   atomic_init(&s->ingest_seq, 0);
   rv = open_db(s, dir, opts);
   if (rv == 0)

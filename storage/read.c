@@ -69,6 +69,104 @@ int sj_store_get_entry(sj_store_t *s, uint32_t region, uint64_t seq, sj_buf_t *h
   return rv;
 }
 
+/* ---- Several entries at once ------------------------------------------------------------------
+ */
+
+#define MULTI_MAX 64 /* keys per MultiGet call */
+
+/* One family's rows for keys[0..n-1] (sorted: in key order), into vals (NULL where absent). */
+static int multi_get(sj_store_t *s, int cf, const char *const *keys, const size_t *kn, size_t n,
+                     int sorted, rocksdb_pinnableslice_t **vals) {
+  char *errs[MULTI_MAX];
+  int rv = 0;
+  rocksdb_batched_multi_get_cf(s->db, s->ro, s->cf[cf], n, keys, kn, vals, errs, sorted != 0);
+  for (size_t i = 0; i < n; i++) {
+    if (errs[i] != NULL && rv == 0)
+      rv = store_rocks_error(errs[i]);
+    else
+      rocksdb_free(errs[i]);
+  }
+  return rv;
+}
+
+static void slices_free(rocksdb_pinnableslice_t **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i] != NULL)
+      rocksdb_pinnableslice_destroy(v[i]);
+}
+
+/* refs[0..n-1] (n <= MULTI_MAX): looks up each committed one, then calls fn in order. */
+static int get_chunk(sj_store_t *s, const sj_entry_ref_t *refs, size_t n, size_t base, int what,
+                     sj_store_entry_fn fn, void *ctx) {
+  uint8_t kb[MULTI_MAX][ENTRY_KEY_LEN];
+  const char *keys[MULTI_MAX];
+  size_t kn[MULTI_MAX], idx[MULTI_MAX], m = 0;
+  rocksdb_pinnableslice_t *ev[MULTI_MAX] = {0}, *fv[MULTI_MAX] = {0};
+  uint32_t size_region = 0;
+  uint64_t size = 0;
+  int have_size = 0, rv = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!have_size || refs[i].region != size_region) {
+      committed_size(s, refs[i].region, &size);
+      size_region = refs[i].region;
+      have_size = 1;
+    }
+    if (refs[i].seq >= size)
+      continue;
+    store_entry_key(kb[m], refs[i].region, refs[i].seq);
+    keys[m] = (const char *)kb[m];
+    kn[m] = ENTRY_KEY_LEN;
+    idx[m++] = i;
+  }
+  /* MultiGet wants sorted keys; refs usually are, so sort only when they are not. */
+  int sorted = 1;
+  for (size_t j = 1; j < m && sorted; j++)
+    sorted = memcmp(keys[j - 1], keys[j], ENTRY_KEY_LEN) < 0;
+  if (m > 0 && (what & SJ_GET_ENTRY))
+    rv = multi_get(s, CF_ENTRIES, keys, kn, m, sorted, ev);
+  if (m > 0 && rv == 0 && (what & SJ_GET_FACTS))
+    rv = multi_get(s, CF_FACTS, keys, kn, m, sorted, fv);
+  size_t j = 0;
+  for (size_t i = 0; i < n && rv == 0; i++) {
+    sj_store_entry_t e = {0};
+    if (j < m && idx[j] == i) {
+      e.found = 1;
+      if (what & SJ_GET_ENTRY) {
+        size_t vn = 0;
+        const uint8_t *v = ev[j] ? (const uint8_t *)rocksdb_pinnableslice_value(ev[j], &vn) : NULL;
+        sj_bytes_t h = {NULL, 0}, bd = {NULL, 0};
+        rv = v == NULL ? store_corrupt("entry below the head is missing")
+                       : parse_entry(v, vn, &h, &bd, &e.has_body);
+        e.header = h.p, e.hn = h.n, e.body = bd.p, e.bn = bd.n;
+      }
+      if (rv == 0 && (what & SJ_GET_FACTS) && fv[j] != NULL) {
+        size_t vn = 0;
+        const uint8_t *v = (const uint8_t *)rocksdb_pinnableslice_value(fv[j], &vn);
+        if (vn < SJ_HASH_LEN || vn > SJ_HASH_LEN + SJ_STORE_FACTS_MAX)
+          rv = store_corrupt("facts row");
+        e.leaf = v, e.facts = v + SJ_HASH_LEN, e.facts_n = vn - SJ_HASH_LEN;
+      }
+      j++;
+    }
+    if (rv == 0) {
+      int frv = fn(ctx, base + i, &e);
+      if (frv != 0)
+        rv = frv > 0 ? 1 : frv;
+    }
+  }
+  slices_free(ev, m);
+  slices_free(fv, m);
+  return rv;
+}
+
+int sj_store_get_entries(sj_store_t *s, const sj_entry_ref_t *refs, size_t n, int what,
+                         sj_store_entry_fn fn, void *ctx) {
+  int rv = 0;
+  for (size_t i = 0; i < n && rv == 0; i += MULTI_MAX)
+    rv = get_chunk(s, refs + i, n - i < MULTI_MAX ? n - i : MULTI_MAX, i, what, fn, ctx);
+  return rv > 0 ? 0 : rv;
+}
+
 /* The smallest key greater than every key starting with prefix: the prefix "plus one". Returns 0
  * when no such key exists (the prefix is all 0xFF), which cannot happen for index prefixes. */
 static size_t prefix_successor(const uint8_t *p, size_t n, uint8_t *out) {

@@ -23,12 +23,31 @@
 typedef struct sj_store sj_store_t;
 typedef struct sj_store_batch sj_store_batch_t;
 
+/* An entry of some region's log. */
 typedef struct {
-  size_t block_cache_mb;    /* shared LRU block cache; default 256 */
-  int create_if_missing;    /* default 1 */
-  size_t index_buffer_rows; /* index rows a region holds in memory before writing them to the
-                               index families in one sorted bulk; default 65536 (see
-                               docs/STORAGE.md); 0 writes them with every commit */
+  uint32_t region;
+  uint64_t seq;
+} sj_entry_ref_t;
+
+/* Per-entry facts (docs/STORAGE.md §1, "facts"): when set, the store calls this for every entry it
+ * appends (own entries and replicas alike), with the decoded header and the body (NULL when
+ * withheld), from inside sj_store_batch_add on the adding thread. It writes at most cap bytes of
+ * its own to out and returns their number (0: nothing of its own). The store keeps them, after the
+ * entry's leaf hash, in the facts row of the entry, written in the same atomic batch; lookups read
+ * them with sj_store_get_entries (SJ_GET_FACTS) instead of decoding bodies. It must not fail,
+ * block or call the store. */
+#define SJ_STORE_FACTS_MAX 256u
+typedef size_t (*sj_store_annotate_fn)(void *ctx, const sj_entry_header_t *h, const uint8_t *body,
+                                       size_t bn, uint8_t *out, size_t cap);
+
+typedef struct {
+  size_t block_cache_mb;         /* shared LRU block cache; default 256 */
+  int create_if_missing;         /* default 1 */
+  size_t index_buffer_rows;      /* index rows a region holds in memory before writing them to the
+                                    index families in one sorted bulk; default 65536 (see
+                                    docs/STORAGE.md); 0 writes them with every commit */
+  sj_store_annotate_fn annotate; /* per-entry facts (above); default NULL: only the leaf hash */
+  void *annotate_ctx;            /* passed to annotate */
 } sj_store_opts_t;
 
 void sj_store_opts_default(sj_store_opts_t *o);
@@ -60,7 +79,8 @@ int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, co
                        size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]);
 /* Same, for the region's own writer only, which built the header from this very body and the
  * SHA-256 it computed of it: the body's length is checked against the header, its hash is not
- * computed again. Entries from anywhere else (replicated, imported) go through sj_store_batch_add. */
+ * computed again. Entries from anywhere else (replicated, imported) go through sj_store_batch_add.
+ */
 int sj_store_batch_add_own(sj_store_batch_t *b, const uint8_t *header, size_t hn,
                            const uint8_t *body, size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]);
 
@@ -84,7 +104,8 @@ int sj_store_batch_put_meta(sj_store_batch_t *b, const char *key, const void *va
 int sj_store_batch_commit(sj_store_batch_t *b, int sync);
 void sj_store_batch_abort(sj_store_batch_t *b); /* frees; NULL is fine */
 
-/* ---- Reading ----------------------------------------------------------------------------------- */
+/* ---- Reading -----------------------------------------------------------------------------------
+ */
 
 /* Regions the store holds (appended to at least once), ascending. *n receives the count, up to
  * cap written. */
@@ -100,6 +121,30 @@ void sj_store_head(sj_store_t *s, uint32_t region, uint64_t *size, uint8_t root[
  * SJ_ESTORE. */
 int sj_store_get_entry(sj_store_t *s, uint32_t region, uint64_t seq, sj_buf_t *header,
                        sj_buf_t *body, int *has_body);
+
+/* Several entries in one RocksDB MultiGet (per family). what: SJ_GET_ENTRY (header and body),
+ * SJ_GET_FACTS (the stored leaf hash and the annotation of sj_store_opts_t.annotate), or both.
+ * fn(ctx, i, e) is called for refs[i], i ascending, with e borrowed for the call: e->found is 0 for
+ * an entry at or past its region's committed size; with SJ_GET_FACTS, e->leaf is NULL for an
+ * entry stored without a facts row (appended before the store kept them): compute it from the
+ * header. fn returns 0 to go on, non-zero to stop (a negative value is returned).
+ * Errors: SJ_ESTORE (e.g. an entry below the head missing, a corrupt row), -ENOMEM, fn's. */
+#define SJ_GET_ENTRY 1
+#define SJ_GET_FACTS 2
+typedef struct {
+  int found;             /* the entry is committed */
+  const uint8_t *header; /* SJ_GET_ENTRY: header bytes */
+  size_t hn;             /* its length */
+  const uint8_t *body;   /* SJ_GET_ENTRY: body bytes when has_body */
+  size_t bn;             /* its length */
+  int has_body;          /* the body is held */
+  const uint8_t *leaf;   /* SJ_GET_FACTS: stored leaf hash (SJ_HASH_LEN bytes), or NULL */
+  const uint8_t *facts;  /* SJ_GET_FACTS: the annotation bytes (when leaf is not NULL) */
+  size_t facts_n;        /* their length (0: none) */
+} sj_store_entry_t;
+typedef int (*sj_store_entry_fn)(void *ctx, size_t i, const sj_store_entry_t *e);
+int sj_store_get_entries(sj_store_t *s, const sj_entry_ref_t *refs, size_t n, int what,
+                         sj_store_entry_fn fn, void *ctx);
 
 /* Leaf hash of entry seq. Errors: SJ_ENOTFOUND, SJ_ESTORE. */
 int sj_store_leaf_hash(sj_store_t *s, uint32_t region, uint64_t seq, uint8_t out[SJ_HASH_LEN]);
@@ -129,10 +174,6 @@ int sj_store_checkpoint_put(sj_store_t *s, uint32_t region, uint64_t size, const
  * SJ_EINVAL). Only rows of committed entries are reported. fn runs on the calling thread with no
  * store lock held, so it may call other store functions. Errors: SJ_EINVAL, SJ_ESTORE, fn's. */
 typedef enum { SJ_INDEX_SUBJECTS = 0, SJ_INDEX_TRACE = 1 } sj_index_t;
-typedef struct {
-  uint32_t region;
-  uint64_t seq;
-} sj_entry_ref_t;
 typedef int (*sj_store_scan_fn)(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms);
 int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
                   const sj_entry_ref_t *after, sj_store_scan_fn fn, void *ctx);

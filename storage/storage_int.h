@@ -39,6 +39,7 @@ enum {
   CF_TRACE,
   CF_CHECKPOINTS,
   CF_META,
+  CF_FACTS, /* region u32 | seq u64 -> leaf hash | the node's annotation (sj_store_opts_t) */
   CF_COUNT
 };
 
@@ -119,6 +120,8 @@ struct sj_store {
   rocksdb_writeoptions_t *wo_sync;              /* owned; sync = 1 */
   rocksdb_writeoptions_t *wo_nosync;            /* owned; sync = 0 */
   size_t index_buffer_rows;                     /* memidx rows that trigger a bulk write */
+  sj_store_annotate_fn annotate;                /* per-entry facts, or NULL; immutable */
+  void *annotate_ctx;                           /* its argument */
   char *ingest_dir;                             /* owned; <dir>/ingest, table files built there */
   atomic_ulong ingest_seq;                      /* names the next table file */
   pthread_rwlock_t regions_lock;                /* guards the three fields below */
@@ -156,6 +159,10 @@ int store_region_get(sj_store_t *s, uint32_t code, store_region_t **out);
 int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync);
 /* Point read of one row; *val is rocksdb_malloc'd (free with rocksdb_free) or NULL when absent. */
 int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn);
+
+/* Puts entry h's facts row (leaf hash, then what s->annotate makes of header and body) into wb. */
+void store_facts_put(sj_store_t *s, rocksdb_writebatch_t *wb, const sj_entry_header_t *h,
+                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn);
 
 /* ---- tile.c: tiles --------------------------------------------------------------------------- */
 /* Where node (level, index) lives: tile level, tile index, level within the tile, slot. */

@@ -422,6 +422,120 @@ START_TEST(append_reopen_reads_everything_back) {
 }
 END_TEST
 
+/* ---- Several entries at once, with their facts rows -------------------------------------------
+ */
+
+/* A test annotator: "seq=<seq> body=<0|1> n=<body length>", or nothing for entry 3. */
+static size_t test_annotate(void *ctx, const sj_entry_header_t *h, const uint8_t *body, size_t bn,
+                            uint8_t *out, size_t cap) {
+  (*(int *)ctx)++;
+  if (h->seq == 3)
+    return 0;
+  int n = snprintf((char *)out, cap, "seq=%llu body=%d n=%zu", (unsigned long long)h->seq,
+                   body != NULL, bn);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+typedef struct {
+  const chain_t *c;
+  const sj_entry_ref_t *refs;
+  int what, annotated; /* annotated: the store had the annotator when the entries were added */
+  size_t calls, stop_at;
+} many_t;
+
+static int check_one(void *ctx, size_t i, const sj_store_entry_t *e) {
+  many_t *m = ctx;
+  sj_buf_t want_h = {0}, want_b = {0};
+  ck_assert_uint_eq(i, m->calls);
+  m->calls++;
+  uint64_t seq = m->refs[i].seq;
+  ck_assert_int_eq(e->found, m->refs[i].region == m->c->region && seq < m->c->size);
+  if (!e->found)
+    return m->stop_at && m->calls == m->stop_at ? 1 : 0;
+  if (m->what & SJ_GET_ENTRY) {
+    body_of(m->c->region, seq, &want_b);
+    header_of(m->c->region, seq, seq ? m->c->leaf[seq - 1] : (const uint8_t[SJ_HASH_LEN]){0},
+              &want_b, &want_h);
+    ck_assert_uint_eq(e->hn, want_h.n);
+    ck_assert_mem_eq(e->header, want_h.p, want_h.n);
+    ck_assert_int_eq(e->has_body, !withheld(seq));
+    if (e->has_body) {
+      ck_assert_uint_eq(e->bn, want_b.n);
+      ck_assert_mem_eq(e->body, want_b.p, want_b.n);
+    }
+  } else {
+    ck_assert_ptr_null(e->header);
+  }
+  if (m->what & SJ_GET_FACTS) {
+    ck_assert_ptr_nonnull(e->leaf);
+    ck_assert_mem_eq(e->leaf, m->c->leaf[seq], SJ_HASH_LEN);
+    char want[64] = "";
+    if (m->annotated && seq != 3) {
+      body_of(m->c->region, seq, &want_b);
+      snprintf(want, sizeof want, "seq=%llu body=%d n=%zu", (unsigned long long)seq, !withheld(seq),
+               withheld(seq) ? (size_t)0 : want_b.n);
+    }
+    ck_assert_uint_eq(e->facts_n, strlen(want));
+    ck_assert_mem_eq(e->facts, want, e->facts_n);
+  } else {
+    ck_assert_ptr_null(e->leaf);
+  }
+  sj_buf_deinit(&want_h);
+  sj_buf_deinit(&want_b);
+  return m->stop_at && m->calls == m->stop_at ? 1 : 0;
+}
+
+static void get_many(sj_store_t *s, many_t *m, const sj_entry_ref_t *refs, size_t n) {
+  m->refs = refs;
+  for (int what = 1; what <= 3; what++) {
+    m->what = what;
+    m->calls = 0;
+    int rv = sj_store_get_entries(s, refs, n, what, check_one, m);
+    ck_assert_msg(rv == 0, "get_entries: %s (%s)", sj_strerror(rv), sj_store_last_error());
+    ck_assert_uint_eq(m->calls, m->stop_at ? m->stop_at : n);
+  }
+}
+
+START_TEST(entries_and_their_facts_read_many_at_once) {
+  chain_t c;
+  int calls = 0;
+  sj_store_t *s = NULL;
+  sj_store_opts_t o;
+  chain_init(&c, SH, 200);
+  sj_store_opts_default(&o);
+  o.block_cache_mb = 8;
+  o.index_buffer_rows = idx_rows;
+  o.annotate = test_annotate;
+  o.annotate_ctx = &calls;
+  ck_assert_int_eq(sj_store_open(dir, &o, &s), 0);
+  append_batch(s, &c, 70, 1);  /* more than one MultiGet's worth */
+  ck_assert_int_eq(calls, 70); /* once per entry, withheld ones too */
+  sj_store_close(s);
+  s = open_store(); /* facts survive a reopen; this store has no annotator */
+  append_batch(s, &c, 10, 1);
+  sj_entry_ref_t refs[100];
+  size_t n = 0;
+  for (uint64_t seq = 0; seq < 82; seq++) /* ascending, two past the head */
+    refs[n++] = (sj_entry_ref_t){SH, seq};
+  many_t m = {.c = &c, .annotated = 1};
+  get_many(s, &m, refs, 70);
+  /* entries added without an annotator: a leaf hash, no facts of the node's */
+  m.annotated = 0;
+  get_many(s, &m, refs + 70, 12);
+  /* any order, a region the store does not hold, and stopping early */
+  n = 0;
+  for (uint64_t seq = 69; seq-- > 0;)
+    refs[n++] = (sj_entry_ref_t){SH, seq};
+  refs[n++] = (sj_entry_ref_t){JS, 0};
+  m.annotated = 1;
+  get_many(s, &m, refs, n);
+  m.stop_at = 5;
+  get_many(s, &m, refs, n);
+  sj_store_close(s);
+  chain_free(&c);
+}
+END_TEST
+
 START_TEST(scan_stops_resumes_and_aborts) {
   chain_t c;
   collect_t *got = calloc(1, sizeof *got);
@@ -912,7 +1026,8 @@ END_TEST
 static Suite *storage_suite(void) {
   Suite *s = suite_create("storage");
   const TTest *append[] = {append_reopen_reads_everything_back, scan_stops_resumes_and_aborts,
-                           reads_span_memtables_and_table_files, NULL};
+                           reads_span_memtables_and_table_files,
+                           entries_and_their_facts_read_many_at_once, NULL};
   const TTest *proofs[] = {proofs_verify_at_every_size_to_300, one_entry_per_batch_frontier_matches,
                            NULL};
   const TTest *refuse[] = {refused_adds_leave_batch_usable,
