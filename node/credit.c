@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xxhash.h>
 
 /* The rule files, embedded at build time from node/credit_rules.json and disclosure_rules.json. */
 extern const unsigned char sj_credit_rules_json[];
@@ -32,6 +33,7 @@ static struct {
   json_t *disclosure;              /* node/disclosure_rules.json */
   const char *personal[MAX_NAMES]; /* every personal member name and minor flag, sorted */
   size_t npersonal;
+  uint32_t digest; /* of both rule files: facts derived under other rules are not used */
   int ok;
 } rules;
 static pthread_once_t rules_once = PTHREAD_ONCE_INIT;
@@ -65,6 +67,9 @@ static void rules_load(void) {
   json_object_foreach(json_object_get(rules.disclosure, "personal_members"), key, v) add_names(v);
   add_names(json_object_get(rules.disclosure, "minor_flags"));
   qsort(rules.personal, rules.npersonal, sizeof *rules.personal, cmp_str);
+  rules.digest =
+      (uint32_t)XXH3_64bits_withSeed(sj_disclosure_rules_json, sj_disclosure_rules_json_len,
+                                     XXH3_64bits(sj_credit_rules_json, sj_credit_rules_json_len));
   rules.ok = rules.npersonal > 0;
 }
 
@@ -544,6 +549,31 @@ static void facts_read(const json_t *rec, facts_t *f) {
   f->warning_only = warning_only(dec);
 }
 
+/* The same from facts stored at append (sj_credit_fact_t): pointers into *x. */
+static void facts_from(const sj_credit_fact_t *x, facts_t *f) {
+  memset(f, 0, sizeof *f);
+  f->type = x->type;
+  f->trule = json_object_get(rule("types"), f->type ? f->type : "");
+  f->action = x->action;
+  f->has_ref = x->has_ref;
+  f->ref_region = x->ref_region;
+  f->ref_seq = x->ref_seq;
+  f->date_ms = x->date_ms;
+  f->from_ms = x->from_ms;
+  f->until_ms = x->until_ms;
+  f->severity = x->severity;
+  f->scheme = x->scheme;
+  f->specific = x->specific;
+  f->warning_only = x->warning_only;
+}
+
+/* Whether the node holds entry i's body (parsed, or summarised in its facts). */
+static int held(const sj_credit_entry_t *e) {
+  return e->rec || (e->fact && e->fact->has_rec);
+}
+
+static int about_minor(const sj_credit_entry_t *e, uint64_t now);
+
 /* qsort has no context argument: the fold being sorted is passed through a thread-local. */
 static _Thread_local const fold_t *sorting;
 
@@ -601,7 +631,7 @@ static size_t resolve(fold_t *F, size_t i, int follow) {
   }
   if (follow)
     t = head_of(F, t);
-  if (t == i || !F->e[t].rec) {
+  if (t == i || !held(&F->e[t])) {
     F->s[i].reject = t == i ? "ACTION_TARGET_INVALID" : "REF_NOT_HELD";
     return SJ_CREDIT_NONE;
   }
@@ -684,7 +714,7 @@ static void window(fold_t *F, size_t i) {
 }
 
 static int is_decision(const fold_t *F, size_t i) {
-  return F->e[i].rec && F->f[i].trule && !is_pure_action(F, i);
+  return held(&F->e[i]) && F->f[i].trule && !is_pure_action(F, i);
 }
 
 /* Repairs and removals, in time order; the first accepted one ends the decision. */
@@ -744,7 +774,7 @@ static void set_status(fold_t *F, size_t i) {
   int ended = s->ended_by != SJ_CREDIT_NONE && s->ended_ms < end;
   if (ended)
     end = s->ended_ms;
-  if (!F->e[i].rec)
+  if (!held(&F->e[i]))
     s->status = SJ_CREDIT_UNKNOWN;
   else if (s->status == SJ_CREDIT_REVOKED)
     ;
@@ -765,7 +795,7 @@ static void set_status(fold_t *F, size_t i) {
     s->status = SJ_CREDIT_EXPIRED;
   int visible = (s->status == SJ_CREDIT_ACTIVE || s->status == SJ_CREDIT_PENDING) && s->published &&
                 F->e[i].disclosure == SJ_DISCLOSE_PUBLIC && !F->e[i].person &&
-                !sj_credit_about_minor(F->e[i].rec, now);
+                !about_minor(&F->e[i], now);
   s->public_until_ms = visible ? end : 0;
 }
 
@@ -785,6 +815,8 @@ static void fold_init(fold_t *F) {
     s->target = s->ended_by = s->superseded_by = s->replaced_by = SJ_CREDIT_NONE;
     if (F->e[i].rec)
       facts_read(F->e[i].rec, &F->f[i]);
+    else if (F->e[i].fact && F->e[i].fact->has_rec)
+      facts_from(F->e[i].fact, &F->f[i]);
     else
       memset(&F->f[i], 0, sizeof F->f[i]);
     s->action = F->f[i].action;
@@ -809,7 +841,7 @@ int sj_credit_fold(const sj_credit_entry_t *e, size_t n, uint64_t now, sj_credit
     pass_corrections(&F);
     pass_revocations(&F);
     for (size_t i = 0; i < n; i++)
-      if (e[i].rec)
+      if (held(&e[i]))
         window(&F, i);
     pass_endings(&F);
     pass_ratings(&F);
@@ -875,8 +907,9 @@ static int is_mobile(const char *s) {
   return n == 11 && s[0] == '1' && s[1] >= '3' && s[1] <= '9' && strspn(s, "0123456789") == 11;
 }
 
-/* Whether an identity number belongs to someone under the minor age at now. */
-static int id_is_minor(const char *s, uint64_t now) {
+/* When the holder of an identity number comes of age; 0 when s is not one or the holder was born
+ * before 1970 (certainly of age). */
+static uint64_t id_adult_ms(const char *s) {
   int y, m, d;
   if (sj_resident_id_check(s, strlen(s)) != SJ_ID_OK || digits(s + 6, 4, &y) ||
       digits(s + 10, 2, &m) || digits(s + 12, 2, &d))
@@ -884,9 +917,8 @@ static int id_is_minor(const char *s, uint64_t now) {
   unsigned years = rule_uint(rules.disclosure, "minor_age_years", 18);
   int64_t birth = days_from_civil(y, (unsigned)m, (unsigned)d);
   if (birth < 1)
-    return 0; /* born before 1970: certainly of age */
-  uint64_t adult = sj_credit_add_months((uint64_t)birth * DAY_MS - CST_MS, years * 12);
-  return now < adult;
+    return 0;
+  return sj_credit_add_months((uint64_t)birth * DAY_MS - CST_MS, years * 12);
 }
 
 static int is_sensitive_string(const char *s) {
@@ -895,22 +927,43 @@ static int is_sensitive_string(const char *s) {
 }
 
 /* An object is about a minor when it carries a minor flag set to true, or an identity number of
- * someone under age as one of its own string members. */
-static int object_about_minor(const json_t *o, uint64_t now) {
+ * someone under age as one of its own string members: until the returned instant (0: never;
+ * SJ_CREDIT_FOREVER: a flag). */
+static uint64_t object_minor_until(const json_t *o) {
   const char *k;
   const json_t *v;
+  uint64_t until = 0;
   json_object_foreach((json_t *)o, k, v) {
     if (json_is_true(v) && in_list(drule("minor_flags"), k))
-      return 1;
-    if (json_is_string(v) && id_is_minor(json_string_value(v), now))
-      return 1;
+      return SJ_CREDIT_FOREVER;
+    if (json_is_string(v)) {
+      uint64_t a = id_adult_ms(json_string_value(v));
+      until = a > until ? a : until;
+    }
   }
-  return 0;
+  return until;
+}
+
+static int object_about_minor(const json_t *o, uint64_t now) {
+  return now < object_minor_until(o);
+}
+
+/* The record (or its subject) is about a minor while now < this. */
+static uint64_t record_minor_until(const json_t *rec) {
+  if (!json_is_object(rec) || !drule("minor_flags"))
+    return 0;
+  uint64_t a = object_minor_until(rec), b = object_minor_until(json_object_get(rec, "subject"));
+  return a > b ? a : b;
 }
 
 int sj_credit_about_minor(const json_t *rec, uint64_t now) {
-  return json_is_object(rec) && drule("minor_flags") &&
-         (object_about_minor(rec, now) || object_about_minor(json_object_get(rec, "subject"), now));
+  return now < record_minor_until(rec);
+}
+
+static int about_minor(const sj_credit_entry_t *e, uint64_t now) {
+  if (e->rec)
+    return sj_credit_about_minor(e->rec, now);
+  return e->fact && now < e->fact->minor_until_ms;
 }
 
 static int mask_value(json_t *v, uint64_t now);
@@ -986,4 +1039,173 @@ int sj_credit_body_may_mask(const uint8_t *p, size_t n) {
     i = j;
   }
   return 0;
+}
+
+/* ---- Facts kept at append (credit.h) ------------------------------------------------------------
+ * Encoding: version u8 (1) | rules digest u32 | flags u8 | disclosure u8 | action u8 |
+ * ref region u32 | ref seq u64 | date u64 | from u64 | until u64 | minor_until u64 |
+ * type, severity, scheme: each length u8 (0xFF: absent) and bytes. Big-endian. */
+
+#define FACT_VERSION 1u
+#define FACT_FIXED 52u
+enum { FF_REC = 1, FF_REF = 2, FF_SPECIFIC = 4, FF_WARNING = 8, FF_PLAIN = 16, FF_PERSON = 32 };
+
+static int fact_str(const char *v, char *dst, const char **out) {
+  *out = NULL;
+  if (!v)
+    return 0;
+  size_t n = strlen(v);
+  if (n > SJ_CREDIT_FACT_STR)
+    return SJ_EINVAL;
+  memcpy(dst, v, n + 1);
+  *out = dst;
+  return 0;
+}
+
+int sj_credit_fact_read(const json_t *rec, sj_credit_fact_t *out) {
+  sj_credit_fact_t f;
+  facts_t x;
+  memset(&f, 0, sizeof f);
+  if (!rec) {
+    *out = f;
+    return 0;
+  }
+  if (!rule("types"))
+    return SJ_EFORMAT;
+  facts_read(rec, &x);
+  f.has_rec = 1;
+  f.action = x.action;
+  f.has_ref = (uint8_t)x.has_ref;
+  f.specific = (uint8_t)x.specific;
+  f.warning_only = (uint8_t)x.warning_only;
+  f.ref_region = x.ref_region;
+  f.ref_seq = x.ref_seq;
+  f.date_ms = x.date_ms;
+  f.from_ms = x.from_ms;
+  f.until_ms = x.until_ms;
+  f.minor_until_ms = record_minor_until(rec);
+  if (fact_str(x.type, f.type_s, &f.type) || fact_str(x.severity, f.severity_s, &f.severity) ||
+      fact_str(x.scheme, f.scheme_s, &f.scheme))
+    return SJ_EINVAL;
+  *out = f;
+  out->type = f.type ? out->type_s : NULL; /* point into *out, not the local copy */
+  out->severity = f.severity ? out->severity_s : NULL;
+  out->scheme = f.scheme ? out->scheme_s : NULL;
+  return 0;
+}
+
+static size_t put_str(uint8_t *p, const char *s) {
+  if (!s) {
+    p[0] = 0xFF;
+    return 1;
+  }
+  size_t n = strlen(s);
+  p[0] = (uint8_t)n;
+  memcpy(p + 1, s, n);
+  return 1 + n;
+}
+
+size_t sj_credit_fact_encode(const sj_credit_fact_t *f, uint8_t *out) {
+  pthread_once(&rules_once, rules_load);
+  out[0] = FACT_VERSION;
+  sj_put_be32(out + 1, rules.digest);
+  out[5] = (uint8_t)((f->has_rec ? FF_REC : 0) | (f->has_ref ? FF_REF : 0) |
+                     (f->specific ? FF_SPECIFIC : 0) | (f->warning_only ? FF_WARNING : 0) |
+                     (f->plain ? FF_PLAIN : 0) | (f->person ? FF_PERSON : 0));
+  out[6] = f->disclosure;
+  out[7] = f->action;
+  sj_put_be32(out + 8, f->ref_region);
+  sj_put_be64(out + 12, f->ref_seq);
+  sj_put_be64(out + 20, f->date_ms);
+  sj_put_be64(out + 28, f->from_ms);
+  sj_put_be64(out + 36, f->until_ms);
+  sj_put_be64(out + 44, f->minor_until_ms);
+  size_t n = FACT_FIXED;
+  n += put_str(out + n, f->type);
+  n += put_str(out + n, f->severity);
+  n += put_str(out + n, f->scheme);
+  return n;
+}
+
+static int fact_get_str(const uint8_t *p, size_t n, size_t *off, char *dst, const char **out) {
+  if (*off >= n)
+    return SJ_EFORMAT;
+  size_t len = p[(*off)++];
+  *out = NULL;
+  if (len == 0xFF)
+    return 0;
+  if (len > SJ_CREDIT_FACT_STR || len > n - *off || memchr(p + *off, 0, len))
+    return SJ_EFORMAT;
+  memcpy(dst, p + *off, len);
+  dst[len] = 0;
+  *off += len;
+  *out = dst;
+  return 0;
+}
+
+int sj_credit_fact_decode(const uint8_t *p, size_t n, sj_credit_fact_t *out) {
+  sj_credit_fact_t f;
+  pthread_once(&rules_once, rules_load);
+  if (n < FACT_FIXED || p[0] != FACT_VERSION)
+    return n >= 1 && p[0] != FACT_VERSION ? SJ_EVERSION : SJ_EFORMAT;
+  if (!rules.ok || sj_get_be32(p + 1) != rules.digest)
+    return SJ_EVERSION;
+  memset(&f, 0, sizeof f);
+  f.has_rec = (p[5] & FF_REC) != 0;
+  f.has_ref = (p[5] & FF_REF) != 0;
+  f.specific = (p[5] & FF_SPECIFIC) != 0;
+  f.warning_only = (p[5] & FF_WARNING) != 0;
+  f.plain = (p[5] & FF_PLAIN) != 0;
+  f.person = (p[5] & FF_PERSON) != 0;
+  f.disclosure = p[6];
+  f.action = p[7];
+  f.ref_region = sj_get_be32(p + 8);
+  f.ref_seq = sj_get_be64(p + 12);
+  f.date_ms = sj_get_be64(p + 20);
+  f.from_ms = sj_get_be64(p + 28);
+  f.until_ms = sj_get_be64(p + 36);
+  f.minor_until_ms = sj_get_be64(p + 44);
+  if (f.disclosure > SJ_DISCLOSE_SUBJECT || f.action > SJ_CREDIT_ACT_REMOVAL || (p[5] & ~63u))
+    return SJ_EFORMAT;
+  size_t off = FACT_FIXED;
+  int rv = fact_get_str(p, n, &off, f.type_s, &f.type);
+  rv = rv ? rv : fact_get_str(p, n, &off, f.severity_s, &f.severity);
+  rv = rv ? rv : fact_get_str(p, n, &off, f.scheme_s, &f.scheme);
+  if (rv == 0 && off != n)
+    rv = SJ_EFORMAT;
+  if (rv)
+    return rv;
+  *out = f; /* the pointers are fixed to point into *out below */
+  out->type = f.type ? out->type_s : NULL;
+  out->severity = f.severity ? out->severity_s : NULL;
+  out->scheme = f.scheme ? out->scheme_s : NULL;
+  return 0;
+}
+
+size_t sj_credit_annotate(void *ctx, const sj_entry_header_t *h, const uint8_t *body, size_t bn,
+                          uint8_t *out, size_t cap) {
+  sj_credit_fact_t f;
+  json_t *rec = NULL;
+  (void)ctx;
+  if (cap < SJ_CREDIT_FACT_MAX || sj_credit_rules_ok())
+    return 0;
+  if (body && h->kind == SJ_KIND_CREDIT) /* as lookups parse it (node/api_credit.c) */
+    rec = json_loadb((const char *)body, bn, JSON_DECODE_INT_AS_REAL, NULL);
+  if (sj_credit_fact_read(rec, &f)) {
+    json_decref(rec);
+    return 0;
+  }
+  f.disclosure = h->disclosure;
+  for (uint16_t i = 0; i < h->nkeys; i++)
+    f.person |= h->keys[i].type == SJ_KEY_PERSON;
+  /* Whether masking removes nothing does not depend on the time: whatever makes a record about a
+   * minor (a flag member, an identity number) is itself removed by name or by pattern. */
+  f.plain = rec && !sj_credit_body_may_mask(body, bn);
+  if (rec && !f.plain) {
+    json_t *copy = json_deep_copy(rec);
+    f.plain = copy && sj_credit_mask_public(copy, now_ms()) == 0;
+    json_decref(copy);
+  }
+  json_decref(rec);
+  return sj_credit_fact_encode(&f, out);
 }

@@ -37,15 +37,57 @@ const char *sj_disclosure_rules_text(size_t *len);
  * Nothing is edited in the log: corrections, revocations, repairs and removals are later entries
  * whose "ref":{"region","seq"} names the entry they act on. */
 
+/* What the fold needs of one entry's body, derived once when the entry is stored (the store's
+ * per-entry facts row, node/disclosure.c) so that a fold need not parse bodies: the members the
+ * fold reads, the instant the record stops being about a minor, and whether the public view of
+ * the body is the body itself. The same fold result as from the parsed body (tests/test_credit.c
+ * checks both ways agree). Strings are NUL-terminated; absent ones are NULL pointers after
+ * decoding. */
+#define SJ_CREDIT_FACT_STR 48 /* longest type, severity or scheme kept (longer: no facts) */
+typedef struct {
+  uint8_t has_rec;    /* a credit record whose body is held (else nothing below is meaningful) */
+  uint8_t disclosure; /* sj_disclosure_t, from the header */
+  uint8_t person;     /* the header names a person (SJ_KEY_PERSON) */
+  uint8_t action;     /* sj_credit_action_t (a repair with a ref and no action is a repair) */
+  uint8_t has_ref, specific, warning_only;
+  uint8_t plain; /* the public view removes nothing: the raw body is its public view */
+  uint32_t ref_region;
+  uint64_t ref_seq;
+  uint64_t date_ms, from_ms, until_ms; /* decision.date, period.from/until; 0 if absent */
+  uint64_t minor_until_ms; /* about a minor while now < this (SJ_CREDIT_FOREVER: a minor flag) */
+  const char *type, *severity, *scheme; /* point into the strings below, or NULL if absent */
+  char type_s[SJ_CREDIT_FACT_STR + 1], severity_s[SJ_CREDIT_FACT_STR + 1],
+      scheme_s[SJ_CREDIT_FACT_STR + 1];
+} sj_credit_fact_t;
+
+/* The facts of a parsed credit record (rec NULL: not held). disclosure and person are left for
+ * the caller (they come from the header). 0, or SJ_EINVAL when a string is too long to keep
+ * (then use the body). */
+int sj_credit_fact_read(const json_t *rec, sj_credit_fact_t *f);
+/* Encoded size is at most SJ_CREDIT_FACT_MAX bytes; encode returns the length written. The
+ * encoding carries a digest of the embedded rule files: decode answers SJ_EVERSION for facts made
+ * under other rules (the caller then parses the body), SJ_EFORMAT for anything malformed. */
+#define SJ_CREDIT_FACT_MAX (64u + 3u * (1u + SJ_CREDIT_FACT_STR))
+size_t sj_credit_fact_encode(const sj_credit_fact_t *f, uint8_t *out);
+int sj_credit_fact_decode(const uint8_t *p, size_t n, sj_credit_fact_t *f);
+
+/* The store's per-entry annotation (sj_store_opts_t.annotate in storage/storage.h; ctx unused):
+ * the encoded facts of a credit entry (of any other entry: "no record"), with disclosure, person
+ * and plain filled in. Returns the length written to out, or 0 (no facts: lookups then parse the
+ * body) when cap is too small, a string too long or the rules did not load. Any thread. */
+size_t sj_credit_annotate(void *ctx, const sj_entry_header_t *h, const uint8_t *body, size_t bn,
+                          uint8_t *out, size_t cap);
+
 /* One decoded entry about the subject. Everything is borrowed for the call. */
 typedef struct {
   uint32_t region;
   uint64_t seq;
   uint8_t leaf_hash[SJ_HASH_LEN];
-  uint64_t time_ms;   /* header time */
-  uint8_t disclosure; /* sj_disclosure_t */
-  uint8_t person;     /* the subject is a person (SJ_KEY_PERSON) */
-  const json_t *rec;  /* the body parsed, or NULL when the node does not hold it */
+  uint64_t time_ms;             /* header time */
+  uint8_t disclosure;           /* sj_disclosure_t */
+  uint8_t person;               /* the subject is a person (SJ_KEY_PERSON) */
+  const json_t *rec;            /* the body parsed, or NULL when the node does not hold it */
+  const sj_credit_fact_t *fact; /* used instead of rec when rec is NULL and fact is not */
 } sj_credit_entry_t;
 
 typedef enum {

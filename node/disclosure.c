@@ -113,33 +113,143 @@ static int pub_cmp(const void *a, const void *b) {
   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keylen, uint64_t gen,
-                      uint64_t now) {
-  api_subject_t S;
-  int rv = api_subject_load(n, key, keylen, PC_SUBJECT_CAP, now, &S);
+/* A subject's entries for the fold: from their stored facts (no body read or parsed), or, for an
+ * entry stored before facts were kept (or under other rules), from its parsed body as before. */
+typedef struct {
+  sj_entry_ref_t *refs;
+  uint64_t *time; /* header times, from the index rows */
+  size_t n, cap;
+  int truncated;
+  sj_credit_entry_t *e;
+  sj_credit_fact_t *facts;
+  json_t **rec;   /* bodies parsed for entries without usable facts */
+  uint8_t *plain; /* the raw body is its public view */
+  uint8_t *need;  /* no usable facts: read and parse the entry */
+  size_t nneed;
+  uint64_t now;
+} fold_in_t;
+
+static int fold_ref(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
+  fold_in_t *F = ctx;
+  if (F->n == PC_SUBJECT_CAP) {
+    F->truncated = 1;
+    return 1;
+  }
+  if (F->n == F->cap) {
+    size_t cap = F->cap ? F->cap * 2 : 32;
+    sj_entry_ref_t *r = realloc(F->refs, cap * sizeof *r);
+    uint64_t *t = r ? realloc(F->time, cap * sizeof *t) : NULL;
+    if (r)
+      F->refs = r;
+    if (!t)
+      return -ENOMEM;
+    F->time = t;
+    F->cap = cap;
+  }
+  F->refs[F->n] = (sj_entry_ref_t){region, seq};
+  F->time[F->n++] = time_ms;
+  return 0;
+}
+
+static int fold_fact(void *ctx, size_t i, const sj_store_entry_t *se) {
+  fold_in_t *F = ctx;
+  sj_credit_fact_t *f = &F->facts[i];
+  F->e[i] = (sj_credit_entry_t){
+      .region = F->refs[i].region, .seq = F->refs[i].seq, .time_ms = F->time[i]};
+  if (!se->found || !se->leaf || !se->facts_n || sj_credit_fact_decode(se->facts, se->facts_n, f)) {
+    F->need[i] = 1;
+    F->nneed++;
+    return 0;
+  }
+  F->e[i].disclosure = f->disclosure;
+  F->e[i].person = f->person;
+  F->e[i].fact = f;
+  F->plain[i] = f->has_rec && f->plain;
+  return 0;
+}
+
+/* The old way, for one entry: its header and parsed body. */
+static int fold_body(void *ctx, size_t i, const sj_store_entry_t *se) {
+  static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  fold_in_t *F = ctx;
+  sj_entry_header_t h;
+  sj_credit_entry_t *e = &F->e[i];
+  if (!F->need[i])
+    return 0;
+  if (!se->found)
+    return SJ_ENOTFOUND;
+  int rv = sj_entry_decode(se->header, se->hn, &h, keys, SJ_ENTRY_MAX_KEYS);
   if (rv)
     return rv;
-  pub_t *v = malloc((S.n ? S.n : 1) * sizeof *v);
-  if (!v) {
-    api_subject_free(&S);
-    return -ENOMEM;
-  }
-  for (size_t i = 0; i < S.n; i++) {
-    uint64_t u = S.s[i].public_until_ms;
-    int plain = S.rec[i] && !sj_credit_body_may_mask(S.body[i].p, S.body[i].n);
-    if (!plain && S.rec[i] && u) { /* may: check for real on a copy */
-      json_t *copy = json_deep_copy(S.rec[i]);
-      plain = copy && sj_credit_mask_public(copy, now) == 0;
+  e->time_ms = h.time_ms;
+  e->disclosure = h.disclosure;
+  for (uint16_t k = 0; k < h.nkeys; k++)
+    e->person |= h.keys[k].type == SJ_KEY_PERSON;
+  if (se->has_body && h.kind == SJ_KIND_CREDIT)
+    F->rec[i] = json_loadb((const char *)se->body, se->bn, JSON_DECODE_INT_AS_REAL, NULL);
+  e->rec = F->rec[i];
+  if (e->rec) {
+    F->plain[i] = !sj_credit_body_may_mask(se->body, se->bn);
+    if (!F->plain[i]) { /* may: check for real on a copy */
+      json_t *copy = json_deep_copy(e->rec);
+      F->plain[i] = copy && sj_credit_mask_public(copy, F->now) == 0;
       json_decref(copy);
     }
-    v[i] = (pub_t){S.e[i].region, S.e[i].seq, u, plain ? u : 0};
   }
-  qsort(v, S.n, sizeof *v, pub_cmp);
-  free(p->v);
-  *p = (pslot_t){.node = n, .gen = gen, .built_ms = now, .keylen = keylen, .v = v, .n = S.n};
-  memcpy(p->key, key, keylen);
-  api_subject_free(&S);
   return 0;
+}
+
+static void fold_in_free(fold_in_t *F) {
+  for (size_t i = 0; F->rec && i < F->n; i++)
+    json_decref(F->rec[i]);
+  free(F->refs);
+  free(F->time);
+  free(F->e);
+  free(F->facts);
+  free(F->rec);
+  free(F->plain);
+  free(F->need);
+}
+
+static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keylen, uint64_t gen,
+                      uint64_t now) {
+  fold_in_t F = {.now = now};
+  sj_credit_state_t *st = NULL;
+  pub_t *v = NULL;
+  int rv = sj_store_scan(n->store, SJ_INDEX_SUBJECTS, key, keylen, NULL, fold_ref, &F);
+  if (rv < 0)
+    goto done;
+  size_t m = F.n ? F.n : 1;
+  F.e = calloc(m, sizeof *F.e);
+  F.facts = malloc(m * sizeof *F.facts);
+  F.rec = calloc(m, sizeof *F.rec);
+  F.plain = calloc(m, 1);
+  F.need = calloc(m, 1);
+  st = malloc(m * sizeof *st);
+  v = malloc(m * sizeof *v);
+  rv = F.e && F.facts && F.rec && F.plain && F.need && st && v ? 0 : -ENOMEM;
+  if (rv == 0)
+    rv = sj_store_get_entries(n->store, F.refs, F.n, SJ_GET_FACTS, fold_fact, &F);
+  if (rv == 0 && F.nneed)
+    rv = sj_store_get_entries(n->store, F.refs, F.n, SJ_GET_ENTRY, fold_body, &F);
+  if (rv == 0)
+    rv = sj_credit_fold(F.e, F.n, now, st);
+  if (rv)
+    goto done;
+  for (size_t i = 0; i < F.n; i++) {
+    uint64_t u = st[i].public_until_ms;
+    v[i] = (pub_t){F.e[i].region, F.e[i].seq, u, F.plain[i] ? u : 0};
+  }
+  qsort(v, F.n, sizeof *v, pub_cmp);
+  free(p->v);
+  *p = (pslot_t){.node = n, .gen = gen, .built_ms = now, .keylen = keylen, .v = v, .n = F.n};
+  memcpy(p->key, key, keylen);
+  v = NULL;
+done:
+  free(v);
+  free(st);
+  fold_in_free(&F);
+  return rv < 0 ? rv : 0;
 }
 
 /* The public window of a credit entry: *out gets {until, raw_until} (both 0 when not found). */

@@ -241,6 +241,7 @@ static int open_store(sj_node_t *n) {
   sj_store_opts_t so;
   sj_store_opts_default(&so);
   so.block_cache_mb = n->cfg.block_cache_mb;
+  so.annotate = sj_credit_annotate; /* per-entry disclosure facts (node/disclosure.c reads them) */
   int rv = sj_store_open(n->cfg.data_dir, &so, &n->store);
   if (rv)
     SJ_LOG_ERR("node", "cannot open store in %s: %s (%s)", n->cfg.data_dir, sj_strerror(rv),

@@ -6,6 +6,7 @@
 #include "node/audit.h"
 #include "node/credit.h"
 #include "node/record.h"
+#include "storage/storage.h"
 #include "tests/support.h"
 
 #include <check.h>
@@ -290,8 +291,53 @@ static size_t add(fx_t *f, uint32_t region, uint64_t seq, const char *when, cons
   return i;
 }
 
+/* The fold from facts kept at append (encoded and decoded, as lookups read them) must give exactly
+ * the fold from the parsed bodies: every fold of these tests is done both ways. */
+static void ck_same_state(const sj_credit_state_t *a, const sj_credit_state_t *b, size_t i) {
+  ck_assert_msg(a->status == b->status && a->category == b->category && a->action == b->action &&
+                    a->published == b->published && a->specific_serious == b->specific_serious &&
+                    a->reject == b->reject && a->target == b->target &&
+                    a->ended_by == b->ended_by && a->superseded_by == b->superseded_by &&
+                    a->replaced_by == b->replaced_by && a->start_ms == b->start_ms &&
+                    a->end_ms == b->end_ms && a->repairable_ms == b->repairable_ms &&
+                    a->ended_ms == b->ended_ms && a->public_until_ms == b->public_until_ms,
+                "entry %zu: the fold from stored facts differs from the fold from the body (%s/%s, "
+                "public until %llu/%llu)",
+                i, sj_credit_status_name((sj_credit_status_t)a->status),
+                sj_credit_status_name((sj_credit_status_t)b->status),
+                (unsigned long long)a->public_until_ms, (unsigned long long)b->public_until_ms);
+}
+
+static void fold_via_facts(const sj_credit_entry_t *e, size_t n, uint64_t now,
+                           const sj_credit_state_t *want) {
+  sj_credit_entry_t *e2 = calloc(n ? n : 1, sizeof *e2);
+  sj_credit_fact_t *facts = calloc(n ? n : 1, sizeof *facts);
+  sj_credit_state_t *s2 = calloc(n ? n : 1, sizeof *s2);
+  uint8_t buf[SJ_CREDIT_FACT_MAX];
+  for (size_t i = 0; i < n; i++) {
+    sj_credit_fact_t f;
+    ck_assert_int_eq(sj_credit_fact_read(e[i].rec, &f), 0);
+    f.disclosure = e[i].disclosure;
+    f.person = e[i].person;
+    size_t len = sj_credit_fact_encode(&f, buf);
+    ck_assert_uint_le(len, SJ_CREDIT_FACT_MAX);
+    ck_assert_int_eq(sj_credit_fact_decode(buf, len, &facts[i]), 0);
+    ck_assert_int_eq(sj_credit_fact_decode(buf, len - 1, &f), SJ_EFORMAT);
+    e2[i] = e[i];
+    e2[i].rec = NULL;
+    e2[i].fact = &facts[i];
+  }
+  ck_assert_int_eq(sj_credit_fold(e2, n, now, s2), 0);
+  for (size_t i = 0; i < n; i++)
+    ck_same_state(&s2[i], &want[i], i);
+  free(e2);
+  free(facts);
+  free(s2);
+}
+
 static void fold_at(fx_t *f, const char *now) {
   ck_assert_int_eq(sj_credit_fold(f->e, f->n, D(now) + 43200000, f->s), 0);
+  fold_via_facts(f->e, f->n, D(now) + 43200000, f->s);
 }
 
 static void fx_free(fx_t *f) {
@@ -517,6 +563,111 @@ START_TEST(public_windows_respect_disclosure_persons_and_minors) {
   ck_assert_uint_eq(f.s[minor].public_until_ms, 0);
   ck_assert_uint_gt(f.s[plain].public_until_ms, D("2024-04-01"));
   fx_free(&f);
+}
+END_TEST
+
+START_TEST(facts_kept_at_append_fold_like_the_bodies_at_any_time) {
+  fx_t f = {0};
+  /* A mix of everything the fold reads, across regions, folded at many instants. */
+  add(&f, 310000, 0, "2020-01-10", REC("penalty", ",\"decision\":{\"date\":\"2020-01-10\"}"));
+  add(&f, 320000, 4, "2020-02-01",
+      REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":0},"
+                     "\"severity\":\"serious\",\"decision\":{\"date\":\"2020-01-10\"}"));
+  add(&f, 330000, 1, "2021-03-01", REC("repair", ",\"ref\":{\"region\":\"320000\",\"seq\":4}"));
+  add(&f, 340000, 2, "2021-04-01",
+      REC("repair", ",\"action\":\"revocation\",\"ref\":{\"region\":\"330000\",\"seq\":1}"));
+  add(&f, 310000, 5, "2020-06-01",
+      REC("blacklist", ",\"period\":{\"from\":\"2020-06-01\",\"until\":\"2023-06-01\"},"
+                       "\"list\":{\"name\":\"x\"}"));
+  add(&f, 310000, 6, "2021-06-01",
+      REC("blacklist", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":5},"
+                       "\"decision\":{\"date\":\"2021-06-02\"}"));
+  add(&f, 310000, 7, "2020-01-01",
+      REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"}"));
+  add(&f, 320000, 8, "2021-01-01",
+      REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"B\"}"));
+  add(&f, 310000, 9, "2020-01-01",
+      REC("penalty", ",\"decision\":{\"measures\":[\"warning\"],\"date\":\"2020-01-01\"}"));
+  add(&f, 310000, 10, "2020-01-01", REC("penalty", ",\"severity\":\"minor\""));
+  add(&f, 310000, 11, "2020-01-01", REC("penalty", ",\"severity\":\"\""));
+  add(&f, 310000, 12, "2020-01-01",
+      REC("penalty", ",\"severity\":\"serious\",\"specific_serious\":true,\"domain\":\"food\""));
+  add(&f, 310000, 13, "2020-01-01",
+      REC("penalty", ",\"legal_representative\":{\"id_number\":\"" MINOR_ID "\"}"));
+  add(&f, 310000, 14, "2020-01-01", REC("penalty", ",\"subject_note\":{\"is_minor\":true}"));
+  add(&f, 310000, 15, "2020-01-01",
+      "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\",\"id\":"
+      "\"" MINOR_ID "\"},\"disclosure\":\"public\"}");
+  add(&f, 310000, 16, "2020-01-01", REC("penalty", ",\"is_minor\":true"));
+  add(&f, 310000, 17, "2020-01-01",
+      "{\"kind\":\"credit\",\"type\":\"penalty\"," ENT(USCC1) ",\"disclosure\":\"subject\"}");
+  add(&f, 320000, 9, "2020-01-01", NULL);
+  add(&f, 310000, 18, "2020-03-01", REC("repair", ",\"ref\":{\"region\":\"320000\",\"seq\":9}"));
+  add(&f, 310000, 19, "2020-03-01", REC("commitment", ""));
+  add(&f, 310000, 20, "2020-03-01", "[1,2]");
+  f.e[15].person = 1;
+  static const char *const when[] = {"2019-12-31", "2020-01-10", "2020-05-01", "2021-03-15",
+                                     "2021-06-01", "2021-06-03", "2022-01-01", "2023-06-02",
+                                     "2033-06-01", "2034-01-01"};
+  for (size_t k = 0; k < sizeof when / sizeof *when; k++)
+    fold_at(&f, when[k]); /* both ways, compared entry by entry */
+  fx_free(&f);
+}
+END_TEST
+
+/* A header for sj_credit_annotate. */
+static sj_entry_header_t header_of(sj_kind_t kind, sj_disclosure_t d) {
+  sj_entry_header_t h;
+  memset(&h, 0, sizeof h);
+  h.kind = (uint8_t)kind;
+  h.disclosure = (uint8_t)d;
+  return h;
+}
+
+START_TEST(facts_say_whether_the_raw_body_is_its_public_view) {
+  const char *plain = REC("penalty", ",\"decision\":{\"date\":\"2024-03-01\"}");
+  const char *phone = REC("penalty", ",\"legal_representative\":{\"phone\":\"" MOBILE "\"}");
+  const char *quoted = REC("penalty", ",\"note\":\"\\u0070hone\"");
+  const char *tests[] = {plain, phone, quoted};
+  const int want_plain[] = {1, 0, 1};
+  uint8_t buf[SJ_STORE_FACTS_MAX];
+  for (size_t i = 0; i < 3; i++) {
+    sj_entry_header_t h = header_of(SJ_KIND_CREDIT, SJ_DISCLOSE_PUBLIC);
+    size_t n =
+        sj_credit_annotate(NULL, &h, (const uint8_t *)tests[i], strlen(tests[i]), buf, sizeof buf);
+    sj_credit_fact_t f;
+    ck_assert_uint_gt(n, 0);
+    ck_assert_int_eq(sj_credit_fact_decode(buf, n, &f), 0);
+    ck_assert_int_eq(f.has_rec, 1);
+    ck_assert_int_eq(f.plain, want_plain[i]);
+    ck_assert_str_eq(f.type, "penalty");
+    ck_assert_ptr_null(f.severity);
+  }
+  /* a trace event, a withheld body, a body that is no JSON: facts saying "no record" */
+  sj_entry_header_t t = header_of(SJ_KIND_TRACE, SJ_DISCLOSE_PUBLIC);
+  sj_entry_header_t c = header_of(SJ_KIND_CREDIT, SJ_DISCLOSE_AUTHORITIES);
+  sj_credit_fact_t f;
+  size_t n = sj_credit_annotate(NULL, &t, (const uint8_t *)plain, strlen(plain), buf, sizeof buf);
+  ck_assert_int_eq(sj_credit_fact_decode(buf, n, &f), 0);
+  ck_assert_int_eq(f.has_rec, 0);
+  n = sj_credit_annotate(NULL, &c, NULL, 0, buf, sizeof buf);
+  ck_assert_int_eq(sj_credit_fact_decode(buf, n, &f), 0);
+  ck_assert(!f.has_rec && f.disclosure == SJ_DISCLOSE_AUTHORITIES);
+  n = sj_credit_annotate(NULL, &c, (const uint8_t *)"{", 1, buf, sizeof buf);
+  ck_assert_int_eq(sj_credit_fact_decode(buf, n, &f), 0);
+  ck_assert_int_eq(f.has_rec, 0);
+  /* too little room, or a type too long to keep: no facts (lookups parse the body) */
+  ck_assert_uint_eq(sj_credit_annotate(NULL, &c, (const uint8_t *)plain, strlen(plain), buf, 16),
+                    0);
+  const char *longtype = "{\"kind\":\"credit\",\"type\":\"a_type_name_that_is_much_longer_than_"
+                         "any_real_one\"," ENT(USCC1) ",\"disclosure\":\"public\"}";
+  ck_assert_uint_eq(
+      sj_credit_annotate(NULL, &c, (const uint8_t *)longtype, strlen(longtype), buf, sizeof buf),
+      0);
+  /* facts made under other rules are refused, so the body is read again */
+  n = sj_credit_annotate(NULL, &c, (const uint8_t *)plain, strlen(plain), buf, sizeof buf);
+  buf[2] ^= 1;
+  ck_assert_int_eq(sj_credit_fact_decode(buf, n, &f), SJ_EVERSION);
 }
 END_TEST
 
@@ -986,6 +1137,94 @@ START_TEST(non_public_reads_are_audited_for_the_subject) {
 }
 END_TEST
 
+/* The seqs of GET /v1/subjects/USCC1 as token sees it ("0,3": records shown, newest first by
+ * append time, then seq), and in *withheld those listed but withheld. */
+static void lookup_seqs(const char *token, char *out, size_t cap, char *withheld, size_t wcap) {
+  sj_buf_t b = {0};
+  ck_assert_int_eq(get("/v1/subjects/" USCC1 "?limit=1000", token, &b), 200);
+  json_t *r = jparse(&b), *it;
+  size_t i, o = 0, w = 0;
+  out[0] = withheld[0] = 0;
+  json_array_foreach(json_object_get(r, "records"), i, it) {
+    long long seq = json_integer_value(json_object_get(it, "seq"));
+    if (json_object_get(it, "record"))
+      o += (size_t)snprintf(out + o, cap - o, "%s%lld", o ? "," : "", seq);
+    else
+      w += (size_t)snprintf(withheld + w, wcap - w, "%s%lld", w ? "," : "", seq);
+  }
+  json_decref(r);
+  sj_buf_deinit(&b);
+}
+
+static void ck_lookup(const char *token, const char *want, const char *want_withheld) {
+  char got[256], wh[256];
+  lookup_seqs(token, got, sizeof got, wh, sizeof wh);
+  ck_assert_msg(!strcmp(got, want) && !strcmp(wh, want_withheld),
+                "%s sees records %s (withheld %s), want %s (withheld %s)",
+                token ? token : "the public", got, wh, want, want_withheld);
+}
+
+/* Whether GET /v1/records/310000/seq gives the public the raw body, and its record. */
+static void ck_record(uint64_t seq, int want_body, int want_record) {
+  char path[64];
+  sj_buf_t b = {0};
+  snprintf(path, sizeof path, "/v1/records/310000/%llu", (unsigned long long)seq);
+  ck_assert_int_eq(get(path, NULL, &b), 200);
+  json_t *r = jparse(&b);
+  ck_assert_msg((json_object_get(r, "body") != NULL) == want_body, "seq %llu: body %s",
+                (unsigned long long)seq, want_body ? "missing" : "shown");
+  ck_assert_msg((json_object_get(r, "record") != NULL) == want_record, "seq %llu: record %s",
+                (unsigned long long)seq, want_record ? "missing" : "shown");
+  json_decref(r);
+  sj_buf_deinit(&b);
+}
+
+/* Lookups fold a subject's entries from the facts the node keeps per entry at append: corrected,
+ * revoked and repaired records leave the public view exactly as the rules say, before and after
+ * a restart, and as soon as the entry that ends them is committed. */
+START_TEST(lookups_fold_corrections_revocations_and_repairs_from_stored_facts) {
+  char body[8192];
+  snprintf(
+      body, sizeof body,
+      "[" REC("penalty", ",\"decision\":{\"number\":\"P-0\",\"date\":\"%s\"}") "," /* 0 */
+      REC("penalty", ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":0},"
+                     "\"decision\":{\"number\":\"P-0 corrected\",\"date\":\"%s\"}") ","      /* 1 */
+      REC("penalty", ",\"decision\":{\"number\":\"P-2\",\"date\":\"%s\"}") ","               /* 2 */
+      REC("penalty", ",\"action\":\"revocation\",\"ref\":{\"region\":\"310000\",\"seq\":2}") /* 3 */
+      "," REC("penalty", ",\"decision\":{\"number\":\"P-4\",\"date\":\"%s\"}") ","           /* 4 */
+      REC("repair",
+          ",\"ref\":{\"region\":\"310000\",\"seq\":4},\"decision\":{\"date\":\"%s\"}") "," /* 5 */
+      REC("penalty",
+          ",\"contact\":{\"phone\":\"" MOBILE "\"},\"decision\":{\"date\":\"%s\"}") /* 6 */
+      "," REC("penalty", ",\"decision\":{\"number\":\"P-7\",\"date\":\"%s\"}") ","  /* 7 */
+      REC("penalty", ",\"decision\":{\"measures\":[\"warning\"],\"date\":\"%s\"}")  /* 8 */
+      "," REC("penalty", ",\"decision\":{\"number\":\"P-9\",\"date\":\"%s\"}") "]", /* 9 */
+      day(-200), day(-200), day(-30), day(-200), day(-1), day(-10), day(-5), day(-5), day(-400));
+  json_decref(submit(body));
+  for (int pass = 0; pass < 2; pass++) { /* before and after a restart */
+    /* the public: the correction (not what it replaced), the masked record, P-7; no action, no
+     * warning, nothing revoked, repaired or expired */
+    ck_lookup(NULL, "7,6,1", "9,8,5,4,3,2,0");
+    ck_lookup(AUTH_TOKEN, "9,8,7,6,5,4,3,2,1,0", "");
+    ck_record(1, 1, 1);
+    ck_record(6, 0, 1); /* its public view is not its body */
+    ck_record(0, 0, 0);
+    ck_record(4, 0, 0);
+    ck_record(2, 0, 0);
+    sj_test_node_stop(&g_node, SIGTERM);
+    sj_test_node_start(&g_node, NULL);
+  }
+  /* a revocation of the correction takes every version out at once; a repair of P-7 is too early */
+  snprintf(body, sizeof body,
+           "[" REC("penalty", ",\"action\":\"revocation\",\"ref\":{\"region\":\"310000\",\"seq\":"
+                              "0}") "," REC("repair",
+                                            ",\"ref\":{\"region\":\"310000\",\"seq\":7}") "]");
+  json_decref(submit(body));
+  ck_lookup(NULL, "7,6", "11,10,9,8,5,4,3,2,1,0");
+  ck_record(1, 0, 0);
+}
+END_TEST
+
 static Suite *credit_suite(void) {
   Suite *s = suite_create("credit");
   TCase *t = tcase_create("rules");
@@ -1005,6 +1244,8 @@ static Suite *credit_suite(void) {
   tcase_add_test(t, revocations_removals_and_unresolved_refs);
   tcase_add_test(t, the_latest_rating_of_each_scheme_is_current);
   tcase_add_test(t, public_windows_respect_disclosure_persons_and_minors);
+  tcase_add_test(t, facts_kept_at_append_fold_like_the_bodies_at_any_time);
+  tcase_add_test(t, facts_say_whether_the_raw_body_is_its_public_view);
   suite_add_tcase(s, t);
   t = tcase_create("public_view");
   tcase_add_test(t, masking_removes_personal_members_at_any_depth);
@@ -1020,6 +1261,7 @@ static Suite *credit_suite(void) {
   tcase_add_test(t, report_folds_the_subjects_entries);
   tcase_add_test(t, the_public_never_sees_a_restricted_field_on_any_endpoint);
   tcase_add_test(t, non_public_reads_are_audited_for_the_subject);
+  tcase_add_test(t, lookups_fold_corrections_revocations_and_repairs_from_stored_facts);
   suite_add_tcase(s, t);
   return s;
 }
