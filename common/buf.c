@@ -77,19 +77,30 @@ int sj_buf_append_be64(sj_buf_t *b, uint64_t v) {
   return sj_buf_append(b, t, 8);
 }
 
+/* Formats into the spare capacity first (made at least 128 bytes), so that the common short
+ * case formats once; only a longer result is formatted again after growing. */
 int sj_buf_printf(sj_buf_t *b, const char *fmt, ...) {
   va_list ap;
-  va_start(ap, fmt);
-  int len = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (len < 0)
-    return SJ_EINVAL;
-  int rv = sj_buf_reserve(b, (size_t)len);
+  int rv = sj_buf_reserve(b, 128);
   if (rv)
     return rv;
+  size_t room = b->cap - b->n; /* including the NUL */
   va_start(ap, fmt);
-  vsnprintf((char *)b->p + b->n, (size_t)len + 1, fmt, ap);
+  int len = vsnprintf((char *)b->p + b->n, room, fmt, ap);
   va_end(ap);
+  if (len < 0) {
+    b->p[b->n] = 0;
+    return SJ_EINVAL;
+  }
+  if ((size_t)len >= room) {
+    if ((rv = sj_buf_reserve(b, (size_t)len)) != 0) {
+      b->p[b->n] = 0;
+      return rv;
+    }
+    va_start(ap, fmt);
+    vsnprintf((char *)b->p + b->n, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+  }
   b->n += (size_t)len;
   return 0;
 }

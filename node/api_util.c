@@ -36,7 +36,8 @@ static int on_behalf(sj_node_t *n, sj_req_t *req, caller_t *c) {
     return 0;
   }
   SJ_LOG_INFO("audit", "peer region %s (%s) reads %s on behalf of its %s", c->tok->arg,
-              c->tok->label, sj_req_path(req), c->role == SJ_ROLE_AUTHORITY ? "authority" : "subject");
+              c->tok->label, sj_req_path(req),
+              c->role == SJ_ROLE_AUTHORITY ? "authority" : "subject");
   return 1;
 }
 
@@ -215,43 +216,86 @@ int api_region_param(sj_node_t *n, sj_req_t *req, int route, uint32_t *region) {
   return 0;
 }
 
-int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq, int with_leaf,
-                   const sj_bytes_t *fetched, sj_buf_t *out, sj_buf_t *hb, sj_buf_t *bb) {
+/* Appends v in decimal (no printf: this runs for every record of every answer). */
+static void put_u64(sj_buf_t *b, uint64_t v) {
+  char d[24];
+  size_t i = sizeof d;
+  do {
+    d[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  sj_buf_append(b, d + i, sizeof d - i);
+}
+
+static void put_region(sj_buf_t *b, uint32_t region) {
+  char d[6];
+  for (int i = 5; i >= 0; i--, region /= 10)
+    d[i] = (char)('0' + region % 10);
+  sj_buf_append(b, d, 6);
+}
+
+int api_entry_json_read(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq,
+                        int with_leaf, const sj_store_entry_t *e, sj_buf_t *out) {
   static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  static const char *const disc[] = {"public", "authorities", "subject"};
   sj_entry_header_t h;
   uint8_t leaf[SJ_HASH_LEN];
-  int has_body = 0;
-  int rv = sj_store_get_entry(n->store, region, seq, hb, bb, &has_body);
-  if (rv == 0)
-    rv = sj_entry_decode(hb->p, hb->n, &h, keys, SJ_ENTRY_MAX_KEYS);
-  if (rv == 0 && fetched && !has_body) { /* a body fetched from the origin, already verified */
-    sj_buf_reset(bb);
-    rv = sj_buf_append(bb, fetched->p, fetched->n);
-    has_body = 1;
-  }
+  if (!e->found)
+    return SJ_ENOTFOUND;
+  int rv = sj_entry_decode(e->header, e->hn, &h, keys, SJ_ENTRY_MAX_KEYS);
   if (rv)
     return rv;
-  sj_merkle_leaf_hash(hb->p, hb->n, leaf);
-  int visible = has_body && api_body_visible(n, c, &h, bb->p, bb->n);
-  sj_buf_printf(out, "{\"region\":\"%06u\",\"seq\":%llu,\"leaf_hash\":", region,
-                (unsigned long long)seq);
+  if (e->leaf) /* kept at append (storage facts row) */
+    memcpy(leaf, e->leaf, SJ_HASH_LEN);
+  else
+    sj_merkle_leaf_hash(e->header, e->hn, leaf);
+  sj_buf_reserve(out, 256 + (with_leaf ? 2 * (e->hn + e->bn) : e->bn));
+  sj_buf_append_str(out, "{\"region\":\"");
+  put_region(out, region);
+  sj_buf_append_str(out, "\",\"seq\":");
+  put_u64(out, seq);
+  sj_buf_append_str(out, ",\"leaf_hash\":");
   json_b64(out, leaf, sizeof leaf);
-  sj_buf_printf(out, ",\"time_ms\":%llu,\"kind\":\"%s\",\"type\":", (unsigned long long)h.time_ms,
-                h.kind == SJ_KIND_CREDIT ? "credit" : "trace");
+  sj_buf_append_str(out, ",\"time_ms\":");
+  put_u64(out, h.time_ms);
+  sj_buf_append_str(out, h.kind == SJ_KIND_CREDIT ? ",\"kind\":\"credit\",\"type\":"
+                                                  : ",\"kind\":\"trace\",\"type\":");
   json_str(out, h.type, h.type_len);
-  static const char *disc[] = {"public", "authorities", "subject"};
-  sj_buf_printf(out, ",\"disclosure\":\"%s\"", disc[h.disclosure]);
-  if (with_leaf) {
+  sj_buf_append_str(out, ",\"disclosure\":\"");
+  sj_buf_append_str(out, disc[h.disclosure]);
+  sj_buf_append_u8(out, '"');
+  if (with_leaf) { /* the raw body only where the caller may see it as it is */
+    int visible = e->has_body && api_body_visible(n, c, &h, e->body, e->bn);
     sj_buf_append_str(out, ",\"leaf\":");
-    json_b64(out, hb->p, hb->n);
+    json_b64(out, e->header, e->hn);
     if (visible) {
       sj_buf_append_str(out, ",\"body\":");
-      json_b64(out, bb->p, bb->n);
+      json_b64(out, e->body, e->bn);
     }
   }
-  if (!has_body || api_disclose_record(n, c, &h, bb->p, bb->n, out))
-    sj_buf_printf(out, ",\"withheld\":\"%s\"", has_body ? "disclosure" : "not replicated");
+  if (!e->has_body || api_disclose_record(n, c, &h, e->body, e->bn, out)) {
+    sj_buf_append_str(out, ",\"withheld\":\"");
+    sj_buf_append_str(out, e->has_body ? "disclosure" : "not replicated");
+    sj_buf_append_u8(out, '"');
+  }
   return sj_buf_append_str(out, "}");
+}
+
+int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq, int with_leaf,
+                   const sj_bytes_t *fetched, sj_buf_t *out, sj_buf_t *hb, sj_buf_t *bb) {
+  int has_body = 0;
+  int rv = sj_store_get_entry(n->store, region, seq, hb, bb, &has_body);
+  if (rv)
+    return rv;
+  if (fetched && !has_body) { /* a body fetched from the origin, already verified */
+    sj_buf_reset(bb);
+    if ((rv = sj_buf_append(bb, fetched->p, fetched->n)) != 0)
+      return rv;
+    has_body = 1;
+  }
+  sj_store_entry_t e = {
+      .found = 1, .header = hb->p, .hn = hb->n, .body = bb->p, .bn = bb->n, .has_body = has_body};
+  return api_entry_json_read(n, c, region, seq, with_leaf, &e, out);
 }
 
 void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h) {

@@ -278,12 +278,6 @@ static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now
   pthread_mutex_unlock(&pcache_mu);
 }
 
-static uint64_t public_until(sj_node_t *n, const sj_entry_header_t *h, uint64_t now) {
-  pub_t w;
-  public_window(n, h, now, &w);
-  return w.until;
-}
-
 /* ---- the public view
  * -------------------------------------------------------------------------------- */
 
@@ -294,8 +288,14 @@ static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *
   *masked = NULL;
   if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
     return 0;
-  if (h->kind == SJ_KIND_CREDIT && now >= public_until(n, h, now))
-    return 0;
+  if (h->kind == SJ_KIND_CREDIT) {
+    pub_t w;
+    public_window(n, h, now, &w);
+    if (now >= w.until)
+      return 0;
+    if (now < w.raw_until)
+      return 1; /* the fold found this body to be its own public view (nothing to mask) */
+  }
   if (!sj_credit_body_may_mask(body, len))
     return 1;
   /* Integers as integers for a faithful re-serialisation; a huge one only parses as a real. */
@@ -313,12 +313,6 @@ static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *
  * entries: from the subject's folded window, cached) and with nothing to mask. */
 static int raw_public(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
                       uint64_t now) {
-  if (h->kind == SJ_KIND_CREDIT) {
-    pub_t w;
-    public_window(n, h, now, &w);
-    if (now >= w.raw_until)
-      return 0;
-  }
   char *masked = NULL;
   int ok = public_view(n, h, body, len, now, &masked) && !masked;
   free(masked);

@@ -125,6 +125,10 @@ int parse_u64(const char *s, uint64_t *out);
 int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq, int with_leaf,
                    const sj_bytes_t *fetched_body, sj_buf_t *out, sj_buf_t *scratch_h,
                    sj_buf_t *scratch_b);
+/* The same for an entry already read with sj_store_get_entries (SJ_GET_ENTRY, and SJ_GET_FACTS
+ * for its stored leaf hash), e.g. a page of lookups read in one MultiGet. */
+int api_entry_json_read(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq,
+                        int with_leaf, const sj_store_entry_t *e, sj_buf_t *out);
 
 /* Fetches a withheld body of region's entry seq from its origin on behalf of an authorised
  * caller ("authority" or "subject <id>"), through the peer connection (node/replicate.c). cb runs
