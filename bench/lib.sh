@@ -197,12 +197,19 @@ sj_fill() {
 # sj_cached_node N SEED: a node dir holding N entries of the dataset, filled once and kept in
 # $SJ_BENCH_DATA/node-N-SEED (do not write to it; copy it first). Sets SJ_NODE_DIR, and
 # SJ_FILL_RPS to the fill's records/s ("cached" when it was reused). Leaves no node running.
+# A node filled by another sanjiao-node binary is filled again: what the node keeps per entry
+# changes with the code (a node filled before an index or annotation existed measures the old
+# read path). SJ_REUSE_NODES=1 keeps it anyway.
 sj_cached_node() {
-  local n="$1" seed="$2" dir port size
+  local n="$1" seed="$2" dir port size bin
   dir="$SJ_BENCH_DATA/node-$SJ_DATASET-$n-$seed"
   SJ_NODE_DIR="$dir"
   SJ_FILL_RPS=cached
-  [ -f "$dir/complete" ] && return 0
+  bin="$(sha256sum <"$SJ_BIN_DIR/sanjiao-node" | cut -c1-16)"
+  if [ -f "$dir/complete" ]; then
+    if [ "$(cat "$dir/complete")" = "$bin" ] || [ "${SJ_REUSE_NODES:-0}" = 1 ]; then return 0; fi
+    echo "$dir was filled by another sanjiao-node binary: filling it again (SJ_REUSE_NODES=1 keeps it)"
+  fi
   rm -rf "$dir"
   sj_dataset "$n" "$seed"
   sj_node_init "$dir" 310000
@@ -212,6 +219,6 @@ sj_cached_node() {
   size="$(sj_tree_size "http://127.0.0.1:$port")"
   sj_node_stop "$dir"
   [ "$size" -ge "$n" ] || sj_die "filling the node stopped at $size of $n entries (see $dir/node.log)"
-  touch "$dir/complete"
+  echo "$bin" >"$dir/complete"
   SJ_FILL_RPS="$(sj_jq "$dir/fill.json" 'round(j["total"]["records_per_s"])')"
 }
