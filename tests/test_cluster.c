@@ -1,7 +1,9 @@
 /* tests/test_cluster.c — four real region nodes on loopback (`sanjiao cluster up`), replicating:
  * convergence to identical roots, catch-up after kill -9, a cut link routed through a relay, new
- * entries pushed without polling, and a lying peer (wrong key, wrong body, forked checkpoint)
- * refused — with the fork kept as evidence that survives a restart. */
+ * entries pushed without polling, large entries caught up in smaller chunks, and a lying peer
+ * (wrong key, changed body, entry at the wrong index, broken chain link, bad consistency proof,
+ * truncated streams, entries without a checkpoint, a stale checkpoint, a fork) refused, with
+ * nothing stored and no alert — except the fork, kept as evidence that survives a restart. */
 #include "tests/support.h"
 
 #include <check.h>
