@@ -225,15 +225,48 @@ typedef struct {
   sj_node_t *n;
   const caller_t *c;
   sj_buf_t *out;
-  sj_entry_ref_t *refs; /* owned */
+  sj_entry_ref_t *refs;         /* owned: the page's entries */
+  uint8_t (*leaf)[SJ_HASH_LEN]; /* owned, or NULL: stored leaf hashes of every row ... */
+  uint8_t *has_leaf;            /* ... where has_leaf[row] (owned) */
+  size_t first;                 /* the page's first row */
 } page_t;
 
 static int page_entry(void *ctx, size_t i, const sj_store_entry_t *e) {
   page_t *pg = ctx;
+  sj_store_entry_t x = *e;
   if (i)
     sj_buf_append_u8(pg->out, ',');
-  int rv = api_entry_json_read(pg->n, pg->c, pg->refs[i].region, pg->refs[i].seq, 0, e, pg->out);
+  if (!x.leaf && pg->leaf && pg->has_leaf[pg->first + i])
+    x.leaf = pg->leaf[pg->first + i]; /* read with the subject's facts */
+  int rv = api_entry_json_read(pg->n, pg->c, pg->refs[i].region, pg->refs[i].seq, 0, &x, pg->out);
   return rv < 0 ? rv : 0;
+}
+
+/* A subject lookup reads every row anyway: the subject's publication windows are folded from them
+ * (their facts, with their leaf hashes) before the page is read, so that the fold does not scan
+ * and read again, and the page needs no facts of its own (pg->leaf). */
+static void prime(sj_node_t *n, const lookup_t *lk, const rows_t *rows, page_t *pg) {
+  if (lk->idx != SJ_INDEX_SUBJECTS || rows->truncated || rows->n == 0)
+    return;
+  sj_entry_ref_t *refs = malloc(rows->n * sizeof *refs);
+  uint64_t *times = malloc(rows->n * sizeof *times);
+  pg->leaf = malloc(rows->n * sizeof *pg->leaf);
+  pg->has_leaf = malloc(rows->n);
+  int ok = refs && times && pg->leaf && pg->has_leaf;
+  for (size_t k = 0; ok && k < rows->n; k++) {
+    refs[k] = (sj_entry_ref_t){rows->v[k].region, rows->v[k].seq};
+    times[k] = rows->v[k].time_ms;
+  }
+  ok = ok &&
+       api_public_prime(n, lk->key, lk->keylen, refs, times, rows->n, pg->leaf, pg->has_leaf) == 0;
+  free(refs);
+  free(times);
+  if (!ok) {
+    free(pg->leaf);
+    free(pg->has_leaf);
+    pg->leaf = NULL;
+    pg->has_leaf = NULL;
+  }
 }
 
 static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup_t *lk,
@@ -261,14 +294,26 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
   sj_buf_append_str(&out, ",\"records\":[");
   /* The page's entries (and their stored leaf hashes) in one MultiGet per family. */
   size_t first = i, count = rows.n - i < limit ? rows.n - i : (size_t)limit;
-  page_t pg = {.n = n, .c = c, .out = &out, .refs = malloc((count ? count : 1) * sizeof *pg.refs)};
+  page_t pg = {.n = n,
+               .c = c,
+               .out = &out,
+               .refs = malloc((count ? count : 1) * sizeof *pg.refs),
+               .first = first};
+  int what = SJ_GET_ENTRY | SJ_GET_FACTS;
+  prime(n, lk, &rows, &pg);
   rv = pg.refs ? 0 : -ENOMEM;
   for (size_t k = 0; rv == 0 && k < count; k++)
     pg.refs[k] = (sj_entry_ref_t){rows.v[first + k].region, rows.v[first + k].seq};
+  int all = pg.leaf != NULL;
+  for (size_t k = 0; all && k < count; k++)
+    all = pg.has_leaf[first + k];
+  if (all)
+    what = SJ_GET_ENTRY; /* every leaf hash came with the fold's read */
   if (rv == 0)
-    rv = sj_store_get_entries(n->store, pg.refs, count, SJ_GET_ENTRY | SJ_GET_FACTS, page_entry,
-                              &pg);
+    rv = sj_store_get_entries(n->store, pg.refs, count, what, page_entry, &pg);
   free(pg.refs);
+  free(pg.leaf);
+  free(pg.has_leaf);
   i = first + count;
   if (rv < 0) {
     api_problem(n, req, lk->route, 500, "Storage error", sj_strerror(rv), NULL);

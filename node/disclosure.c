@@ -127,6 +127,8 @@ typedef struct {
   uint8_t *need;  /* no usable facts: read and parse the entry */
   size_t nneed;
   uint64_t now;
+  uint8_t (*leaf)[SJ_HASH_LEN]; /* optional: the stored leaf hash of refs[i] ... */
+  uint8_t *has_leaf;            /* ... where has_leaf[i] */
 } fold_in_t;
 
 static int fold_ref(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
@@ -160,6 +162,10 @@ static int fold_fact(void *ctx, size_t i, const sj_store_entry_t *se) {
     F->need[i] = 1;
     F->nneed++;
     return 0;
+  }
+  if (F->leaf) {
+    memcpy(F->leaf[i], se->leaf, SJ_HASH_LEN);
+    F->has_leaf[i] = 1;
   }
   F->e[i].disclosure = f->disclosure;
   F->e[i].person = f->person;
@@ -211,14 +217,12 @@ static void fold_in_free(fold_in_t *F) {
   free(F->need);
 }
 
-static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keylen, uint64_t gen,
-                      uint64_t now) {
-  fold_in_t F = {.now = now};
+/* Folds F's refs (every entry of the subject) into slot p. Frees F. */
+static int pslot_fold(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keylen, uint64_t gen,
+                      uint64_t now, fold_in_t F) {
   sj_credit_state_t *st = NULL;
   pub_t *v = NULL;
-  int rv = sj_store_scan(n->store, SJ_INDEX_SUBJECTS, key, keylen, NULL, fold_ref, &F);
-  if (rv < 0)
-    goto done;
+  int rv = 0;
   size_t m = F.n ? F.n : 1;
   F.e = calloc(m, sizeof *F.e);
   F.facts = malloc(m * sizeof *F.facts);
@@ -252,6 +256,56 @@ done:
   return rv < 0 ? rv : 0;
 }
 
+static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keylen, uint64_t gen,
+                      uint64_t now) {
+  fold_in_t F = {.now = now};
+  int rv = sj_store_scan(n->store, SJ_INDEX_SUBJECTS, key, keylen, NULL, fold_ref, &F);
+  if (rv < 0) {
+    fold_in_free(&F);
+    return rv;
+  }
+  return pslot_fold(n, p, key, keylen, gen, now, F);
+}
+
+/* The cache slot of a subject key, and whether it holds a current fold; the caller holds
+ * pcache_mu. */
+static pslot_t *pslot_of(sj_node_t *n, const uint8_t *key, size_t keylen, uint64_t gen,
+                         uint64_t now, int *fresh) {
+  pslot_t *p = &pcache[XXH3_64bits(key, keylen) % PC_SLOTS];
+  *fresh = p->v && p->node == n && p->gen == gen && now - p->built_ms < PC_TTL_MS &&
+           p->keylen == keylen && !memcmp(p->key, key, keylen);
+  return p;
+}
+
+int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_entry_ref_t *refs,
+                     const uint64_t *time_ms, size_t nrefs, uint8_t (*leaf)[SJ_HASH_LEN],
+                     uint8_t *has_leaf) {
+  int fresh, rv = 0;
+  uint64_t now = wall_ms();
+  memset(has_leaf, 0, nrefs);
+  if (keylen > PC_KEY_MAX || nrefs > PC_SUBJECT_CAP ||
+      (key[0] != SJ_KEY_USCC && key[0] != SJ_KEY_OTHER_ID))
+    return 0; /* folded when a record needs it, as always */
+  uint64_t gen = subject_gen(n, key, keylen);
+  pthread_mutex_lock(&pcache_mu);
+  pslot_t *p = pslot_of(n, key, keylen, gen, now, &fresh);
+  if (!fresh) {
+    fold_in_t F = {.now = now, .n = nrefs, .cap = nrefs, .leaf = leaf, .has_leaf = has_leaf};
+    F.refs = malloc((nrefs ? nrefs : 1) * sizeof *F.refs);
+    F.time = malloc((nrefs ? nrefs : 1) * sizeof *F.time);
+    if (F.refs && F.time) {
+      memcpy(F.refs, refs, nrefs * sizeof *refs);
+      memcpy(F.time, time_ms, nrefs * sizeof *time_ms);
+      rv = pslot_fold(n, p, key, keylen, gen, now, F);
+    } else {
+      fold_in_free(&F);
+      rv = -ENOMEM;
+    }
+  }
+  pthread_mutex_unlock(&pcache_mu);
+  return rv;
+}
+
 /* The public window of a credit entry: *out gets {until, raw_until} (both 0 when not found). */
 static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now, pub_t *out) {
   const sj_index_key_t *k = NULL;
@@ -266,10 +320,9 @@ static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now
   if (keylen > PC_KEY_MAX)
     return;
   uint64_t gen = subject_gen(n, key, keylen);
+  int fresh;
   pthread_mutex_lock(&pcache_mu);
-  pslot_t *p = &pcache[XXH3_64bits(key, keylen) % PC_SLOTS];
-  int fresh = p->v && p->node == n && p->gen == gen && now - p->built_ms < PC_TTL_MS &&
-              p->keylen == keylen && !memcmp(p->key, key, keylen);
+  pslot_t *p = pslot_of(n, key, keylen, gen, now, &fresh);
   if (fresh || pslot_fill(n, p, key, keylen, gen, now) == 0) {
     const pub_t *x = bsearch(out, p->v, p->n, sizeof *p->v, pub_cmp);
     if (x)
