@@ -41,7 +41,7 @@ static int fetch(const char *url, const char *method, const char *token, const c
                      .token = token,
                      .ctype = body ? "application/json" : NULL,
                      .body = body,
-                     .timeout_ms = 10000};
+                     .timeout_ms = 60000}; /* a 14 MB submission, a loaded ASan node */
   return sj_test_fetch(url, &r, out);
 }
 
