@@ -313,6 +313,7 @@ typedef enum {
   LIE_SHIFT,     /* valid entries, from one position later than asked */
   LIE_REPEAT,    /* valid entries, the first one twice */
   LIE_BAD_CHAIN, /* one entry's prev hash altered, the following ones re-chained to it */
+  LIE_SHORT,     /* one entry per answer, honestly: fewer than asked, which is allowed */
   LIE_BAD_PROOF, /* one entry per answer (a short answer is allowed), then a consistency proof
                     with one hash altered */
   LIE_TRUNCATED, /* entries answers and the follow stream cut in the middle of an entry */
@@ -549,7 +550,7 @@ static void liar_entries(sj_req_t *req, void *arg) {
   }
   if (k && lie == LIE_BAD_CHAIN)
     break_chain(&b);
-  if (k && lie == LIE_BAD_PROOF)
+  if (k && (lie == LIE_BAD_PROOF || lie == LIE_SHORT))
     b.n = k; /* one entry: the follower then asks for a consistency proof */
   if (k && lie == LIE_TRUNCATED) {
     size_t last = last_frame_start(&b);
@@ -803,6 +804,22 @@ START_TEST(a_consistency_proof_that_does_not_verify_is_refused) {
   wait_failures(3, "entries up to 3 are not a prefix of the signed tree of 5", 2);
   nothing_stored(3, 2, root);
   converges_without_liar(&l);
+}
+END_TEST
+
+/* Fewer entries than asked for (one per answer), each with A's honest consistency proof: every
+ * verified prefix is committed, and D reaches A's root through the liar. */
+START_TEST(short_answers_commit_each_verified_prefix) {
+  liar_t l;
+  uint8_t root[32];
+  synced_then_liar(LIE_SHORT, &l, root);
+  ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 5, 60000), 0);
+  same_root(0, 3, 0);
+  json_t *a = alerts(3);
+  ck_assert_uint_eq(json_array_size(json_object_get(a, "alerts")), 0);
+  json_decref(a);
+  ck_assert_uint_eq(failures_saying(3, "entries"), 0);
+  liar_stop(&l);
 }
 END_TEST
 
@@ -1117,6 +1134,7 @@ static Suite *cluster_suite(void) {
       {"broken_chain", a_broken_chain_link_is_refused},
       {"bad_proof", a_consistency_proof_that_does_not_verify_is_refused},
       {"truncated", a_truncated_stream_is_refused},
+      {"short_answers", short_answers_commit_each_verified_prefix},
       {"stale", a_stale_checkpoint_is_harmless},
       {"endless", a_stream_without_checkpoints_is_cut_off},
       {"large_entries", large_entries_are_caught_up_in_smaller_chunks},
