@@ -58,9 +58,16 @@ static rocksdb_options_t *db_options(const sj_store_opts_t *o) {
   return d;
 }
 
-/* Block-based table: XXH3 block checksums, the shared LRU cache, optionally a bloom filter. */
+/* Block-based table: XXH3 block checksums, the shared LRU cache, optionally a bloom filter, and
+ * for families read by point lookups a hash index inside each data block (a Get or MultiGet key
+ * is found in its block without a binary search). */
 static void set_table(rocksdb_options_t *cf, rocksdb_cache_t *cache, int bloom, int whole_key) {
   rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+  if (bloom && whole_key) {
+    rocksdb_block_based_options_set_data_block_index_type(
+        t, rocksdb_block_based_table_data_block_index_type_binary_search_and_hash);
+    rocksdb_block_based_options_set_data_block_hash_ratio(t, 0.75);
+  }
   rocksdb_block_based_options_set_checksum(t, 4); /* kXXH3 */
   rocksdb_block_based_options_set_block_cache(t, cache);
   rocksdb_block_based_options_set_format_version(t, 5);
