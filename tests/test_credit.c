@@ -1216,12 +1216,159 @@ START_TEST(lookups_fold_corrections_revocations_and_repairs_from_stored_facts) {
   }
   /* a revocation of the correction takes every version out at once; a repair of P-7 is too early */
   snprintf(body, sizeof body,
-           "[" REC("penalty", ",\"action\":\"revocation\",\"ref\":{\"region\":\"310000\",\"seq\":"
-                              "0}") "," REC("repair",
-                                            ",\"ref\":{\"region\":\"310000\",\"seq\":7}") "]");
+           "[" REC("penalty",
+                   ",\"action\":\"revocation\",\"ref\":{\"region\":\"310000\",\"seq\":"
+                   "0}") "," REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":7}") "]");
   json_decref(submit(body));
   ck_lookup(NULL, "7,6", "11,10,9,8,5,4,3,2,1,0");
   ck_record(1, 0, 0);
+}
+END_TEST
+
+/* ---- four regions: replicas fold from the facts they build when they commit --------------------
+ */
+
+static char c_dir[512];
+static json_t *c_cluster;
+
+static const char *cnode(int i, const char *k) {
+  return json_string_value(
+      json_object_get(json_array_get(json_object_get(c_cluster, "nodes"), (size_t)i), k));
+}
+
+static void cluster_setup(void) {
+  char p[600];
+  json_error_t e;
+  ck_assert_int_eq(sj_crypto_init(), 0);
+  sj_log_set_level(SJ_LOG_LEVEL_ERR);
+  sj_test_tmpdir(c_dir, sizeof c_dir, "credit-cluster");
+  srand((unsigned)getpid() ^ (unsigned)wall_ms());
+  int base = 21000 + (rand() % 1200) * 8; /* below the ephemeral range, as test_cluster does */
+  int rv = sj_test_sh("%s/sanjiao cluster up --dir %s --base-port %d >>%s/up.log 2>&1",
+                      getenv("SJ_BIN"), c_dir, base, c_dir);
+  if (rv)
+    sj_test_sh("cat %s/up.log %s/*/node.log >&2", c_dir, c_dir);
+  ck_assert_int_eq(rv, 0);
+  snprintf(p, sizeof p, "%s/cluster.json", c_dir);
+  c_cluster = json_load_file(p, 0, &e);
+  ck_assert_ptr_nonnull(c_cluster);
+}
+
+static void cluster_teardown(void) {
+  sj_test_sh("%s/sanjiao cluster down --dir %s >/dev/null 2>&1", getenv("SJ_BIN"), c_dir);
+  sj_test_rmtree(c_dir);
+  json_decref(c_cluster);
+  c_cluster = NULL;
+}
+
+static int cfetch(int i, const char *method, const char *path, const char *token, const char *body,
+                  sj_buf_t *out) {
+  char url[256];
+  snprintf(url, sizeof url, "%s%s", cnode(i, "url"), path);
+  sj_test_req_t r = {.method = method,
+                     .token = token,
+                     .ctype = body ? "application/json" : NULL,
+                     .body = body,
+                     .timeout_ms = 60000};
+  return sj_test_fetch(url, &r, out);
+}
+
+static void csubmit(int i, const char *array) {
+  sj_buf_t b = {0};
+  int st = cfetch(i, "POST", "/v1/records", cnode(i, "submit_token"), array, &b);
+  ck_assert_msg(st == 201, "submit to node %d: %d %.*s", i, st, (int)b.n, (const char *)b.p);
+  sj_buf_deinit(&b);
+}
+
+/* Waits (at most 60 s) until node i holds size entries of region. */
+static void cwait(int i, const char *region, uint64_t size) {
+  for (int t = 0; t < 3000; t++) {
+    sj_buf_t b = {0};
+    uint64_t have = 0;
+    if (cfetch(i, "GET", "/v1/status", NULL, NULL, &b) == 200) {
+      json_t *j = jparse(&b), *it;
+      size_t k;
+      json_array_foreach(json_object_get(j, "regions"), k, it) {
+        if (!strcmp(json_string_value(json_object_get(it, "region")), region))
+          have = (uint64_t)json_integer_value(json_object_get(it, "local_size"));
+      }
+      json_decref(j);
+    }
+    sj_buf_deinit(&b);
+    if (have >= size)
+      return;
+    sj_test_sleep_ms(20);
+  }
+  ck_abort_msg("node %d never held %llu entries of %s", i, (unsigned long long)size, region);
+}
+
+/* "region/seq" of the records node i shows (and, in withheld, those it lists but withholds). */
+static void clookup(int i, const char *token, char *out, size_t cap, char *withheld, size_t wcap) {
+  sj_buf_t b = {0};
+  ck_assert_int_eq(cfetch(i, "GET", "/v1/subjects/" USCC1, token, NULL, &b), 200);
+  json_t *r = jparse(&b), *it;
+  size_t k, o = 0, w = 0;
+  out[0] = withheld[0] = 0;
+  json_array_foreach(json_object_get(r, "records"), k, it) {
+    const char *reg = json_string_value(json_object_get(it, "region"));
+    long long seq = json_integer_value(json_object_get(it, "seq"));
+    if (json_object_get(it, "record"))
+      o += (size_t)snprintf(out + o, cap - o, "%s%s/%lld", o ? "," : "", reg, seq);
+    else
+      w += (size_t)snprintf(withheld + w, wcap - w, "%s%s/%lld", w ? "," : "", reg, seq);
+  }
+  json_decref(r);
+  sj_buf_deinit(&b);
+}
+
+START_TEST(replicas_fold_cross_region_corrections_revocations_and_repairs_alike) {
+  char body[4096];
+  /* Shanghai decides three penalties; Jiangsu corrects the first and revokes the second; Zhejiang
+   * repairs the third; Anhui only holds replicas. */
+  snprintf(
+      body, sizeof body,
+      "[" REC("penalty", ",\"decision\":{\"number\":\"S-0\",\"date\":\"%s\"}") "," REC(
+          "penalty", ",\"decision\":{\"number\":\"S-1\",\"date\":\"%s\"}") "," REC("penalty",
+                                                                                   ",\"decision\":{"
+                                                                                   "\"number\":\"S-"
+                                                                                   "2\",\"date\":"
+                                                                                   "\"%s\"}") "]",
+      day(-200), day(-200), day(-200));
+  csubmit(0, body);
+  for (int i = 1; i < 4; i++)
+    cwait(i, "310000", 3);
+  snprintf(
+      body, sizeof body,
+      "[" REC(
+          "penalty",
+          ",\"action\":\"correction\",\"ref\":{\"region\":\"310000\",\"seq\":0},"
+          "\"decision\":{\"number\":\"S-0 corrected\",\"date\":\"%s\"}") "," REC("penalty",
+                                                                                 ",\"action\":"
+                                                                                 "\"revocation\","
+                                                                                 "\"ref\":{"
+                                                                                 "\"region\":"
+                                                                                 "\"310000\","
+                                                                                 "\"seq\":1}") "]",
+      day(-200));
+  csubmit(1, body);
+  snprintf(body, sizeof body,
+           "[" REC("repair",
+                   ",\"ref\":{\"region\":\"310000\",\"seq\":2},\"decision\":{\"date\":\"%s\"}") "]",
+           day(-1));
+  csubmit(2, body);
+  for (int i = 0; i < 4; i++) {
+    cwait(i, "310000", 3);
+    cwait(i, "320000", 2);
+    cwait(i, "330000", 1);
+  }
+  for (int i = 0; i < 4; i++) {
+    char got[512], wh[512];
+    clookup(i, NULL, got, sizeof got, wh, sizeof wh);
+    ck_assert_msg(!strcmp(got, "320000/0"), "node %d shows the public %s", i, got);
+    clookup(i, cnode(i, "authority_token"), got, sizeof got, wh, sizeof wh);
+    ck_assert_msg(!strcmp(wh, ""), "node %d withholds %s from an authority", i, wh);
+    ck_assert_uint_eq(strlen(got), strlen("330000/0,320000/1,320000/0,310000/2,310000/1,310000/0"));
+  }
 }
 END_TEST
 
@@ -1262,6 +1409,11 @@ static Suite *credit_suite(void) {
   tcase_add_test(t, the_public_never_sees_a_restricted_field_on_any_endpoint);
   tcase_add_test(t, non_public_reads_are_audited_for_the_subject);
   tcase_add_test(t, lookups_fold_corrections_revocations_and_repairs_from_stored_facts);
+  suite_add_tcase(s, t);
+  t = tcase_create("cluster");
+  tcase_add_checked_fixture(t, cluster_setup, cluster_teardown);
+  tcase_set_timeout(t, 180);
+  tcase_add_test(t, replicas_fold_cross_region_corrections_revocations_and_repairs_alike);
   suite_add_tcase(s, t);
   return s;
 }
