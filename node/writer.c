@@ -180,8 +180,8 @@ static int add_items(sj_writer_t *w, sj_store_batch_t *b, sj_write_req_t *r) {
     int rv = sj_entry_encode(&h, &w->hdr);
     /* The header was made here from this body and its hash: the store need not hash it again. */
     if (rv == 0)
-      rv = sj_store_batch_add_own(b, w->hdr.p, w->hdr.n, it->body, it->body_len,
-                                  r->leaf_hashes[i]);
+      rv = sj_store_batch_add_own(b, w->hdr.p, w->hdr.n, it->body, it->body_len, it->facts,
+                                  it->facts_n, r->leaf_hashes[i]);
     if (rv)
       return rv;
   }

@@ -31,6 +31,10 @@ typedef struct {
   const uint8_t *body_hash; /* optional: SHA-256 of body, computed by the caller from these very
                                bytes (the writer then neither hashes the body nor has the store
                                check it again); NULL: the writer hashes it */
+  const uint8_t *facts;     /* optional: the store's annotation of this entry (sj_store_opts_t.
+                               annotate), made by the caller off the writer thread; facts_n bytes
+                               (0: none). NULL: the store's hook makes it on the writer thread */
+  size_t facts_n;
 } sj_write_item_t;
 
 typedef struct sj_write_req sj_write_req_t;

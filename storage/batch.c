@@ -288,7 +288,8 @@ static int plan_index(sj_store_batch_t *b, index_plan_t *p) {
 }
 
 static int batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, const uint8_t *body,
-                     size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN], int own) {
+                     size_t bn, const uint8_t *facts, size_t facts_n,
+                     uint8_t leaf_hash_out[SJ_HASH_LEN], int own) {
   sj_entry_header_t h;
   uint8_t leaf[SJ_HASH_LEN];
   if (body == NULL && bn != 0)
@@ -305,7 +306,8 @@ static int batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, cons
   /* Nothing below can fail. */
   sj_merkle_leaf_hash(header, hn, leaf);
   put_entry_row(b, &h, header, hn, body, bn);
-  store_facts_put(b->s, b->wb, &h, leaf, body, bn); /* leaf hash and annotation (log_store.c) */
+  /* leaf hash and annotation (log_store.c) */
+  store_facts_put(b->s, b->wb, &h, leaf, body, bn, facts, facts_n);
   add_index_rows(b, &h);
   rv = sj_merkle_frontier_append(&b->f, leaf, emit_node, b);
   (void)rv; /* emit_node never fails */
@@ -318,12 +320,13 @@ static int batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, cons
 
 int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, const uint8_t *body,
                        size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]) {
-  return batch_add(b, header, hn, body, bn, leaf_hash_out, 0);
+  return batch_add(b, header, hn, body, bn, NULL, 0, leaf_hash_out, 0);
 }
 
 int sj_store_batch_add_own(sj_store_batch_t *b, const uint8_t *header, size_t hn,
-                           const uint8_t *body, size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]) {
-  return batch_add(b, header, hn, body, bn, leaf_hash_out, 1);
+                           const uint8_t *body, size_t bn, const uint8_t *facts, size_t facts_n,
+                           uint8_t leaf_hash_out[SJ_HASH_LEN]) {
+  return batch_add(b, header, hn, body, bn, facts, facts_n, leaf_hash_out, 1);
 }
 
 void sj_store_batch_head(const sj_store_batch_t *b, uint64_t *size, uint8_t root[SJ_HASH_LEN],

@@ -268,13 +268,18 @@ int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, 
 }
 
 void store_facts_put(sj_store_t *s, rocksdb_writebatch_t *wb, const sj_entry_header_t *h,
-                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn) {
+                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn,
+                     const uint8_t *facts, size_t facts_n) {
   uint8_t k[ENTRY_KEY_LEN], v[SJ_HASH_LEN + SJ_STORE_FACTS_MAX];
   size_t n = 0;
   store_entry_key(k, h->region, h->seq);
   memcpy(v, leaf, SJ_HASH_LEN);
-  if (s->annotate != NULL)
+  if (facts != NULL && facts_n <= SJ_STORE_FACTS_MAX) { /* made already (the writer's entries) */
+    memcpy(v + SJ_HASH_LEN, facts, facts_n);
+    n = facts_n;
+  } else if (s->annotate != NULL) {
     n = s->annotate(s->annotate_ctx, h, body, bn, v + SJ_HASH_LEN, SJ_STORE_FACTS_MAX);
+  }
   if (n > SJ_STORE_FACTS_MAX)
     n = 0; /* a broken annotator: keep the leaf hash only */
   rocksdb_writebatch_put_cf(wb, s->cf[CF_FACTS], (const char *)k, sizeof k, (const char *)v,

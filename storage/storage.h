@@ -80,9 +80,13 @@ int sj_store_batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, co
 /* Same, for the region's own writer only, which built the header from this very body and the
  * SHA-256 it computed of it: the body's length is checked against the header, its hash is not
  * computed again. Entries from anywhere else (replicated, imported) go through sj_store_batch_add.
+ * facts (may be NULL) is the annotation the caller already made of this header and body with the
+ * store's own hook (sj_store_opts_t.annotate), facts_n <= SJ_STORE_FACTS_MAX bytes of it (0: the
+ * hook made none): the store keeps it instead of calling the hook again; NULL: the store calls it.
  */
 int sj_store_batch_add_own(sj_store_batch_t *b, const uint8_t *header, size_t hn,
-                           const uint8_t *body, size_t bn, uint8_t leaf_hash_out[SJ_HASH_LEN]);
+                           const uint8_t *body, size_t bn, const uint8_t *facts, size_t facts_n,
+                           uint8_t leaf_hash_out[SJ_HASH_LEN]);
 
 /* The tree the region would have after commit: its size, root and the last leaf hash (all zero
  * for an empty log). */

@@ -160,9 +160,11 @@ int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync);
 /* Point read of one row; *val is rocksdb_malloc'd (free with rocksdb_free) or NULL when absent. */
 int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn);
 
-/* Puts entry h's facts row (leaf hash, then what s->annotate makes of header and body) into wb. */
+/* Puts entry h's facts row (leaf hash, then what s->annotate makes of header and body) into wb.
+ * facts, when not NULL, is that annotation made already (facts_n bytes): the hook is not called. */
 void store_facts_put(sj_store_t *s, rocksdb_writebatch_t *wb, const sj_entry_header_t *h,
-                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn);
+                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn,
+                     const uint8_t *facts, size_t facts_n);
 
 /* ---- tile.c: tiles --------------------------------------------------------------------------- */
 /* Where node (level, index) lives: tile level, tile index, level within the tile, slot. */

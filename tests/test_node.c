@@ -3,6 +3,9 @@
  * offline, restarts (clean and kill -9), concurrent submitters, access control, lookups, the CLI. */
 #include "tests/support.h"
 
+#include "node/credit.h"
+#include "storage/storage.h"
+
 #include <check.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -852,6 +855,61 @@ START_TEST(submissions_are_committed_in_arrival_order) {
 }
 END_TEST
 
+/* ---- the facts row of the node's own entries --------------------------------------------------- */
+
+typedef struct {
+  size_t checked, with_facts;
+} facts_check_t;
+
+static int check_facts(void *ctx, size_t i, const sj_store_entry_t *e) {
+  facts_check_t *fc = ctx;
+  sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  sj_entry_header_t h;
+  uint8_t want[SJ_STORE_FACTS_MAX];
+  ck_assert_msg(e->found && e->leaf, "entry %zu: no facts row", i);
+  ck_assert_int_eq(sj_entry_decode(e->header, e->hn, &h, keys, SJ_ENTRY_MAX_KEYS), 0);
+  size_t n = sj_credit_annotate(NULL, &h, e->has_body ? e->body : NULL, e->bn, want, sizeof want);
+  ck_assert_msg(n == e->facts_n && memcmp(want, e->facts, n) == 0,
+                "entry %zu: the stored facts (%zu B) are not what the store's hook makes (%zu B)", i,
+                e->facts_n, n);
+  fc->checked++;
+  fc->with_facts += n > 0;
+  return 0;
+}
+
+/* The writer's entries carry the facts their prepare step made off the writer thread; they must be
+ * exactly what the store's own hook (sj_credit_annotate) makes of the stored header and body. */
+START_TEST(own_entries_keep_the_facts_the_store_hook_makes) {
+  sj_buf_t b = {0}, body = {0};
+  const char *person = "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\","
+                       "\"id\":\"11010519491231002X\",\"name\":\"x\"},\"disclosure\":\"subject\"}";
+  sj_buf_printf(&body, "%s\n%s\n%s\n", credit(USCC1, "penalty", "a"), person,
+                credit(USCC2, "commendation", "b"));
+  ck_assert_int_eq(post((char *)body.p, "application/x-ndjson", NULL, &b), 201);
+  ck_assert_int_eq(post(credit(USCC1, "rating", "c"), NULL, "facts-key", &b), 201);
+  sj_test_node_stop(&g_node, SIGTERM);
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s/data", g_dir);
+  sj_store_opts_t o;
+  sj_store_opts_default(&o);
+  o.create_if_missing = 0;
+  sj_store_t *st = NULL;
+  ck_assert_int_eq(sj_store_open(dir, &o, &st), 0);
+  sj_entry_ref_t refs[4];
+  for (size_t i = 0; i < 4; i++)
+    refs[i] = (sj_entry_ref_t){310000, i};
+  facts_check_t fc = {0};
+  ck_assert_int_eq(sj_store_get_entries(st, refs, 4, SJ_GET_ENTRY | SJ_GET_FACTS, check_facts, &fc),
+                   0);
+  ck_assert_uint_eq(fc.checked, 4);
+  ck_assert_uint_gt(fc.with_facts, 0);
+  sj_store_close(st);
+  node_start(); /* for the teardown */
+  sj_buf_deinit(&b);
+  sj_buf_deinit(&body);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   const sj_test_case_t cases[] = {
@@ -877,6 +935,7 @@ static Suite *node_suite(void) {
       {"big_bad_indexes", a_big_submission_reports_the_bad_indexes},
       {"parse_off_loop", lookups_are_answered_while_a_big_submission_is_parsed},
       {"arrival_order", submissions_are_committed_in_arrival_order},
+      {"own_facts", own_entries_keep_the_facts_the_store_hook_makes},
   };
   sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 120);
   return s;
