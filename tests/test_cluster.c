@@ -333,7 +333,8 @@ typedef struct {
   sj_server_t *srv;
   uv_async_t stop;
   uv_timer_t tick;     /* LIE_TRUNCATED: polls A for entries to cut the held follow stream */
-  sj_req_t *follow;    /* LIE_TRUNCATED: the follow stream held open (referenced) */
+  int tick_busy;       /* a poll of A is in flight */
+  sj_req_t *follow;    /* LIE_TRUNCATED, LIE_ENDLESS: the follow stream held open (referenced) */
   char follow_path[96];
   uint64_t follow_start;
   atomic_int follows_held, follows_cut;
@@ -346,43 +347,87 @@ static void liar_reply(sj_req_t *req, int status, const sj_buf_t *b, const char 
   sj_req_respond(req, status, h, 1, b->p, b->n);
 }
 
+/* A request to A on the thread pool: sj_http_fetch runs a loop of its own, which must not run on
+ * the liar's loop thread (net's read buffer is per thread: a nested fetch inside a handler would
+ * overwrite bytes the server has not parsed yet). finish runs on the liar's loop afterwards. */
+typedef struct liar_job liar_job_t;
+struct liar_job {
+  uv_work_t work;
+  liar_t *l;
+  sj_req_t *req;  /* the request being answered (referenced), or NULL */
+  char url[512];  /* "" = nothing to fetch */
+  int status;     /* A's HTTP status, or a negative error */
+  sj_buf_t body;  /* A's answer */
+  uint64_t start; /* the entry the answer is for */
+  void (*finish)(liar_job_t *j);
+};
+
+static void job_work(uv_work_t *w) {
+  liar_job_t *j = w->data;
+  j->status = j->url[0] ? fetch(j->url, "GET", NULL, NULL, &j->body) : 0;
+}
+
+static void job_after(uv_work_t *w, int status) {
+  liar_job_t *j = w->data;
+  (void)status;
+  j->finish(j);
+  if (j->req)
+    sj_req_unref(j->req);
+  sj_buf_deinit(&j->body);
+  free(j);
+}
+
+static void liar_fetch(liar_t *l, sj_req_t *req, const char *url, uint64_t start,
+                       void (*finish)(liar_job_t *j)) {
+  liar_job_t *j = calloc(1, sizeof *j);
+  j->l = l;
+  j->req = req;
+  snprintf(j->url, sizeof j->url, "%s", url);
+  j->start = start;
+  j->finish = finish;
+  j->work.data = j;
+  if (req)
+    sj_req_ref(req);
+  uv_queue_work(&l->loop, &j->work, job_work, job_after);
+}
+
 /* The checkpoint: real size, and either re-signed by the wrong key or a forged root signed by
  * A's real key (a fork); or, when stale, an old one of A's. */
+static void finish_checkpoint(liar_job_t *j) {
+  sj_buf_t *b = &j->body, text = {0}, note = {0};
+  size_t tl, so;
+  sj_checkpoint_t cp;
+  if (j->status != 200 || sj_note_split((char *)b->p, b->n, &tl, &so) ||
+      sj_checkpoint_parse((char *)b->p, tl, &cp)) {
+    liar_reply(j->req, j->status == 200 ? 500 : j->status > 0 ? j->status : 502, b, "text/plain");
+  } else {
+    if (atomic_load(&j->l->lie) == LIE_FORK)
+      cp.root[0] ^= 1;
+    sj_checkpoint_format(&cp, &text);
+    const sj_signer_t *ss[1] = {j->l->signer};
+    sj_note_sign((char *)text.p, text.n, ss, 1, &note);
+    liar_reply(j->req, 200, &note, "text/plain");
+  }
+  sj_buf_deinit(&text);
+  sj_buf_deinit(&note);
+}
+
 static void liar_checkpoint(sj_req_t *req, void *arg) {
   liar_t *l = arg;
   char url[256];
-  sj_buf_t b = {0}, text = {0}, note = {0};
   if (atomic_load(&l->lie) == LIE_STALE) {
     liar_reply(req, 200, &l->stale, "text/plain");
     return;
   }
   snprintf(url, sizeof url, "%s%s", l->upstream, sj_req_path(req));
-  int st = fetch(url, "GET", NULL, NULL, &b);
-  size_t tl, so;
-  sj_checkpoint_t cp;
-  if (st != 200 || sj_note_split((char *)b.p, b.n, &tl, &so) ||
-      sj_checkpoint_parse((char *)b.p, tl, &cp)) {
-    liar_reply(req, st == 200 ? 500 : st, &b, "text/plain");
-  } else {
-    if (atomic_load(&l->lie) == LIE_FORK)
-      cp.root[0] ^= 1;
-    sj_checkpoint_format(&cp, &text);
-    const sj_signer_t *ss[1] = {l->signer};
-    sj_note_sign((char *)text.p, text.n, ss, 1, &note);
-    liar_reply(req, 200, &note, "text/plain");
-  }
-  sj_buf_deinit(&b);
-  sj_buf_deinit(&text);
-  sj_buf_deinit(&note);
+  liar_fetch(l, req, url, 0, finish_checkpoint);
 }
 
-/* A's entries from start (frames, as GET .../entries answers). */
-static int upstream_entries(liar_t *l, const char *path, uint64_t start, const char *limit,
-                            sj_buf_t *b) {
-  char url[512];
-  snprintf(url, sizeof url, "%s%s?start=%llu&limit=%s", l->upstream, path,
-           (unsigned long long)start, limit);
-  return fetch(url, "GET", NULL, NULL, b);
+/* The URL of A's entries from start (frames, as GET .../entries answers). */
+static void entries_url(const liar_t *l, const char *path, uint64_t start, const char *limit,
+                        char url[512]) {
+  snprintf(url, 512, "%s%s?start=%llu&limit=%s", l->upstream, path, (unsigned long long)start,
+           limit);
 }
 
 /* The length of the frame at p[0..n) (0 if there is no whole one), and where the last whole
@@ -441,38 +486,55 @@ static void break_chain(sj_buf_t *b) {
 
 /* LIE_TRUNCATED: once A has entries for the held follow stream, sends them with the last one cut
  * in the middle, and ends the stream. */
+static void finish_tick(liar_job_t *j) {
+  liar_t *l = j->l;
+  sj_buf_t *b = &j->body, out = {0};
+  l->tick_busy = 0;
+  if (!l->follow || j->status != 200 || b->n == 0 || j->start != l->follow_start)
+    return; /* the next tick asks again */
+  size_t last = last_frame_start(b), k;
+  for (size_t off = 0; off < b->n && (k = frame_len(b->p + off, b->n - off)) > 0; off += k) {
+    sj_buf_append_u8(&out, 'E');
+    sj_buf_append(&out, b->p + off, off == last ? k / 2 : k);
+  }
+  sj_req_stream_write(l->follow, out.p, out.n);
+  sj_req_stream_end(l->follow);
+  sj_req_unref(l->follow);
+  l->follow = NULL;
+  atomic_fetch_add(&l->follows_cut, 1);
+  uv_timer_stop(&l->tick);
+  sj_buf_deinit(&out);
+}
+
 static void on_liar_tick(uv_timer_t *t) {
   liar_t *l = t->data;
-  sj_buf_t b = {0}, out = {0};
+  char url[512];
   if (!l->follow) {
     uv_timer_stop(t);
     return;
   }
-  if (upstream_entries(l, l->follow_path, l->follow_start, "100", &b) == 200 && b.n > 0) {
-    size_t last = last_frame_start(&b), k;
-    for (size_t off = 0; off < b.n && (k = frame_len(b.p + off, b.n - off)) > 0; off += k) {
-      sj_buf_append_u8(&out, 'E');
-      sj_buf_append(&out, b.p + off, off == last ? k / 2 : k);
-    }
-    sj_req_stream_write(l->follow, out.p, out.n);
-    sj_req_stream_end(l->follow);
-    sj_req_unref(l->follow);
-    l->follow = NULL;
-    atomic_fetch_add(&l->follows_cut, 1);
-    uv_timer_stop(t);
-  }
-  sj_buf_deinit(&b);
-  sj_buf_deinit(&out);
+  if (l->tick_busy)
+    return;
+  l->tick_busy = 1;
+  entries_url(l, l->follow_path, l->follow_start, "100", url);
+  liar_fetch(l, NULL, url, l->follow_start, finish_tick);
 }
 
-/* LIE_ENDLESS: made-up entries from start on, chained to A's entry start - 1. */
-static void endless_entries(liar_t *l, const char *path, uint64_t start, sj_buf_t *out) {
-  sj_buf_t b = {0}, hdr = {0};
+/* LIE_ENDLESS: made-up entries from j->start on, chained to A's entry start - 1 (j->body), written
+ * at once on the held follow stream, which then stays open. */
+static void finish_endless(liar_job_t *j) {
+  liar_t *l = j->l;
+  sj_buf_t out = {0}, hdr = {0};
   uint8_t prev[SJ_HASH_LEN] = {0};
   char body[64];
-  if (start > 0 && upstream_entries(l, path, start - 1, "1", &b) == 200 && b.n > 8)
-    sj_merkle_leaf_hash(b.p + 4, sj_get_be32(b.p), prev); /* frame: u32 length, header */
-  for (uint64_t seq = start; seq < start + ENDLESS_ENTRIES; seq++) {
+  if (!l->follow || l->follow != j->req)
+    return;
+  if (j->start > 0) {
+    if (j->status != 200 || j->body.n < 8)
+      return;
+    sj_merkle_leaf_hash(j->body.p + 4, sj_get_be32(j->body.p), prev); /* u32 length, header */
+  }
+  for (uint64_t seq = j->start; seq < j->start + ENDLESS_ENTRIES; seq++) {
     int n = snprintf(body, sizeof body, "{\"made_up\":%llu}", (unsigned long long)seq);
     sj_entry_header_t e = {.version = SJ_ENTRY_VERSION,
                            .region = 310000,
@@ -489,15 +551,17 @@ static void endless_entries(liar_t *l, const char *path, uint64_t start, sj_buf_
     if (sj_entry_encode(&e, &hdr))
       break;
     sj_merkle_leaf_hash(hdr.p, hdr.n, prev);
-    sj_buf_append_u8(out, 'E');
-    sj_frame_append(out, hdr.p, hdr.n, (const uint8_t *)body, (size_t)n, 1);
+    sj_buf_append_u8(&out, 'E');
+    sj_frame_append(&out, hdr.p, hdr.n, (const uint8_t *)body, (size_t)n, 1);
   }
-  sj_buf_deinit(&b);
+  sj_req_stream_write(l->follow, out.p, out.n);
+  sj_buf_deinit(&out);
   sj_buf_deinit(&hdr);
 }
 
 static void liar_follow(liar_t *l, sj_req_t *req, uint64_t start) {
   sj_header_t h[1] = {{"content-type", "application/x-sanjiao-follow"}};
+  char url[512] = "";
   if (l->follow) {
     sj_req_stream_end(l->follow);
     sj_req_unref(l->follow);
@@ -510,22 +574,47 @@ static void liar_follow(liar_t *l, sj_req_t *req, uint64_t start) {
   l->follow_start = start;
   snprintf(l->follow_path, sizeof l->follow_path, "%s", sj_req_path(req));
   atomic_fetch_add(&l->follows_held, 1);
-  if (atomic_load(&l->lie) == LIE_ENDLESS) { /* written at once; the stream then stays open */
-    sj_buf_t out = {0};
-    endless_entries(l, l->follow_path, start, &out);
-    sj_req_stream_write(req, out.p, out.n);
-    sj_buf_deinit(&out);
+  if (atomic_load(&l->lie) == LIE_ENDLESS) {
+    if (start > 0)
+      entries_url(l, l->follow_path, start - 1, "1", url);
+    liar_fetch(l, req, url, start, finish_endless);
     return;
   }
   uv_timer_start(&l->tick, on_liar_tick, 0, 100);
 }
 
-/* Entries: passed through or altered as the lie says; follow streams only when truncating them
- * (otherwise 404, which makes the follower catch up). */
+/* Entries: passed through or altered as the lie says. */
+static void finish_entries(liar_job_t *j) {
+  int lie = atomic_load(&j->l->lie);
+  sj_buf_t *b = &j->body;
+  size_t k = j->status == 200 && b->n ? frame_len(b->p, b->n) : 0;
+  if (k && lie == LIE_BAD_BODY && b->n > 10)
+    b->p[b->n - 3] ^= 0x20; /* inside the last frame's body */
+  if (k && lie == LIE_REPEAT) {
+    sj_buf_t out = {0};
+    sj_buf_append(&out, b->p, k);
+    sj_buf_append(&out, b->p, b->n);
+    sj_buf_reset(b);
+    sj_buf_append(b, out.p, out.n);
+    sj_buf_deinit(&out);
+  }
+  if (k && lie == LIE_BAD_CHAIN)
+    break_chain(b);
+  if (k && (lie == LIE_BAD_PROOF || lie == LIE_SHORT))
+    b->n = k; /* one entry: the follower then asks for a consistency proof */
+  if (k && lie == LIE_TRUNCATED) {
+    size_t last = last_frame_start(b);
+    b->n = last + frame_len(b->p + last, b->n - last) / 2;
+  }
+  liar_reply(j->req, j->status > 0 ? j->status : 502, b, "application/octet-stream");
+}
+
+/* Follow streams only when truncating them or streaming made-up entries (otherwise 404, which
+ * makes the follower catch up). */
 static void liar_entries(sj_req_t *req, void *arg) {
   liar_t *l = arg;
   int lie = atomic_load(&l->lie);
-  sj_buf_t b = {0};
+  char url[512];
   const char *s = sj_req_query(req, "start"), *limit = sj_req_query(req, "limit");
   uint64_t start = s ? strtoull(s, NULL, 10) : 0;
   if (sj_req_query(req, "follow")) {
@@ -535,29 +624,8 @@ static void liar_entries(sj_req_t *req, void *arg) {
       sj_req_respond_error(req, 404, "no follow here");
     return;
   }
-  int st = upstream_entries(l, sj_req_path(req), start + (lie == LIE_SHIFT),
-                            limit ? limit : "1000", &b);
-  size_t k = st == 200 && b.n ? frame_len(b.p, b.n) : 0;
-  if (k && lie == LIE_BAD_BODY && b.n > 10)
-    b.p[b.n - 3] ^= 0x20; /* inside the last frame's body */
-  if (k && lie == LIE_REPEAT) {
-    sj_buf_t out = {0};
-    sj_buf_append(&out, b.p, k);
-    sj_buf_append(&out, b.p, b.n);
-    sj_buf_reset(&b);
-    sj_buf_append(&b, out.p, out.n);
-    sj_buf_deinit(&out);
-  }
-  if (k && lie == LIE_BAD_CHAIN)
-    break_chain(&b);
-  if (k && (lie == LIE_BAD_PROOF || lie == LIE_SHORT))
-    b.n = k; /* one entry: the follower then asks for a consistency proof */
-  if (k && lie == LIE_TRUNCATED) {
-    size_t last = last_frame_start(&b);
-    b.n = last + frame_len(b.p + last, b.n - last) / 2;
-  }
-  liar_reply(req, st, &b, "application/octet-stream");
-  sj_buf_deinit(&b);
+  entries_url(l, sj_req_path(req), start + (lie == LIE_SHIFT), limit ? limit : "1000", url);
+  liar_fetch(l, req, url, start, finish_entries);
 }
 
 /* Flips one bit of the first hash of a {"consistency":[...]} answer. */
@@ -581,17 +649,17 @@ static void alter_proof(sj_buf_t *b) {
   json_decref(j);
 }
 
+static void finish_proxy(liar_job_t *j) {
+  if (j->status == 200 && atomic_load(&j->l->lie) == LIE_BAD_PROOF)
+    alter_proof(&j->body);
+  liar_reply(j->req, j->status > 0 ? j->status : 502, &j->body, "application/json");
+}
+
 static void liar_proxy(sj_req_t *req, void *arg) {
   liar_t *l = arg;
   char url[512];
-  sj_buf_t b = {0};
-  const char *path = sj_req_header(req, ":path", NULL);
-  snprintf(url, sizeof url, "%s%s", l->upstream, path);
-  int st = fetch(url, "GET", NULL, NULL, &b);
-  if (st == 200 && atomic_load(&l->lie) == LIE_BAD_PROOF)
-    alter_proof(&b);
-  liar_reply(req, st > 0 ? st : 502, &b, "application/json");
-  sj_buf_deinit(&b);
+  snprintf(url, sizeof url, "%s%s", l->upstream, sj_req_header(req, ":path", NULL));
+  liar_fetch(l, req, url, 0, finish_proxy);
 }
 
 static void on_liar_stop(uv_async_t *a) {
