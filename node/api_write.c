@@ -35,7 +35,6 @@ typedef struct {
   size_t nrecs;
   sj_write_item_t *items;        /* prepare: owned */
   uint8_t (*leaf)[SJ_HASH_LEN];  /* prepare: owned */
-  sj_buf_t facts;                /* prepare: each record's store annotation, back to back */
   sj_write_req_t w;
   idem_slot_t *slot; /* in-flight Idempotency-Key, or NULL */
 } post_t;
@@ -79,48 +78,25 @@ static void post_free(post_t *p) {
   sj_records_free(p->recs, p->nrecs);
   free(p->items);
   free(p->leaf);
-  sj_buf_deinit(&p->facts);
   free(p->ctype);
   free(p);
 }
 
-/* Each record's facts row annotation, as the store's hook would make it on the writer thread
- * (node.c sets sj_credit_annotate as the hook): made here, on a prepare thread, the writer thread
- * only copies it (it parses the body again: too costly for the single writer). Offsets into
- * p->facts go to off[i], lengths to the items. */
-static int annotate_records(post_t *p, size_t *off) {
-  uint8_t tmp[SJ_STORE_FACTS_MAX];
-  for (size_t i = 0; i < p->nrecs; i++) {
-    sj_entry_header_t h;
-    memset(&h, 0, sizeof h);
-    h.version = SJ_ENTRY_VERSION;
-    h.region = p->n->cfg.region;
-    sj_record_header_fill(&p->recs[i], &h);
-    size_t n = sj_credit_annotate(NULL, &h, p->recs[i].body, p->recs[i].body_len, tmp, sizeof tmp);
-    off[i] = p->facts.n;
-    p->items[i].facts_n = n <= sizeof tmp ? n : 0;
-    if (sj_buf_append(&p->facts, tmp, p->items[i].facts_n))
-      return -ENOMEM;
-  }
-  return 0;
-}
-
+/* The items, with each record's facts row annotation as the store's hook (node.c sets
+ * sj_credit_annotate) would make it: record.c made it from the tree it parsed, so the single
+ * writer thread only copies it instead of parsing the body again. */
 static int build_items(post_t *p) {
   p->items = calloc(p->nrecs, sizeof *p->items);
   p->leaf = calloc(p->nrecs, SJ_HASH_LEN);
-  size_t *off = calloc(p->nrecs, sizeof *off);
-  int rv = p->items && p->leaf && off ? 0 : -ENOMEM;
-  for (size_t i = 0; rv == 0 && i < p->nrecs; i++) {
+  if (!p->items || !p->leaf)
+    return -ENOMEM;
+  for (size_t i = 0; i < p->nrecs; i++) {
     const sj_record_t *r = &p->recs[i];
-    p->items[i] = (sj_write_item_t){r->kind, r->disclosure, r->type, r->type_len, r->keys,
-                                    r->nkeys, r->body, r->body_len, r->body_hash, NULL, 0};
+    p->items[i] = (sj_write_item_t){r->kind,      r->disclosure, r->type,      r->type_len,
+                                    r->keys,      r->nkeys,      r->body,      r->body_len,
+                                    r->body_hash, r->facts,      r->facts_n};
   }
-  if (rv == 0)
-    rv = annotate_records(p, off);
-  for (size_t i = 0; rv == 0 && i < p->nrecs; i++) /* the arena has stopped moving */
-    p->items[i].facts = p->facts.p ? p->facts.p + off[i] : (const uint8_t *)"";
-  free(off);
-  return rv;
+  return 0;
 }
 
 /* Prepare thread: parse and validate the body, hash it for the meta row, build the items. Reads

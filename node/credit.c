@@ -1184,17 +1184,24 @@ int sj_credit_fact_decode(const uint8_t *p, size_t n, sj_credit_fact_t *out) {
 
 size_t sj_credit_annotate(void *ctx, const sj_entry_header_t *h, const uint8_t *body, size_t bn,
                           uint8_t *out, size_t cap) {
-  sj_credit_fact_t f;
   json_t *rec = NULL;
   (void)ctx;
   if (cap < SJ_CREDIT_FACT_MAX || sj_credit_rules_ok())
     return 0;
   if (body && h->kind == SJ_KIND_CREDIT) /* as lookups parse it (node/api_credit.c) */
     rec = json_loadb((const char *)body, bn, JSON_DECODE_INT_AS_REAL, NULL);
-  if (sj_credit_fact_read(rec, &f)) {
-    json_decref(rec);
+  size_t n = sj_credit_annotate_parsed(h, rec, body, bn, out, cap);
+  json_decref(rec);
+  return n;
+}
+
+size_t sj_credit_annotate_parsed(const sj_entry_header_t *h, const json_t *rec,
+                                 const uint8_t *body, size_t bn, uint8_t *out, size_t cap) {
+  sj_credit_fact_t f;
+  if (cap < SJ_CREDIT_FACT_MAX || sj_credit_rules_ok())
     return 0;
-  }
+  if (sj_credit_fact_read(rec, &f))
+    return 0;
   f.disclosure = h->disclosure;
   for (uint16_t i = 0; i < h->nkeys; i++)
     f.person |= h->keys[i].type == SJ_KEY_PERSON;
@@ -1206,6 +1213,5 @@ size_t sj_credit_annotate(void *ctx, const sj_entry_header_t *h, const uint8_t *
     f.plain = copy && sj_credit_mask_public(copy, now_ms()) == 0;
     json_decref(copy);
   }
-  json_decref(rec);
   return sj_credit_fact_encode(&f, out);
 }

@@ -666,6 +666,19 @@ static int record_finish(vctx_t *c, sj_record_t *r, const uint8_t *body, size_t 
   return 0;
 }
 
+_Static_assert(SJ_CREDIT_FACT_MAX <= SJ_REC_FACTS_MAX, "sj_record_t.facts is too small");
+
+/* The facts the store's hook (sj_credit_annotate) would make of the entry, from the parsed tree. */
+static void record_facts(json_t *rec, sj_record_t *r) {
+  sj_entry_header_t h;
+  memset(&h, 0, sizeof h);
+  h.version = SJ_ENTRY_VERSION;
+  sj_record_header_fill(r, &h);
+  size_t n = sj_credit_annotate_parsed(&h, r->kind == SJ_KIND_CREDIT ? rec : NULL, r->body,
+                                       r->body_len, r->facts, sizeof r->facts);
+  r->facts_n = (uint16_t)(n <= sizeof r->facts ? n : 0);
+}
+
 /* Validates one parsed record (index, NDJSON line or 0) whose bytes are body[0..n).
  * Returns 0 (valid, *r filled), 1 (invalid, errors added) or -ENOMEM. */
 static int record_build(json_t *rec, const uint8_t *body, size_t n, int compact, size_t index,
@@ -678,6 +691,8 @@ static int record_build(json_t *rec, const uint8_t *body, size_t n, int compact,
   int rv = c.oom ? -ENOMEM : c.w.nerr ? 1 : 0;
   if (rv == 0)
     rv = record_finish(&c, r, body, n, compact);
+  if (rv == 0)
+    record_facts(rec, r);
   sj_buf_deinit(&c.kb);
   free(c.keys);
   return rv;

@@ -32,6 +32,7 @@
 
 #define SJ_REC_HMAC_KEY_LEN 32
 #define SJ_REC_ERRORS_DEFAULT_LIMIT 1000
+#define SJ_REC_FACTS_MAX 256 /* room for a record's facts annotation (>= SJ_CREDIT_FACT_MAX) */
 
 /* ---- Errors ------------------------------------------------------------------------------------
  */
@@ -93,6 +94,10 @@ typedef struct {
   sj_index_key_t *keys;           /* owned array of nkeys; key bytes owned too */
   uint16_t nkeys;
   uint8_t *key_bytes; /* owned storage the keys point into */
+  uint16_t facts_n;   /* length of facts (0: none) */
+  uint8_t facts[SJ_REC_FACTS_MAX]; /* the store's annotation of the entry (node/credit.h,
+                                      sj_credit_annotate_parsed), made from the tree already parsed
+                                      so that the writer need not parse the body again */
 } sj_record_t;
 
 /* Frees an array of n records as returned by sj_record_parse_request. NULL is fine. */
