@@ -362,7 +362,7 @@ START_TEST(a_follower_killed_mid_catch_up_converges) {
         if (w % 4 == 0)
           sample_checkpoint_at(g_follower.url);
       }
-      sj_test_sleep_ms(rand_r(&seed) % 50);
+      sj_test_sleep_ms(rand_r(&seed) % 10);
     }
     sample_checkpoint_at(g_follower.url);
     uint64_t last = follower_held();
