@@ -27,6 +27,32 @@ extern const size_t sj_disclosure_rules_json_len;
  */
 
 #define MAX_NAMES 256
+#define MAX_RULES 64 /* types, severities, rating schemes each */
+
+/* What the fold reads of one type's, severity's or scheme's rule, taken out of the JSON once (the
+ * fold runs for every lookup of a subject; ~13 jansson lookups per entry otherwise). Each value is
+ * exactly what the JSON lookups gave: rule_uint's defaults included. */
+enum { WIN_NONE = 0, WIN_SEVERITY, WIN_PERIOD };
+typedef struct {
+  const char *name;             /* key in "types"; borrowed from the parsed rules */
+  const json_t *r;              /* the rule */
+  uint8_t win;                  /* "window": WIN_SEVERITY, WIN_PERIOD, or WIN_NONE otherwise */
+  uint8_t published;            /* "published" is true */
+  uint8_t category;             /* sj_credit_category_t of "category" */
+  const char *default_severity; /* or NULL */
+  unsigned default_months;      /* rule_uint(r, "default_months", 12) */
+  unsigned min_months;          /* rule_uint(r, "min_months", 0) */
+} type_rule_t;
+typedef struct {
+  const char *name;
+  uint8_t published;               /* "published" is true */
+  unsigned max_months, min_months; /* defaults 12 and 3 */
+} sev_rule_t;
+typedef struct {
+  const char *name;
+  int has_valid;         /* "valid_months" is an integer >= 0 ... */
+  unsigned valid_months; /* ... of this value */
+} scheme_rule_t;
 
 static struct {
   json_t *credit;                  /* node/credit_rules.json */
@@ -34,6 +60,13 @@ static struct {
   const char *personal[MAX_NAMES]; /* every personal member name and minor flag, sorted */
   size_t npersonal;
   uint32_t digest; /* of both rule files: facts derived under other rules are not used */
+  type_rule_t types[MAX_RULES]; /* sorted by name */
+  size_t ntypes;
+  sev_rule_t sevs[MAX_RULES]; /* sorted by name */
+  size_t nsevs;
+  scheme_rule_t schemes[MAX_RULES]; /* sorted by name */
+  size_t nschemes;
+  int specific_repairable; /* specific_serious.repairable_before_end is true */
   int ok;
 } rules;
 static pthread_once_t rules_once = PTHREAD_ONCE_INIT;
@@ -49,6 +82,56 @@ static void add_names(const json_t *arr) {
     if (json_is_string(v) && rules.npersonal < MAX_NAMES)
       rules.personal[rules.npersonal++] = json_string_value(v);
   }
+}
+
+static unsigned rule_uint(const json_t *o, const char *k, unsigned def);
+static uint8_t category_of(const json_t *trule);
+
+static int cmp_name(const void *a, const void *b) { /* every table starts with its name */
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The tables above, from the parsed rule file. 0, or -1 when a section has too many entries. */
+static int tables_load(void) {
+  const char *k, *w;
+  const json_t *v;
+  json_object_foreach(json_object_get(rules.credit, "types"), k, v) {
+    if (rules.ntypes == MAX_RULES)
+      return -1;
+    w = json_string_value(json_object_get(v, "window"));
+    rules.types[rules.ntypes++] =
+        (type_rule_t){.name = k,
+                      .r = v,
+                      .win = !w                       ? WIN_NONE
+                             : !strcmp(w, "severity") ? WIN_SEVERITY
+                             : !strcmp(w, "period")   ? WIN_PERIOD
+                                                      : WIN_NONE,
+                      .published = json_is_true(json_object_get(v, "published")),
+                      .category = category_of(v),
+                      .default_severity = json_string_value(json_object_get(v, "default_severity")),
+                      .default_months = rule_uint(v, "default_months", 12),
+                      .min_months = rule_uint(v, "min_months", 0)};
+  }
+  json_object_foreach(json_object_get(rules.credit, "severities"), k, v) {
+    if (rules.nsevs == MAX_RULES)
+      return -1;
+    rules.sevs[rules.nsevs++] =
+        (sev_rule_t){k, json_is_true(json_object_get(v, "published")),
+                     rule_uint(v, "max_months", 12), rule_uint(v, "min_months", 3)};
+  }
+  json_object_foreach(json_object_get(rules.credit, "rating_schemes"), k, v) {
+    const json_t *m = json_object_get(v, "valid_months");
+    if (rules.nschemes == MAX_RULES)
+      return -1;
+    rules.schemes[rules.nschemes++] = (scheme_rule_t){
+        k, json_is_integer(m) && json_integer_value(m) >= 0, rule_uint(v, "valid_months", 0)};
+  }
+  qsort(rules.types, rules.ntypes, sizeof *rules.types, cmp_name);
+  qsort(rules.sevs, rules.nsevs, sizeof *rules.sevs, cmp_name);
+  qsort(rules.schemes, rules.nschemes, sizeof *rules.schemes, cmp_name);
+  rules.specific_repairable = json_is_true(
+      json_object_get(json_object_get(rules.credit, "specific_serious"), "repairable_before_end"));
+  return 0;
 }
 
 static void rules_load(void) {
@@ -70,7 +153,20 @@ static void rules_load(void) {
   rules.digest =
       (uint32_t)XXH3_64bits_withSeed(sj_disclosure_rules_json, sj_disclosure_rules_json_len,
                                      XXH3_64bits(sj_credit_rules_json, sj_credit_rules_json_len));
-  rules.ok = rules.npersonal > 0;
+  rules.ok = rules.npersonal > 0 && tables_load() == 0;
+}
+
+static const type_rule_t *type_rule(const char *name) {
+  return name ? bsearch(&name, rules.types, rules.ntypes, sizeof *rules.types, cmp_name) : NULL;
+}
+
+static const sev_rule_t *sev_rule(const char *name) {
+  return name ? bsearch(&name, rules.sevs, rules.nsevs, sizeof *rules.sevs, cmp_name) : NULL;
+}
+
+static const scheme_rule_t *scheme_rule(const char *name) {
+  return name ? bsearch(&name, rules.schemes, rules.nschemes, sizeof *rules.schemes, cmp_name)
+              : NULL;
 }
 
 static const json_t *rule(const char *section) {
@@ -475,8 +571,9 @@ size_t sj_credit_check(json_t *rec, size_t index, size_t line, sj_rec_errors_t *
 
 typedef struct {
   const char *type;
-  const json_t *trule; /* the type's rule */
-  uint8_t action;      /* sj_credit_action_t */
+  const json_t *trule;   /* the type's rule */
+  const type_rule_t *tr; /* the same, tabled (NULL exactly when trule is) */
+  uint8_t action;        /* sj_credit_action_t */
   int has_ref;
   uint32_t ref_region;
   uint64_t ref_seq;
@@ -527,7 +624,8 @@ static int warning_only(const json_t *dec) {
 static void facts_read(const json_t *rec, facts_t *f) {
   memset(f, 0, sizeof *f);
   f->type = json_string_value(json_object_get(rec, "type"));
-  f->trule = json_object_get(rule("types"), f->type ? f->type : "");
+  f->tr = type_rule(f->type);
+  f->trule = f->tr ? f->tr->r : NULL;
   f->action = action_of(json_string_value(json_object_get(rec, "action")));
   const json_t *ref = json_object_get(rec, "ref");
   const char *rr = json_string_value(json_object_get(ref, "region"));
@@ -553,7 +651,8 @@ static void facts_read(const json_t *rec, facts_t *f) {
 static void facts_from(const sj_credit_fact_t *x, facts_t *f) {
   memset(f, 0, sizeof *f);
   f->type = x->type;
-  f->trule = json_object_get(rule("types"), f->type ? f->type : "");
+  f->tr = type_rule(f->type);
+  f->trule = f->tr ? f->tr->r : NULL;
   f->action = x->action;
   f->has_ref = x->has_ref;
   f->ref_region = x->ref_region;
@@ -682,34 +781,30 @@ static void pass_revocations(fold_t *F) {
 /* Start, natural end, earliest repair and whether the rules publish it at all. */
 static void window(fold_t *F, size_t i) {
   const facts_t *f = &F->f[i];
+  const type_rule_t *tr = f->tr;
   sj_credit_state_t *s = &F->s[i];
-  const char *win = json_string_value(json_object_get(f->trule, "window"));
-  s->published = json_is_true(json_object_get(f->trule, "published")) && !f->warning_only;
+  s->published = tr && tr->published && !f->warning_only;
   s->specific_serious = (uint8_t)f->specific;
   s->end_ms = s->repairable_ms = SJ_CREDIT_FOREVER;
-  if (win && !strcmp(win, "severity")) {
-    const char *sev = f->severity
-                          ? f->severity
-                          : json_string_value(json_object_get(f->trule, "default_severity"));
-    const json_t *sr = json_object_get(rule("severities"), sev ? sev : "");
+  if (tr && tr->win == WIN_SEVERITY) {
+    const sev_rule_t *sr = sev_rule(f->severity ? f->severity : tr->default_severity);
     s->start_ms = f->date_ms ? f->date_ms : f->from_ms ? f->from_ms : F->e[i].time_ms;
-    s->published &= json_is_true(json_object_get(sr, "published"));
-    s->end_ms = sj_credit_add_months(s->start_ms, rule_uint(sr, "max_months", 12));
-    s->repairable_ms = sj_credit_add_months(s->start_ms, rule_uint(sr, "min_months", 3));
-  } else if (win && !strcmp(win, "period")) {
-    unsigned months = rule_uint(f->trule, "default_months", 12);
-    if (f->scheme)
-      months =
-          rule_uint(json_object_get(rule("rating_schemes"), f->scheme), "valid_months", months);
+    s->published &= sr && sr->published;
+    s->end_ms = sj_credit_add_months(s->start_ms, sr ? sr->max_months : 12);
+    s->repairable_ms = sj_credit_add_months(s->start_ms, sr ? sr->min_months : 3);
+  } else if (tr && tr->win == WIN_PERIOD) {
+    unsigned months = tr->default_months;
+    const scheme_rule_t *sc = scheme_rule(f->scheme);
+    if (sc && sc->has_valid)
+      months = sc->valid_months;
     s->start_ms = f->from_ms ? f->from_ms : f->date_ms ? f->date_ms : F->e[i].time_ms;
     s->end_ms = f->until_ms ? f->until_ms : sj_credit_add_months(s->start_ms, months);
-    s->repairable_ms = sj_credit_add_months(s->start_ms, rule_uint(f->trule, "min_months", 0));
+    s->repairable_ms = sj_credit_add_months(s->start_ms, tr->min_months);
   } else {
     s->start_ms = f->date_ms ? f->date_ms : F->e[i].time_ms;
     s->published = 0;
   }
-  int repairable = json_is_true(json_object_get(rule("specific_serious"), "repairable_before_end"));
-  if (f->specific && !repairable)
+  if (f->specific && !rules.specific_repairable)
     s->repairable_ms = s->end_ms;
 }
 
@@ -820,7 +915,7 @@ static void fold_init(fold_t *F) {
     else
       memset(&F->f[i], 0, sizeof F->f[i]);
     s->action = F->f[i].action;
-    s->category = category_of(F->f[i].trule);
+    s->category = F->f[i].tr ? F->f[i].tr->category : SJ_CREDIT_CAT_NONE;
     F->by_ref[i] = F->order[i] = i;
   }
   sorting = F;
@@ -1195,8 +1290,8 @@ size_t sj_credit_annotate(void *ctx, const sj_entry_header_t *h, const uint8_t *
   return n;
 }
 
-size_t sj_credit_annotate_parsed(const sj_entry_header_t *h, const json_t *rec,
-                                 const uint8_t *body, size_t bn, uint8_t *out, size_t cap) {
+size_t sj_credit_annotate_parsed(const sj_entry_header_t *h, const json_t *rec, const uint8_t *body,
+                                 size_t bn, uint8_t *out, size_t cap) {
   sj_credit_fact_t f;
   if (cap < SJ_CREDIT_FACT_MAX || sj_credit_rules_ok())
     return 0;
