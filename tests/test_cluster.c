@@ -150,16 +150,10 @@ static void kill_node(int i, int sig) {
     sj_test_sleep_ms(50);
 }
 
-static void setup(void) {
-  ck_assert_int_eq(sj_crypto_init(), 0);
-  sj_log_set_level(SJ_LOG_LEVEL_ERR);
-  sj_test_tmpdir(g_dir, sizeof g_dir, "cluster");
-  srand((unsigned)(getpid() ^ now_ms()));
-  g_base = 20000 + (rand() % 1500) * 8; /* below the kernel's ephemeral port range (32768+) */
-  cluster_up();
-}
-
-static void teardown(void) {
+/* Stops every node of the cluster in g_dir and removes the directory; idempotent. */
+static void stop_cluster(void) {
+  if (!g_dir[0])
+    return;
   sj_test_sh("%s/sanjiao cluster down --dir %s >/dev/null 2>&1", getenv("SJ_BIN"), g_dir);
   for (int i = 0; i < NREG; i++) { /* nodes started by hand in a test */
     pid_t p = node_pid(i);
@@ -167,6 +161,48 @@ static void teardown(void) {
       kill(p, SIGKILL);
   }
   sj_test_rmtree(g_dir);
+  g_dir[0] = 0;
+}
+
+/* A failing check ends the test's process with _exit (fork mode) before teardown runs, and the
+ * nodes `sanjiao cluster up` started in sessions of their own would outlive it. So the test's
+ * process names its cluster in a file of the runner's (its parent), and the runner stops what is
+ * left after each test (reap_cluster, an unchecked teardown). */
+static void owner_file(pid_t runner, char *out, size_t cap) {
+  const char *tmp = getenv("SJ_TMPDIR");
+  snprintf(out, cap, "%s/cluster-of-%ld", tmp ? tmp : "/tmp", (long)runner);
+}
+
+static void reap_cluster(void) {
+  char p[600];
+  owner_file(getpid(), p, sizeof p);
+  FILE *f = fopen(p, "r");
+  if (!f)
+    return;
+  if (fgets(g_dir, sizeof g_dir, f))
+    stop_cluster();
+  g_dir[0] = 0;
+  fclose(f);
+  unlink(p);
+}
+
+static void setup(void) {
+  char p[600];
+  ck_assert_int_eq(sj_crypto_init(), 0);
+  sj_log_set_level(SJ_LOG_LEVEL_ERR);
+  sj_test_tmpdir(g_dir, sizeof g_dir, "cluster");
+  owner_file(getppid(), p, sizeof p);
+  sj_test_write_file(p, g_dir, 0600);
+  srand((unsigned)(getpid() ^ now_ms()));
+  g_base = 20000 + (rand() % 1500) * 8; /* below the kernel's ephemeral port range (32768+) */
+  cluster_up();
+}
+
+static void teardown(void) {
+  char p[600];
+  stop_cluster();
+  owner_file(getppid(), p, sizeof p);
+  unlink(p);
   json_decref(g_cluster);
   g_cluster = NULL;
 }
@@ -1221,7 +1257,14 @@ static Suite *cluster_suite(void) {
       {"mutual_tls", peers_identify_by_client_certificate},
       {"bodies_stay_home", restricted_bodies_stay_home_and_are_fetched_on_authorised_reads},
   };
-  sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 300);
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) { /* as sj_test_add_cases, plus: */
+    TCase *tc = tcase_create(cases[i].name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, NULL, reap_cluster); /* the runner stops what a failure left */
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, cases[i].test);
+    suite_add_tcase(s, tc);
+  }
   return s;
 }
 
