@@ -173,6 +173,22 @@ sj_node_start() {
   sj_wait_http "http://127.0.0.1:$port/healthz" 30
 }
 
+# sj_node_quiesce PID [MAX_S]: waits (at most MAX_S seconds, default 90) until the process used
+# under 5 % of a CPU over one second: a node just filled is still compacting, and that work would
+# be charged to the first measurements. Prints how long it waited.
+sj_node_quiesce() {
+  local pid="$1" max="${2:-90}" t0 a b hz
+  hz="$(getconf CLK_TCK)"
+  t0=$(date +%s)
+  while [ $(($(date +%s) - t0)) -lt "$max" ]; do
+    a="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    sleep 1
+    b="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+    [ $((b - a)) -le $((hz / 20)) ] && break
+  done
+  echo "node idle after $(($(date +%s) - t0)) s (background compaction)"
+}
+
 # sj_node_stop DIR: SIGTERM to the node started from DIR, and wait for it.
 sj_node_stop() {
   local pid
