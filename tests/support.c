@@ -248,7 +248,7 @@ void sj_test_node_start(sj_test_node_t *n, const char *const *args) {
     execv(bin, (char *const *)argv);
     _exit(127);
   }
-  int st = sj_test_wait_healthy(n->url, 10000);
+  int st = sj_test_wait_healthy(n->url, 30000) /* generous: ASan on a loaded CI machine */;
   ck_assert_msg(st == 200, "node in %s did not come up (%d): see its node.log", n->dir, st);
 }
 
