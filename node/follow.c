@@ -1,7 +1,19 @@
 /* node/follow.c — the serving side of streaming replication:
  * GET /v1/logs/{region}/entries?start=S&follow=1 keeps the HTTP/2 stream open and pushes every
- * entry of the region from S on, and each checkpoint once the entries it covers were sent, as
- * they are committed — so a follower's lag is a round trip, not a polling period.
+ * entry of the region from S on, as they are committed, with the checkpoints that cover them in
+ * band — so a follower's lag is a round trip, not a polling period.
+ *
+ * Checkpoints are interleaved: right after the entry that completes a stored checkpoint's size
+ * (a group commit of the origin; on a relay, a checkpoint of the origin it verified and stored),
+ * that checkpoint is written, so a follower that lags behind sustained ingest can still commit
+ * every group commit instead of buffering entries until it has caught up exactly (which under
+ * load may never happen). The sizes come from each pump's look at the latest checkpoint (one per
+ * commit the stream is woken for); for entries that were already stored when the stream started
+ * (a backlog) every size is looked up (one point read each), and so is every size after
+ * FOLLOW_PROBE_AFTER entries without a checkpoint (commits the loop heard of only after a later
+ * one, or more sizes than FOLLOW_MARKS ahead). Only sizes with a stored checkpoint are ever sent:
+ * on a relay these are the origin's signed ones, each covering exactly the entries sent before
+ * it.
  *
  * Stream format (docs/FORMAT.md, "Follow stream"): a sequence of records, each one byte of type
  * then its payload: 'E' + an entry frame (crypto.h, sj_frame_append), 'C' + u32 big-endian length
@@ -16,6 +28,8 @@
 
 #define FOLLOW_HIGH_WATER (1u << 20)
 #define FOLLOW_MAX_PER_PUMP 4096 /* entries written per pump before yielding to the loop */
+#define FOLLOW_MARKS 64           /* checkpoint sizes remembered ahead of the stream */
+#define FOLLOW_PROBE_AFTER 4096   /* entries without a checkpoint before each size is looked up */
 
 struct follow_sub {
   follow_sub_t *next, *prev;
@@ -25,6 +39,10 @@ struct follow_sub {
   uint32_t region;
   uint64_t next_seq;   /* next entry to send */
   uint64_t sent_cp;    /* size of the last checkpoint sent (0 = none) */
+  uint64_t since_cp;   /* entries sent since the last checkpoint (or the start) */
+  uint64_t marks[FOLLOW_MARKS]; /* stored checkpoint sizes > next_seq, ascending, not yet sent */
+  size_t nmarks;                /* how many of marks are used */
+  uint64_t probe_until; /* sizes up to this one are looked up: stored before the stream knew */
   int closed;
 };
 
@@ -45,21 +63,53 @@ static void sub_free(follow_sub_t *s) {
   free(s);
 }
 
-/* Writes one checkpoint record if the stream is at the latest checkpoint's size. */
-static int send_checkpoint(follow_sub_t *s, sj_buf_t *tmp) {
-  uint64_t size = 0;
-  sj_buf_reset(tmp);
-  if (sj_store_checkpoint_latest(s->n->store, s->region, &size, tmp) || size != s->next_seq ||
-      size == s->sent_cp)
-    return 0;
+/* Writes the checkpoint record of size next_seq held in note. */
+static int write_checkpoint(follow_sub_t *s, const sj_buf_t *note) {
   uint8_t hdr[5] = {'C'};
-  sj_put_be32(hdr + 1, (uint32_t)tmp->n);
+  sj_put_be32(hdr + 1, (uint32_t)note->n);
   int rv = sj_req_stream_write(s->req, hdr, sizeof hdr);
   if (rv == 0)
-    rv = sj_req_stream_write(s->req, tmp->p, tmp->n);
-  if (rv == 0)
-    s->sent_cp = size;
+    rv = sj_req_stream_write(s->req, note->p, note->n);
+  if (rv == 0) {
+    s->sent_cp = s->next_seq;
+    s->since_cp = 0;
+  }
   return rv;
+}
+
+/* Writes the checkpoint stored for size next_seq, if there is one. */
+static int checkpoint_at(follow_sub_t *s, sj_buf_t *tmp) {
+  sj_buf_reset(tmp);
+  int rv = sj_store_checkpoint_get(s->n->store, s->region, s->next_seq, tmp);
+  if (rv == SJ_ENOTFOUND)
+    return 0;
+  return rv ? rv : write_checkpoint(s, tmp);
+}
+
+/* Remembers the latest stored checkpoint's size if the stream has not reached it yet. Sizes only
+ * grow, so marks stay ascending; when full, the newest is dropped (the probe finds it). */
+static void note_latest(follow_sub_t *s, sj_buf_t *tmp) {
+  uint64_t size = 0;
+  sj_buf_reset(tmp);
+  if (sj_store_checkpoint_latest(s->n->store, s->region, &size, tmp) || size <= s->next_seq)
+    return;
+  if (s->nmarks > 0 && s->marks[s->nmarks - 1] >= size)
+    return;
+  if (s->nmarks < FOLLOW_MARKS)
+    s->marks[s->nmarks++] = size;
+  else if (size > s->probe_until)
+    s->probe_until = size;
+}
+
+/* After an entry was sent: writes the checkpoint of size next_seq if one is stored and the
+ * stream is at a remembered size, or long enough without a checkpoint to look every size up. */
+static int maybe_checkpoint(follow_sub_t *s, sj_buf_t *tmp) {
+  int marked = s->nmarks > 0 && s->marks[0] == s->next_seq;
+  if (marked)
+    memmove(s->marks, s->marks + 1, --s->nmarks * sizeof s->marks[0]);
+  if (!marked && s->next_seq > s->probe_until && s->since_cp < FOLLOW_PROBE_AFTER)
+    return 0;
+  return checkpoint_at(s, tmp);
 }
 
 /* Sends what the subscriber has not seen, up to the high-water mark. */
@@ -69,6 +119,7 @@ static void pump(follow_sub_t *s) {
   uint64_t size;
   int rv = 0, has_body = 0, sent = 0;
   sj_store_head(s->n->store, s->region, &size, NULL, NULL);
+  note_latest(s, &out);
   while (rv == 0 && s->next_seq < size && sent < FOLLOW_MAX_PER_PUMP &&
          sj_req_stream_pending(s->req) < FOLLOW_HIGH_WATER) {
     sj_entry_header_t h;
@@ -83,11 +134,13 @@ static void pump(follow_sub_t *s) {
     }
     if (rv == 0)
       rv = sj_req_stream_write(s->req, out.p, out.n);
-    if (rv == 0)
-      s->next_seq++, sent++;
+    if (rv == 0) {
+      s->next_seq++, sent++, s->since_cp++;
+      rv = maybe_checkpoint(s, &out);
+    }
   }
-  if (rv == 0 && s->next_seq == size)
-    rv = send_checkpoint(s, &out);
+  if (rv == 0 && s->next_seq == size && s->sent_cp != size) /* caught up: the head's, if any */
+    rv = checkpoint_at(s, &out);
   if (rv) {
     SJ_LOG_WARN("follow", "%s stream %d: follow of %06u stopped at %llu: %s", sj_req_peer(s->req),
                 sj_req_stream_id(s->req), s->region, (unsigned long long)s->next_seq,
@@ -130,6 +183,7 @@ int api_follow_start(sj_node_t *n, sj_req_t *req, const caller_t *c, uint32_t re
   s->caller = *c;
   s->region = region;
   s->next_seq = start;
+  sj_store_head(n->store, region, &s->probe_until, NULL, NULL);
   sj_req_ref(req);
   sj_req_set_on_close(req, on_close, s);
   sj_req_set_on_drain(req, on_drain, s);

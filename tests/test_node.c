@@ -910,6 +910,151 @@ START_TEST(own_entries_keep_the_facts_the_store_hook_makes) {
 }
 END_TEST
 
+/* ---- the follow stream: checkpoints interleaved with the entries ------------------------------- */
+
+#define FOLLOW_POSTS 6     /* group commits before the stream opens, and as many while it runs */
+#define FOLLOW_RECORDS 200 /* records per commit */
+
+/* A reader of GET /v1/logs/310000/entries?start=0&follow=1 on the test's loop. */
+typedef struct {
+  sj_buf_t rx;                /* bytes received, not parsed yet */
+  size_t off;                 /* parsed bytes at the start of rx */
+  uint64_t next;              /* entries received and verified so far */
+  uint8_t prev[SJ_HASH_LEN];  /* leaf hash of the last entry received */
+  sj_merkle_frontier_t tree;  /* the tree of the entries received */
+  uint64_t backlog;           /* tree size before the stream was opened */
+  uint64_t want;              /* the tree size after every post: stop at its checkpoint */
+  size_t cps, cps_in_backlog; /* checkpoints, and those of sizes inside the backlog */
+  int stop;                   /* 1 once the checkpoint of want arrived, or the call ended */
+  sj_call_t *call;            /* the stream, until on_done */
+} follow_reader_t;
+
+static void follow_leaf(void *arg, uint64_t seq, const uint8_t leaf[SJ_HASH_LEN]) {
+  follow_reader_t *r = arg;
+  (void)seq;
+  ck_assert_int_eq(sj_merkle_frontier_append(&r->tree, leaf, NULL, NULL), 0);
+}
+
+/* Parses the whole records in rx: each entry is verified (sequence, chain link, body hash) and
+ * added to the reader's tree; each checkpoint must verify, cover exactly the entries received
+ * before it and give their root. */
+static void follow_records(follow_reader_t *r) {
+  while (r->rx.n > r->off && !r->stop) {
+    const uint8_t *p = r->rx.p + r->off;
+    size_t n = r->rx.n - r->off, used;
+    if (p[0] == 'E') {
+      sj_bytes_t hdr, body;
+      int has_body;
+      long k = sj_frame_next(p + 1, n - 1, 1u << 20, &hdr, &body, &has_body);
+      ck_assert_int_ge(k, 0);
+      if (k == 0)
+        return;
+      sj_buf_t frame = {0};
+      sj_buf_append(&frame, p + 1, (size_t)k);
+      sj_test_check_entries(&frame, &r->next, r->prev, follow_leaf, r);
+      sj_buf_deinit(&frame);
+      used = (size_t)k;
+    } else {
+      ck_assert_int_eq(p[0], 'C');
+      if (n < 5 || n - 5 < sj_get_be32(p + 1))
+        return;
+      used = 4 + sj_get_be32(p + 1);
+      sj_checkpoint_t cp;
+      uint8_t root[SJ_HASH_LEN];
+      sj_test_checkpoint_verify(g_node.vkey, p + 5, used - 4, &cp);
+      ck_assert_uint_eq(cp.size, r->next);
+      sj_merkle_frontier_root(&r->tree, root);
+      ck_assert_mem_eq(cp.root, root, SJ_HASH_LEN);
+      r->cps++;
+      r->cps_in_backlog += cp.size <= r->backlog;
+      r->stop = r->want && cp.size == r->want;
+    }
+    r->off += used + 1;
+  }
+}
+
+static int follow_data(const uint8_t *p, size_t n, void *arg) {
+  follow_reader_t *r = arg;
+  sj_buf_append(&r->rx, p, n);
+  follow_records(r);
+  return r->stop; /* nonzero cancels the stream */
+}
+
+static void follow_done(int err, const sj_resp_t *resp, void *arg) {
+  follow_reader_t *r = arg;
+  (void)err, (void)resp;
+  r->call = NULL;
+  r->stop = 1;
+}
+
+static void client_closed(void *arg) {
+  ++*(int *)arg;
+}
+
+/* What post_commits posts and how many of its posts were not answered 201. */
+typedef struct {
+  const char *tag;
+  int failed;
+} commits_t;
+
+/* Posts FOLLOW_POSTS submissions of FOLLOW_RECORDS records, one after the other (each its own
+ * group commit: the next is sent once the previous one was answered). Any thread; no assertion. */
+static void post_commits(void *arg) {
+  commits_t *pc = arg;
+  for (int i = 0; i < FOLLOW_POSTS; i++) {
+    sj_buf_t b = {0};
+    for (int k = 0; k < FOLLOW_RECORDS; k++) {
+      char name[48];
+      snprintf(name, sizeof name, "%s %d.%d", pc->tag, i, k);
+      sj_buf_printf(&b, "%s\n", credit(k % 2 ? USCC1 : USCC2, "penalty", name));
+    }
+    sj_buf_t out = {0};
+    sj_test_req_t r = {"POST", "/v1/records", SUBMIT_TOKEN, "application/x-ndjson", NULL, NULL,
+                       (const char *)b.p, b.n, 60000};
+    pc->failed += sj_test_fetch(g_node.url, &r, &out) != 201;
+    sj_buf_deinit(&out);
+    sj_buf_deinit(&b);
+  }
+}
+
+/* A follower that starts behind several group commits, while more are being made, gets each
+ * group commit's checkpoint as soon as the stream has passed it — several before it has caught up
+ * — not only once it has caught up; each checkpoint verifies and covers exactly the entries sent
+ * before it. */
+START_TEST(the_follow_stream_interleaves_checkpoints) {
+  commits_t backlog = {"backlog", 0}, live = {"live", 0};
+  post_commits(&backlog);
+  ck_assert_int_eq(backlog.failed, 0);
+  follow_reader_t r = {.backlog = tree_size()};
+  ck_assert_uint_eq(r.backlog, FOLLOW_POSTS * FOLLOW_RECORDS);
+  r.want = 2 * r.backlog;
+  sj_merkle_frontier_init(&r.tree);
+
+  sj_test_loop_t l;
+  sj_test_loop_init(&l);
+  sj_client_t *c = NULL;
+  ck_assert_int_eq(sj_client_new(&l.loop, g_node.url, NULL, &c), 0);
+  sj_header_t auth[1] = {{"authorization", "Bearer " AUTH_TOKEN}};
+  sj_call_req_t req = {"GET", "/v1/logs/310000/entries?start=0&follow=1", auth, 1, NULL, 0, 0};
+  sj_call_cbs_t cbs = {NULL, follow_data, follow_done, &r};
+  sj_test_job_t *job = sj_test_job_start(&l, post_commits, &live);
+  ck_assert_int_eq(sj_client_request(c, &req, &cbs, &r.call), 0);
+  ck_assert(sj_test_job_finish(&l, job, 60000));
+  ck_assert_int_eq(live.failed, 0);
+  ck_assert(sj_test_loop_run_until(&l, &r.stop, 1, 30000));
+  ck_assert_uint_eq(r.next, r.want);
+  ck_assert_msg(r.cps_in_backlog > 1, "%zu checkpoint(s) before the stream caught up with the "
+                "%llu entries it started behind", r.cps_in_backlog, (unsigned long long)r.backlog);
+  ck_assert_uint_ge(r.cps, r.cps_in_backlog + 1);
+  if (r.call)
+    sj_call_cancel(r.call);
+  int closed = 0;
+  sj_client_close(c, client_closed, &closed);
+  sj_test_loop_finish(&l, &closed, 1);
+  sj_buf_deinit(&r.rx);
+}
+END_TEST
+
 static Suite *node_suite(void) {
   Suite *s = suite_create("node");
   const sj_test_case_t cases[] = {
@@ -936,6 +1081,7 @@ static Suite *node_suite(void) {
       {"parse_off_loop", lookups_are_answered_while_a_big_submission_is_parsed},
       {"arrival_order", submissions_are_committed_in_arrival_order},
       {"own_facts", own_entries_keep_the_facts_the_store_hook_makes},
+      {"follow_checkpoints", the_follow_stream_interleaves_checkpoints},
   };
   sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 120);
   return s;
