@@ -3,21 +3,19 @@
  * entry of the region from S on, as they are committed, with the checkpoints that cover them in
  * band — so a follower's lag is a round trip, not a polling period.
  *
- * Checkpoints are interleaved: right after the entry that completes a stored checkpoint's size
- * (a group commit of the origin; on a relay, a checkpoint of the origin it verified and stored),
- * that checkpoint is written, so a follower that lags behind sustained ingest can still commit
- * every group commit instead of buffering entries until it has caught up exactly (which under
- * load may never happen). The sizes come from each pump's look at the latest checkpoint (one per
- * commit the stream is woken for); for entries that were already stored when the stream started
- * (a backlog) every size is looked up (one point read each), and so is every size after
- * FOLLOW_PROBE_AFTER entries without a checkpoint (commits the loop heard of only after a later
- * one, or more sizes than FOLLOW_MARKS ahead). Only sizes with a stored checkpoint are ever sent:
- * on a relay these are the origin's signed ones, each covering exactly the entries sent before
- * it.
- *
- * Stream format (docs/FORMAT.md, "Follow stream"): a sequence of records, each one byte of type
- * then its payload: 'E' + an entry frame (crypto.h, sj_frame_append), 'C' + u32 big-endian length
- * + a signed checkpoint note. Bodies the caller may not see are withheld as in the entries frame.
+ * Checkpoints are interleaved: a stored checkpoint (a group commit of the origin; on a relay, a
+ * checkpoint of the origin it verified and stored — only those sizes exist) is written right
+ * after the entry that completes its size, so a follower that lags behind sustained ingest still
+ * commits as it goes instead of buffering entries until it has caught up exactly (which under
+ * load may never happen). Which ones: the newest size the stream knows of when it reaches it
+ * (one per wake-up when the follower keeps up, as before), and any stored size once
+ * FOLLOW_CP_ENTRIES entries or FOLLOW_CP_BYTES bytes went out without a checkpoint — not every
+ * one of a lagging stream, whose follower pays a signature check and a commit for each and would
+ * otherwise fall further behind. The sizes come from each wake-up's look at the latest
+ * checkpoint; for entries already stored when the stream started (a backlog) each size is looked
+ * up (one point read) once a checkpoint is due, and so is every size after FOLLOW_PROBE_AFTER
+ * entries without one (commits the loop heard of only after a later one, or more than
+ * FOLLOW_MARKS sizes ahead). Each checkpoint covers exactly the entries sent before it.
  *
  * Backpressure: a subscriber writes only while fewer than FOLLOW_HIGH_WATER bytes wait in its
  * stream; the drain callback resumes it. Loop thread only. */
@@ -30,6 +28,8 @@
 #define FOLLOW_MAX_PER_PUMP 4096 /* entries written per pump before yielding to the loop */
 #define FOLLOW_MARKS 64           /* checkpoint sizes remembered ahead of the stream */
 #define FOLLOW_PROBE_AFTER 4096   /* entries without a checkpoint before each size is looked up */
+#define FOLLOW_CP_ENTRIES 256     /* entries without a checkpoint before any stored one is sent */
+#define FOLLOW_CP_BYTES (1u << 20) /* bytes likewise */
 
 struct follow_sub {
   follow_sub_t *next, *prev;
@@ -40,6 +40,7 @@ struct follow_sub {
   uint64_t next_seq;   /* next entry to send */
   uint64_t sent_cp;    /* size of the last checkpoint sent (0 = none) */
   uint64_t since_cp;   /* entries sent since the last checkpoint (or the start) */
+  uint64_t since_bytes; /* bytes of those entries */
   uint64_t marks[FOLLOW_MARKS]; /* stored checkpoint sizes > next_seq, ascending, not yet sent */
   size_t nmarks;                /* how many of marks are used */
   uint64_t probe_until; /* sizes up to this one are looked up: stored before the stream knew */
@@ -72,7 +73,7 @@ static int write_checkpoint(follow_sub_t *s, const sj_buf_t *note) {
     rv = sj_req_stream_write(s->req, note->p, note->n);
   if (rv == 0) {
     s->sent_cp = s->next_seq;
-    s->since_cp = 0;
+    s->since_cp = s->since_bytes = 0;
   }
   return rv;
 }
@@ -101,15 +102,18 @@ static void note_latest(follow_sub_t *s, sj_buf_t *tmp) {
     s->probe_until = size;
 }
 
-/* After an entry was sent: writes the checkpoint of size next_seq if one is stored and the
- * stream is at a remembered size, or long enough without a checkpoint to look every size up. */
+/* After an entry was sent: writes the checkpoint of size next_seq, if one is stored and it is
+ * the newest size the stream knows of, or a checkpoint is due (see the top of the file). */
 static int maybe_checkpoint(follow_sub_t *s, sj_buf_t *tmp) {
   int marked = s->nmarks > 0 && s->marks[0] == s->next_seq;
   if (marked)
     memmove(s->marks, s->marks + 1, --s->nmarks * sizeof s->marks[0]);
-  if (!marked && s->next_seq > s->probe_until && s->since_cp < FOLLOW_PROBE_AFTER)
-    return 0;
-  return checkpoint_at(s, tmp);
+  int due = s->since_cp >= FOLLOW_CP_ENTRIES || s->since_bytes >= FOLLOW_CP_BYTES;
+  if (marked && (s->nmarks == 0 || due))
+    return checkpoint_at(s, tmp);
+  if (!marked && due && (s->next_seq <= s->probe_until || s->since_cp >= FOLLOW_PROBE_AFTER))
+    return checkpoint_at(s, tmp);
+  return 0;
 }
 
 /* Sends what the subscriber has not seen, up to the high-water mark. */
@@ -135,7 +139,7 @@ static void pump(follow_sub_t *s) {
     if (rv == 0)
       rv = sj_req_stream_write(s->req, out.p, out.n);
     if (rv == 0) {
-      s->next_seq++, sent++, s->since_cp++;
+      s->next_seq++, sent++, s->since_cp++, s->since_bytes += out.n;
       rv = maybe_checkpoint(s, &out);
     }
   }

@@ -1017,10 +1017,10 @@ static void post_commits(void *arg) {
   }
 }
 
-/* A follower that starts behind several group commits, while more are being made, gets each
- * group commit's checkpoint as soon as the stream has passed it — several before it has caught up
- * — not only once it has caught up; each checkpoint verifies and covers exactly the entries sent
- * before it. */
+/* A follower that starts behind several group commits, while more are being made, gets the
+ * checkpoints of group commits as the stream passes them (one at least every 256 entries) —
+ * several before it has caught up, not only once it has; each checkpoint verifies and covers
+ * exactly the entries sent before it. */
 START_TEST(the_follow_stream_interleaves_checkpoints) {
   commits_t backlog = {"backlog", 0}, live = {"live", 0};
   post_commits(&backlog);
