@@ -25,10 +25,10 @@
 #include <string.h>
 
 #define FOLLOW_HIGH_WATER (1u << 20)
-#define FOLLOW_MAX_PER_PUMP 4096 /* entries written per pump before yielding to the loop */
-#define FOLLOW_MARKS 64           /* checkpoint sizes remembered ahead of the stream */
-#define FOLLOW_PROBE_AFTER 4096   /* entries without a checkpoint before each size is looked up */
-#define FOLLOW_CP_ENTRIES 256     /* entries without a checkpoint before any stored one is sent */
+#define FOLLOW_MAX_PER_PUMP 4096   /* entries written per pump before yielding to the loop */
+#define FOLLOW_MARKS 64            /* checkpoint sizes remembered ahead of the stream */
+#define FOLLOW_PROBE_AFTER 4096    /* entries without a checkpoint before each size is looked up */
+#define FOLLOW_CP_ENTRIES 256      /* entries without a checkpoint before any stored one is sent */
 #define FOLLOW_CP_BYTES (1u << 20) /* bytes likewise */
 
 struct follow_sub {
@@ -37,10 +37,10 @@ struct follow_sub {
   sj_req_t *req;
   caller_t caller;
   uint32_t region;
-  uint64_t next_seq;   /* next entry to send */
-  uint64_t sent_cp;    /* size of the last checkpoint sent (0 = none) */
-  uint64_t since_cp;   /* entries sent since the last checkpoint (or the start) */
-  uint64_t since_bytes; /* bytes of those entries */
+  uint64_t next_seq;            /* next entry to send */
+  uint64_t sent_cp;             /* size of the last checkpoint sent (0 = none) */
+  uint64_t since_cp;            /* entries sent since the last checkpoint (or the start) */
+  uint64_t since_bytes;         /* bytes of those entries */
   uint64_t marks[FOLLOW_MARKS]; /* stored checkpoint sizes > next_seq, ascending, not yet sent */
   size_t nmarks;                /* how many of marks are used */
   uint64_t probe_until; /* sizes up to this one are looked up: stored before the stream knew */

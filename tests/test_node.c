@@ -910,7 +910,7 @@ START_TEST(own_entries_keep_the_facts_the_store_hook_makes) {
 }
 END_TEST
 
-/* ---- the follow stream: checkpoints interleaved with the entries ------------------------------- */
+/* ---- the follow stream: checkpoints interleaved with the entries ----------------------------- */
 
 #define FOLLOW_POSTS 6     /* group commits before the stream opens, and as many while it runs */
 #define FOLLOW_RECORDS 200 /* records per commit */
@@ -1043,8 +1043,10 @@ START_TEST(the_follow_stream_interleaves_checkpoints) {
   ck_assert_int_eq(live.failed, 0);
   ck_assert(sj_test_loop_run_until(&l, &r.stop, 1, 30000));
   ck_assert_uint_eq(r.next, r.want);
-  ck_assert_msg(r.cps_in_backlog > 1, "%zu checkpoint(s) before the stream caught up with the "
-                "%llu entries it started behind", r.cps_in_backlog, (unsigned long long)r.backlog);
+  ck_assert_msg(r.cps_in_backlog > 1,
+                "%zu checkpoint(s) before the stream caught up with the %llu entries it started "
+                "behind",
+                r.cps_in_backlog, (unsigned long long)r.backlog);
   ck_assert_uint_ge(r.cps, r.cps_in_backlog + 1);
   if (r.call)
     sj_call_cancel(r.call);
