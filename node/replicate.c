@@ -918,6 +918,15 @@ static int add_conn(struct repl *r, const char *url) {
   return rv;
 }
 
+/* A follower that failed to initialise is not counted in r->nf (repl_stop never sees it): free
+ * what follower_init had made. */
+static int follower_init_failed(follower_t *f, int rv) {
+  sj_verifier_free(f->v);
+  sj_verifier_free(f->v_cos);
+  f->v = f->v_cos = NULL;
+  return rv;
+}
+
 static int follower_init(struct repl *r, follower_t *f, const sj_peer_conf_t *pc) {
   sj_node_t *n = r->n;
   f->r = r;
@@ -927,17 +936,17 @@ static int follower_init(struct repl *r, follower_t *f, const sj_peer_conf_t *pc
     rv = sj_verifier_derive(f->v, SJ_KEY_COSIGNATURE_V1, &f->v_cos);
   if (rv) {
     SJ_LOG_ERR("repl", "[peer %06u] vkey is not a C2SP verifier key", pc->region);
-    return SJ_EINVAL;
+    return follower_init_failed(f, SJ_EINVAL);
   }
   if (pc->token_file[0] && read_token(pc->token_file, f->auth, sizeof f->auth)) {
     SJ_LOG_ERR("repl", "[peer %06u] cannot read token file %s", pc->region, pc->token_file);
-    return SJ_EINVAL;
+    return follower_init_failed(f, SJ_EINVAL);
   }
   for (size_t i = 0; rv == 0 && i < pc->nurls; i++)
     rv = add_conn(r, pc->urls[i]);
   if (rv) {
     SJ_LOG_ERR("repl", "[peer %06u] bad url: %s", pc->region, sj_strerror(rv));
-    return rv;
+    return follower_init_failed(f, rv);
   }
   f->chunk = CHUNK;
   uv_timer_init(n->loop, &f->timer);
