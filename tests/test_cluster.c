@@ -855,9 +855,13 @@ static void synced_then_liar(lie_t lie, liar_t *l, uint8_t root[32]) {
   ck_assert_int_ge(wait_size(node_field(3, "url"), "310000", 2, 30000), 0);
   root_at(3, 0, root, &size);
   ck_assert_uint_eq(size, 2);
-  liar_case(lie, l, NULL);
+  /* A grows to 5 while D is down, so that the first checkpoint D sees through the liar is of
+   * size 5: had D seen A's honest checkpoint of size 3, it would rightly commit entry 2 with no
+   * proof needed (a race seen under ASan). */
+  kill_node(3, SIGTERM);
   for (int k = 0; k < 3; k++)
     submit(0, "behind the liar");
+  liar_case(lie, l, NULL);
 }
 
 START_TEST(a_checkpoint_signed_by_another_key_is_refused) {
@@ -915,7 +919,9 @@ START_TEST(a_consistency_proof_that_does_not_verify_is_refused) {
   liar_t l;
   uint8_t root[32];
   synced_then_liar(LIE_BAD_PROOF, &l, root);
-  wait_failures(3, "entries up to 3 are not a prefix of the signed tree of 5", 2);
+  /* "entries up to 3 …" as a rule; "up to 4" when an entry from an earlier, broken stream
+   * attempt was still pending in the batch (seen under ASan on a loaded machine). */
+  wait_failures(3, "are not a prefix of the signed tree of 5", 2);
   nothing_stored(3, 2, root);
   converges_without_liar(&l);
 }
