@@ -238,18 +238,6 @@ static const api_submit_ops_t capture_ops = {
     .meta_key = capture_meta_key,
 };
 
-static int capture_role(sj_node_t *n, sj_req_t *req, const caller_t *c) {
-  if (c->role == SJ_ROLE_SUBMIT)
-    return 0;
-  if (c->role == SJ_ROLE_PUBLIC)
-    api_problem(n, req, R_EPCIS_CAPTURE, 401, "Unauthorized",
-                "capturing events needs a token of role submit", NULL);
-  else
-    api_problem(n, req, R_EPCIS_CAPTURE, 403, "Forbidden",
-                "this token's role may not capture events (role submit needed)", NULL);
-  return -1;
-}
-
 /* application/json or application/ld+json (EPCIS 2.0), UTF-8. */
 static int capture_ctype_ok(sj_req_t *req) {
   const char *ct = sj_req_header(req, "content-type", NULL);
@@ -266,7 +254,8 @@ static int capture_ctype_ok(sj_req_t *req) {
 static void post_capture(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   caller_t c;
-  if (api_caller(n, req, R_EPCIS_CAPTURE, &c) || capture_role(n, req, &c))
+  if (api_caller(n, req, R_EPCIS_CAPTURE, &c) ||
+      api_require_submit(n, req, &c, R_EPCIS_CAPTURE, "capturing events", "capture events"))
     return;
   if (!capture_ctype_ok(req)) {
     api_problem(n, req, R_EPCIS_CAPTURE, 415, "Unsupported Media Type",

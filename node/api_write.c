@@ -309,22 +309,28 @@ static const api_submit_ops_t records_ops = {
     .meta_key = records_meta_key,
 };
 
-static int check_role(sj_node_t *n, sj_req_t *req, const caller_t *c) {
+/* Appending needs role submit: 401 for the public, 403 for other roles. doing/verb name the
+ * action ("appending records", "append records"). */
+int api_require_submit(sj_node_t *n, sj_req_t *req, const caller_t *c, int route,
+                       const char *doing, const char *verb) {
+  char detail[160];
   if (c->role == SJ_ROLE_SUBMIT)
     return 0;
-  if (c->role == SJ_ROLE_PUBLIC)
-    api_problem(n, req, R_RECORDS_POST, 401, "Unauthorized",
-                "appending records needs a token of role submit", NULL);
-  else
-    api_problem(n, req, R_RECORDS_POST, 403, "Forbidden",
-                "this token's role may not append records (role submit needed)", NULL);
+  if (c->role == SJ_ROLE_PUBLIC) {
+    snprintf(detail, sizeof detail, "%s needs a token of role submit", doing);
+    api_problem(n, req, route, 401, "Unauthorized", detail, NULL);
+  } else {
+    snprintf(detail, sizeof detail, "this token's role may not %s (role submit needed)", verb);
+    api_problem(n, req, route, 403, "Forbidden", detail, NULL);
+  }
   return -1;
 }
 
 static void post_records(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   caller_t c;
-  if (api_caller(n, req, R_RECORDS_POST, &c) || check_role(n, req, &c))
+  if (api_caller(n, req, R_RECORDS_POST, &c) ||
+      api_require_submit(n, req, &c, R_RECORDS_POST, "appending records", "append records"))
     return;
   api_submit_records(n, req, &c, &records_ops, api_now_us());
 }

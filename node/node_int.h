@@ -172,6 +172,10 @@ int api_cosigned_size(sj_node_t *n, uint64_t k, uint64_t *size);
 
 /* ---- Submissions (node/api_write.c): POST /v1/records and POST /v1/epcis/capture ------------- */
 
+/* 0 when the caller may append (role submit); otherwise answers 401/403 and returns -1. */
+int api_require_submit(sj_node_t *n, sj_req_t *req, const caller_t *c, int route,
+                       const char *doing, const char *verb);
+
 /* What an endpoint that appends records supplies to api_submit_records. Static; borrowed. */
 typedef struct api_submit_ops {
   int route; /* R_RECORDS_POST or R_EPCIS_CAPTURE: metrics label of every answer */
