@@ -10,6 +10,7 @@
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 1000
 #define SCAN_MAX 200000 /* index rows read for one lookup; beyond it the answer says truncated */
+#define COPY_BUDGET (1u << 20) /* bytes of the index rows' entry copies one lookup keeps */
 
 static void answer_record(sj_node_t *n, sj_req_t *req, const caller_t *c, uint32_t region,
                           uint64_t seq, const sj_bytes_t *fetched, uint64_t t0) {
@@ -111,19 +112,27 @@ static void get_record(sj_req_t *req, void *arg) {
 /* ---- index lookups: collect rows, newest first, page with an opaque cursor ----------------------
  */
 
+/* An index row, and where the lookup kept the copy of its entry the row carried (storage.h
+ * sj_store_scan_entries): leaf hash | facts | header | body at copies + coff. */
 typedef struct {
   uint64_t time_ms;
   uint32_t region;
   uint64_t seq;
+  size_t coff;
+  uint32_t hn, bn;
+  uint16_t fn;
+  uint8_t has_copy, has_body;
 } row_t;
 
 typedef struct {
   row_t *v;
   size_t n, cap;
   int truncated;
+  sj_buf_t copies; /* at most COPY_BUDGET bytes: the rows beyond are read with a MultiGet */
 } rows_t;
 
-static int collect(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
+static int collect(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms,
+                   const sj_store_entry_t *e) {
   rows_t *r = ctx;
   if (r->n == SCAN_MAX) {
     r->truncated = 1;
@@ -133,12 +142,42 @@ static int collect(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
     size_t cap = r->cap ? r->cap * 2 : 64;
     row_t *v = realloc(r->v, cap * sizeof *v);
     if (!v)
-      return -12;
+      return -ENOMEM;
     r->v = v;
     r->cap = cap;
   }
-  r->v[r->n++] = (row_t){time_ms, region, seq};
+  row_t *x = &r->v[r->n++];
+  *x = (row_t){.time_ms = time_ms, .region = region, .seq = seq};
+  size_t need = e ? SJ_HASH_LEN + e->facts_n + e->hn + e->bn : 0;
+  if (e && need <= COPY_BUDGET - r->copies.n && sj_buf_reserve(&r->copies, need) == 0) {
+    x->coff = r->copies.n;
+    x->hn = (uint32_t)e->hn;
+    x->bn = (uint32_t)e->bn;
+    x->fn = (uint16_t)e->facts_n;
+    x->has_body = (uint8_t)e->has_body;
+    x->has_copy = 1;
+    sj_buf_append(&r->copies, e->leaf, SJ_HASH_LEN);
+    sj_buf_append(&r->copies, e->facts, e->facts_n);
+    sj_buf_append(&r->copies, e->header, e->hn);
+    sj_buf_append(&r->copies, e->body, e->bn);
+  }
   return 0;
+}
+
+/* The entry as the row's copy holds it (found = 0 when it has none). */
+static sj_store_entry_t row_entry(const rows_t *r, const row_t *x) {
+  if (!x->has_copy)
+    return (sj_store_entry_t){0};
+  const uint8_t *p = r->copies.p + x->coff;
+  return (sj_store_entry_t){.found = 1,
+                            .leaf = p,
+                            .facts = p + SJ_HASH_LEN,
+                            .facts_n = x->fn,
+                            .header = p + SJ_HASH_LEN + x->fn,
+                            .hn = x->hn,
+                            .body = p + SJ_HASH_LEN + x->fn + x->hn,
+                            .bn = x->bn,
+                            .has_body = x->has_body};
 }
 
 /* Newest first; ties by region then seq, descending, so the order is total and stable. */
@@ -164,7 +203,8 @@ static int cursor_parse(const char *s, row_t *out) {
   uint8_t b[20];
   if (sj_hex_decode(s, strlen(s), b, sizeof b))
     return SJ_EINVAL;
-  *out = (row_t){sj_get_be64(b), sj_get_be32(b + 8), sj_get_be64(b + 12)};
+  *out =
+      (row_t){.time_ms = sj_get_be64(b), .region = sj_get_be32(b + 8), .seq = sj_get_be64(b + 12)};
   return 0;
 }
 
@@ -229,17 +269,47 @@ typedef struct {
   uint8_t (*leaf)[SJ_HASH_LEN]; /* owned, or NULL: stored leaf hashes of every row ... */
   uint8_t *has_leaf;            /* ... where has_leaf[row] (owned) */
   size_t first;                 /* the page's first row */
+  size_t base;                  /* entries read with one MultiGet: page entry of the first */
 } page_t;
 
 static int page_entry(void *ctx, size_t i, const sj_store_entry_t *e) {
   page_t *pg = ctx;
   sj_store_entry_t x = *e;
+  i += pg->base;
   if (i)
     sj_buf_append_u8(pg->out, ',');
   if (!x.leaf && pg->leaf && pg->has_leaf[pg->first + i])
     x.leaf = pg->leaf[pg->first + i]; /* read with the subject's facts */
   int rv = api_entry_json_read(pg->n, pg->c, pg->refs[i].region, pg->refs[i].seq, 0, &x, pg->out);
   return rv < 0 ? rv : 0;
+}
+
+/* The page's entries: from the rows' copies where the scan kept them, the others (rows without a
+ * copy, or beyond COPY_BUDGET) in one MultiGet per run, with their leaf hashes unless the fold
+ * read them already. */
+static int page_write(page_t *pg, const rows_t *rows, size_t count) {
+  int rv = 0;
+  for (size_t k = 0; rv == 0 && k < count;) {
+    const row_t *x = &rows->v[pg->first + k];
+    if (x->has_copy) {
+      sj_store_entry_t e = row_entry(rows, x);
+      pg->base = 0;
+      rv = page_entry(pg, k++, &e);
+      continue;
+    }
+    size_t j = k;
+    int what = SJ_GET_ENTRY, all = pg->leaf != NULL;
+    while (j < count && !rows->v[pg->first + j].has_copy) {
+      all = all && pg->has_leaf[pg->first + j];
+      j++;
+    }
+    if (!all)
+      what |= SJ_GET_FACTS;
+    pg->base = k;
+    rv = sj_store_get_entries(pg->n->store, pg->refs + k, j - k, what, page_entry, pg);
+    k = j;
+  }
+  return rv;
 }
 
 /* A subject lookup reads every row anyway: the subject's publication windows are folded from them
@@ -250,17 +320,20 @@ static void prime(sj_node_t *n, const lookup_t *lk, const rows_t *rows, page_t *
     return;
   sj_entry_ref_t *refs = malloc(rows->n * sizeof *refs);
   uint64_t *times = malloc(rows->n * sizeof *times);
+  sj_store_entry_t *copies = malloc(rows->n * sizeof *copies);
   pg->leaf = malloc(rows->n * sizeof *pg->leaf);
   pg->has_leaf = malloc(rows->n);
-  int ok = refs && times && pg->leaf && pg->has_leaf;
+  int ok = refs && times && copies && pg->leaf && pg->has_leaf;
   for (size_t k = 0; ok && k < rows->n; k++) {
     refs[k] = (sj_entry_ref_t){rows->v[k].region, rows->v[k].seq};
     times[k] = rows->v[k].time_ms;
+    copies[k] = row_entry(rows, &rows->v[k]);
   }
-  ok = ok &&
-       api_public_prime(n, lk->key, lk->keylen, refs, times, rows->n, pg->leaf, pg->has_leaf) == 0;
+  ok = ok && api_public_prime(n, lk->key, lk->keylen, refs, times, copies, rows->n, pg->leaf,
+                              pg->has_leaf) == 0;
   free(refs);
   free(times);
+  free(copies);
   if (!ok) {
     free(pg->leaf);
     free(pg->has_leaf);
@@ -277,10 +350,11 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
   if (page_params(n, req, lk->route, &limit, &after, &has_after))
     return;
   rows_t rows = {0};
-  int rv = sj_store_scan(n->store, lk->idx, lk->key, lk->keylen, NULL, collect, &rows);
+  int rv = sj_store_scan_entries(n->store, lk->idx, lk->key, lk->keylen, NULL, collect, &rows);
   if (rv < 0) {
     api_problem(n, req, lk->route, 500, "Storage error", sj_strerror(rv), NULL);
     free(rows.v);
+    sj_buf_deinit(&rows.copies);
     return;
   }
   if (rows.n > 1) /* qsort(NULL, 0) is undefined behaviour */
@@ -292,25 +366,19 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
   sj_buf_printf(&out, "{\"%s\":", lk->name);
   json_str(&out, lk->shown, strlen(lk->shown));
   sj_buf_append_str(&out, ",\"records\":[");
-  /* The page's entries (and their stored leaf hashes) in one MultiGet per family. */
+  /* The page's entries from the rows' copies, the others in one MultiGet per family. */
   size_t first = i, count = rows.n - i < limit ? rows.n - i : (size_t)limit;
   page_t pg = {.n = n,
                .c = c,
                .out = &out,
                .refs = malloc((count ? count : 1) * sizeof *pg.refs),
                .first = first};
-  int what = SJ_GET_ENTRY | SJ_GET_FACTS;
   prime(n, lk, &rows, &pg);
   rv = pg.refs ? 0 : -ENOMEM;
   for (size_t k = 0; rv == 0 && k < count; k++)
     pg.refs[k] = (sj_entry_ref_t){rows.v[first + k].region, rows.v[first + k].seq};
-  int all = pg.leaf != NULL;
-  for (size_t k = 0; all && k < count; k++)
-    all = pg.has_leaf[first + k];
-  if (all)
-    what = SJ_GET_ENTRY; /* every leaf hash came with the fold's read */
   if (rv == 0)
-    rv = sj_store_get_entries(n->store, pg.refs, count, what, page_entry, &pg);
+    rv = page_write(&pg, &rows, count);
   free(pg.refs);
   free(pg.leaf);
   free(pg.has_leaf);
@@ -331,6 +399,7 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
     api_reply(n, req, lk->route, 200, "application/json", &out, t0);
   }
   free(rows.v);
+  sj_buf_deinit(&rows.copies);
   sj_buf_deinit(&out);
 }
 

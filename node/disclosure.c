@@ -127,8 +127,10 @@ typedef struct {
   uint8_t *need;  /* no usable facts: read and parse the entry */
   size_t nneed;
   uint64_t now;
-  uint8_t (*leaf)[SJ_HASH_LEN]; /* optional: the stored leaf hash of refs[i] ... */
-  uint8_t *has_leaf;            /* ... where has_leaf[i] */
+  uint8_t (*leaf)[SJ_HASH_LEN];   /* optional: the stored leaf hash of refs[i] ... */
+  uint8_t *has_leaf;              /* ... where has_leaf[i] */
+  const sj_store_entry_t *copies; /* optional, borrowed: the entry refs[i] as its index row's
+                                     copy holds it (found = 0: no copy; read from the store) */
 } fold_in_t;
 
 static int fold_ref(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
@@ -205,6 +207,43 @@ static int fold_body(void *ctx, size_t i, const sj_store_entry_t *se) {
   return 0;
 }
 
+/* Calls fn(F, i, entry i) for every i (where want[i], when want is not NULL): from its copy when
+ * the index row carried one, the others read with one sj_store_get_entries (what). */
+typedef struct {
+  fold_in_t *F;
+  const size_t *map; /* refs[map[j]] is the j-th entry read */
+  sj_store_entry_fn fn;
+} fold_read_t;
+
+static int fold_read_one(void *ctx, size_t j, const sj_store_entry_t *e) {
+  const fold_read_t *x = ctx;
+  return x->fn(x->F, x->map[j], e);
+}
+
+static int fold_read(sj_node_t *n, fold_in_t *F, const uint8_t *want, int what,
+                     sj_store_entry_fn fn) {
+  sj_entry_ref_t *refs = malloc((F->n ? F->n : 1) * sizeof *refs);
+  size_t *map = malloc((F->n ? F->n : 1) * sizeof *map);
+  size_t m = 0;
+  int rv = refs && map ? 0 : -ENOMEM;
+  for (size_t i = 0; rv == 0 && i < F->n; i++) {
+    if (want && !want[i])
+      continue;
+    if (F->copies && F->copies[i].found) {
+      rv = fn(F, i, &F->copies[i]);
+    } else {
+      refs[m] = F->refs[i];
+      map[m++] = i;
+    }
+  }
+  fold_read_t x = {F, map, fn};
+  if (rv == 0 && m > 0)
+    rv = sj_store_get_entries(n->store, refs, m, what, fold_read_one, &x);
+  free(refs);
+  free(map);
+  return rv;
+}
+
 static void fold_in_free(fold_in_t *F) {
   for (size_t i = 0; F->rec && i < F->n; i++)
     json_decref(F->rec[i]);
@@ -233,9 +272,9 @@ static int pslot_fold(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
   v = malloc(m * sizeof *v);
   rv = F.e && F.facts && F.rec && F.plain && F.need && st && v ? 0 : -ENOMEM;
   if (rv == 0)
-    rv = sj_store_get_entries(n->store, F.refs, F.n, SJ_GET_FACTS, fold_fact, &F);
+    rv = fold_read(n, &F, NULL, SJ_GET_FACTS, fold_fact);
   if (rv == 0 && F.nneed)
-    rv = sj_store_get_entries(n->store, F.refs, F.n, SJ_GET_ENTRY, fold_body, &F);
+    rv = fold_read(n, &F, F.need, SJ_GET_ENTRY, fold_body);
   if (rv == 0)
     rv = sj_credit_fold(F.e, F.n, now, st);
   if (rv)
@@ -278,8 +317,8 @@ static pslot_t *pslot_of(sj_node_t *n, const uint8_t *key, size_t keylen, uint64
 }
 
 int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_entry_ref_t *refs,
-                     const uint64_t *time_ms, size_t nrefs, uint8_t (*leaf)[SJ_HASH_LEN],
-                     uint8_t *has_leaf) {
+                     const uint64_t *time_ms, const sj_store_entry_t *copies, size_t nrefs,
+                     uint8_t (*leaf)[SJ_HASH_LEN], uint8_t *has_leaf) {
   int fresh, rv = 0;
   uint64_t now = wall_ms();
   memset(has_leaf, 0, nrefs);
@@ -290,7 +329,8 @@ int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_e
   pthread_mutex_lock(&pcache_mu);
   pslot_t *p = pslot_of(n, key, keylen, gen, now, &fresh);
   if (!fresh) {
-    fold_in_t F = {.now = now, .n = nrefs, .cap = nrefs, .leaf = leaf, .has_leaf = has_leaf};
+    fold_in_t F = {
+        .now = now, .n = nrefs, .cap = nrefs, .leaf = leaf, .has_leaf = has_leaf, .copies = copies};
     F.refs = malloc((nrefs ? nrefs : 1) * sizeof *F.refs);
     F.time = malloc((nrefs ? nrefs : 1) * sizeof *F.time);
     if (F.refs && F.time) {

@@ -129,12 +129,14 @@ int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t se
  * for its stored leaf hash), e.g. a page of lookups read in one MultiGet. */
 int api_entry_json_read(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq,
                         int with_leaf, const sj_store_entry_t *e, sj_buf_t *out);
-/* A subject lookup has read every index row of key (refs, with their times): folds the subject's
- * publication windows from them unless a current fold is cached (node/disclosure.c), and gives
- * the stored leaf hash of refs[i] in leaf[i] where the fold read it (has_leaf[i] = 1). */
+/* A subject lookup has read every index row of key (refs, with their times, and copies[i]: the
+ * entry as its row's copy holds it, found = 0 where the row had none or the lookup kept none;
+ * copies may be NULL): folds the subject's publication windows from them unless a current fold
+ * is cached (node/disclosure.c), reading only the entries without a copy, and gives the stored
+ * leaf hash of refs[i] in leaf[i] where the fold read it (has_leaf[i] = 1). */
 int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_entry_ref_t *refs,
-                     const uint64_t *time_ms, size_t nrefs, uint8_t (*leaf)[SJ_HASH_LEN],
-                     uint8_t *has_leaf);
+                     const uint64_t *time_ms, const sj_store_entry_t *copies, size_t nrefs,
+                     uint8_t (*leaf)[SJ_HASH_LEN], uint8_t *has_leaf);
 
 /* Fetches a withheld body of region's entry seq from its origin on behalf of an authorised
  * caller ("authority" or "subject <id>"), through the peer connection (node/replicate.c). cb runs

@@ -15,9 +15,12 @@ typedef struct {
   uint8_t h[SJ_HASH_LEN];
 } pending_node_t;
 
-/* An index row of this batch: index key (type byte | key bytes) at arena + off. */
+/* An index row of this batch: index key (type byte | key bytes) at arena + off, its value (time,
+ * and the entry's copy: keys.c) at vals + voff, shared by the rows of one entry. */
 typedef struct {
   size_t off;
+  size_t voff;
+  size_t vlen;
   uint64_t seq;
   uint64_t time_ms;
   uint16_t klen;
@@ -40,6 +43,7 @@ struct sj_store_batch {
   size_t npend;
   size_t cappend;
   sj_buf_t arena;    /* index keys of rows */
+  sj_buf_t vals;     /* row values, one per entry with index rows */
   index_row_t *rows; /* owned; nrows of caprows used */
   size_t nrows;
   size_t caprows;
@@ -68,6 +72,7 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
   b->pend = NULL;
   b->npend = b->cappend = 0;
   sj_buf_init(&b->arena);
+  sj_buf_init(&b->vals);
   b->rows = NULL;
   b->nrows = b->caprows = 0;
   /* Only this batch can change the region until it ends, so the copy stays current. */
@@ -84,6 +89,7 @@ static void batch_free(sj_store_batch_t *b) {
   rocksdb_writebatch_destroy(b->wb);
   free(b->pend);
   sj_buf_deinit(&b->arena);
+  sj_buf_deinit(&b->vals);
   free(b->rows);
   free(b);
 }
@@ -181,8 +187,8 @@ static void put_entry_row(sj_store_batch_t *b, const sj_entry_header_t *h, const
   rocksdb_writebatch_putv_cf(b->wb, b->s->cf[CF_ENTRIES], 1, kl, ks, body != NULL ? 3 : 2, vl, vs);
 }
 
-/* Room for the entry's index rows, made before anything changes. */
-static int rows_reserve(sj_store_batch_t *b, const sj_entry_header_t *h) {
+/* Room for the entry's index rows and their value (vbytes), made before anything changes. */
+static int rows_reserve(sj_store_batch_t *b, const sj_entry_header_t *h, size_t vbytes) {
   size_t bytes = 0;
   for (uint16_t i = 0; i < h->nkeys; i++)
     bytes += 1u + h->keys[i].len;
@@ -196,17 +202,31 @@ static int rows_reserve(sj_store_batch_t *b, const sj_entry_header_t *h) {
     b->rows = p;
     b->caprows = cap;
   }
-  return sj_buf_reserve(&b->arena, bytes);
+  int rv = sj_buf_reserve(&b->arena, bytes);
+  return rv == 0 && h->nkeys > 0 ? sj_buf_reserve(&b->vals, vbytes) : rv;
 }
 
-/* Index rows: USCC / PERSON / OTHER_ID keys go to subjects, EPC keys to trace. */
-static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h) {
+/* Index rows: USCC / PERSON / OTHER_ID keys go to subjects, EPC keys to trace. Their value is
+ * the entry's time and, when copy is set, what a lookup reads of the entry (keys.c): leaf hash,
+ * annotation, header and body. */
+static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h, const uint8_t *hdr,
+                           size_t hn, const uint8_t *body, size_t bn,
+                           const uint8_t leaf[SJ_HASH_LEN], const uint8_t *facts, size_t facts_n,
+                           int copy) {
   uint8_t ikey[INDEX_KEY_MAX];
+  if (h->nkeys == 0)
+    return;
+  size_t voff = b->vals.n; /* reserved: cannot fail */
+  size_t vlen = store_ival_encode(b->vals.p + voff, h->time_ms, leaf, facts, facts_n,
+                                  copy ? hdr : NULL, hn, body, bn);
+  b->vals.n += vlen;
   for (uint16_t i = 0; i < h->nkeys; i++) {
     const sj_index_key_t *k = &h->keys[i];
     index_row_t *r = &b->rows[b->nrows++];
     r->klen = (uint16_t)sj_store_index_key(k->type, k->p, k->len, ikey);
     r->off = b->arena.n;
+    r->voff = voff;
+    r->vlen = vlen;
     r->seq = h->seq;
     r->time_ms = h->time_ms;
     r->cf = k->type == SJ_KEY_EPC ? CF_TRACE : CF_SUBJECTS;
@@ -239,8 +259,8 @@ static int ingest_memory(sj_store_batch_t *b) {
   if (v == NULL)
     return -ENOMEM;
   for (uint32_t i = 0; i < m->n; i++)
-    v[i] = (store_row_t){m->keys + m->rows[i].koff, m->rows[i].seq, m->rows[i].time_ms,
-                         m->rows[i].klen, m->rows[i].cf};
+    v[i] = (store_row_t){m->keys + m->rows[i].koff, m->rows[i].seq,  m->vals + m->rows[i].voff,
+                         m->rows[i].vlen,           m->rows[i].klen, m->rows[i].cf};
   store_rows_sort(v, m->n);
   int rv = store_rows_ingest(b->s, b->r->code, v, m->n);
   free(v);
@@ -256,8 +276,12 @@ static int put_direct(sj_store_batch_t *b, int memory_empty) {
   if (v == NULL)
     return -ENOMEM;
   for (size_t i = 0; i < b->nrows; i++)
-    v[i] = (store_row_t){b->arena.p + b->rows[i].off, b->rows[i].seq, b->rows[i].time_ms,
-                         b->rows[i].klen, b->rows[i].cf};
+    v[i] = (store_row_t){b->arena.p + b->rows[i].off,
+                         b->rows[i].seq,
+                         b->vals.p + b->rows[i].voff,
+                         b->rows[i].vlen,
+                         b->rows[i].klen,
+                         b->rows[i].cf};
   store_rows_sort(v, b->nrows);
   store_rows_put(b->s, b->wb, b->r->code, v, b->nrows);
   free(v);
@@ -281,7 +305,7 @@ static int plan_index(sj_store_batch_t *b, index_plan_t *p) {
     return 0;
   if (b->s->index_buffer_rows > 0) {
     pthread_rwlock_wrlock(&r->lock); /* reserve may move the rows readers look at */
-    p->hold = store_memidx_reserve(&r->memidx, b->nrows, b->arena.n) == 0;
+    p->hold = store_memidx_reserve(&r->memidx, b->nrows, b->arena.n, b->vals.n) == 0;
     pthread_rwlock_unlock(&r->lock);
   }
   return p->hold ? 0 : put_direct(b, held == 0 || p->clear);
@@ -291,24 +315,26 @@ static int batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, cons
                      size_t bn, const uint8_t *facts, size_t facts_n,
                      uint8_t leaf_hash_out[SJ_HASH_LEN], int own) {
   sj_entry_header_t h;
-  uint8_t leaf[SJ_HASH_LEN];
+  uint8_t leaf[SJ_HASH_LEN], ann[SJ_STORE_FACTS_MAX];
   if (body == NULL && bn != 0)
     return SJ_EINVAL;
   int rv = sj_entry_decode(header, hn, &h, b->keys, SJ_ENTRY_MAX_KEYS);
+  int copy = rv == 0 && store_ival_copies(hn, bn, h.nkeys);
   if (rv == 0)
     rv = check_entry(b, &h, body, bn, own);
   if (rv == 0)
     rv = pend_reserve(b);
   if (rv == 0)
-    rv = rows_reserve(b, &h);
+    rv = rows_reserve(b, &h, copy ? IVAL_HDR + SJ_STORE_FACTS_MAX + hn + bn : IVAL_TIME);
   if (rv != 0)
     return rv;
   /* Nothing below can fail. */
   sj_merkle_leaf_hash(header, hn, leaf);
   put_entry_row(b, &h, header, hn, body, bn);
-  /* leaf hash and annotation (log_store.c) */
-  store_facts_put(b->s, b->wb, &h, leaf, body, bn, facts, facts_n);
-  add_index_rows(b, &h);
+  /* leaf hash and annotation (log_store.c), also copied into the index rows */
+  size_t ann_n = store_facts_make(b->s, &h, body, bn, facts, facts_n, ann);
+  store_facts_put(b->s, b->wb, &h, leaf, ann, ann_n);
+  add_index_rows(b, &h, header, hn, body, bn, leaf, ann, ann_n, copy);
   rv = sj_merkle_frontier_append(&b->f, leaf, emit_node, b);
   (void)rv; /* emit_node never fails */
   memcpy(b->last_leaf, leaf, SJ_HASH_LEN);
@@ -369,9 +395,13 @@ static void publish(sj_store_batch_t *b, const index_plan_t *plan) {
     store_cache_add(r, b->pend[i].level, b->pend[i].index, b->pend[i].h);
   if (plan->clear)
     store_memidx_clear(&r->memidx);
+  uint32_t voff = 0;
   for (size_t i = 0; plan->hold && i < b->nrows; i++) {
     const index_row_t *x = &b->rows[i];
-    store_memidx_add(&r->memidx, x->cf, b->arena.p + x->off, x->klen, x->seq, x->time_ms);
+    if (i == 0 || x->voff != b->rows[i - 1].voff) /* an entry's rows share its value */
+      voff = store_memidx_add_value(&r->memidx, b->vals.p + x->voff, x->vlen);
+    store_memidx_add(&r->memidx, x->cf, b->arena.p + x->off, x->klen, x->seq, x->time_ms, voff,
+                     (uint32_t)x->vlen);
   }
   pthread_rwlock_unlock(&r->lock);
 }

@@ -34,11 +34,11 @@ void store_rows_sort(store_row_t *v, size_t n) {
 
 void store_rows_put(sj_store_t *s, rocksdb_writebatch_t *wb, uint32_t region, const store_row_t *v,
                     size_t n) {
-  uint8_t row[INDEX_ROW_MAX], t[8];
+  uint8_t row[INDEX_ROW_MAX];
   for (size_t i = 0; i < n; i++) {
     size_t rn = store_index_row(row, v[i].k, v[i].klen, region, v[i].seq);
-    sj_put_be64(t, v[i].time_ms);
-    rocksdb_writebatch_put_cf(wb, s->cf[v[i].cf], (const char *)row, rn, (const char *)t, sizeof t);
+    rocksdb_writebatch_put_cf(wb, s->cf[v[i].cf], (const char *)row, rn, (const char *)v[i].v,
+                              v[i].vn);
   }
 }
 
@@ -46,7 +46,7 @@ void store_rows_put(sj_store_t *s, rocksdb_writebatch_t *wb, uint32_t region, co
  * twice gives the same row twice; a table file takes each key once. */
 static int write_table(sj_store_t *s, const char *path, uint32_t region, const store_row_t *v,
                        size_t n) {
-  uint8_t row[INDEX_ROW_MAX], t[8];
+  uint8_t row[INDEX_ROW_MAX];
   char *err = NULL;
   rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
   rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(eo, s->cfopts[v[0].cf]);
@@ -55,8 +55,7 @@ static int write_table(sj_store_t *s, const char *path, uint32_t region, const s
     if (i > 0 && cmp_rows(&v[i - 1], &v[i]) == 0)
       continue;
     size_t rn = store_index_row(row, v[i].k, v[i].klen, region, v[i].seq);
-    sj_put_be64(t, v[i].time_ms);
-    rocksdb_sstfilewriter_put(w, (const char *)row, rn, (const char *)t, sizeof t, &err);
+    rocksdb_sstfilewriter_put(w, (const char *)row, rn, (const char *)v[i].v, v[i].vn, &err);
   }
   if (err == NULL)
     rocksdb_sstfilewriter_finish(w, &err);

@@ -61,6 +61,70 @@ size_t store_index_row(uint8_t *out, const uint8_t *ikey, size_t iklen, uint32_t
   return n + 12;
 }
 
+/* ---- Index row values: the entry's time, and a copy of what a lookup reads of the entry ------
+ * (why: a lookup then reads one contiguous range of the index family instead of one data block
+ * per entry of the entries and facts families, wherever their seq put them; docs/STORAGE.md). */
+
+int store_ival_copies(size_t hn, size_t bn, size_t nkeys) {
+  size_t one = IVAL_HDR + SJ_STORE_FACTS_MAX + hn + bn;
+  return hn <= IVAL_COPY_MAX && bn <= IVAL_COPY_MAX && one <= IVAL_COPY_MAX &&
+         nkeys <= IVAL_ENTRY_MAX / one;
+}
+
+size_t store_ival_size(size_t hn, const uint8_t *body, size_t bn, size_t facts_n) {
+  return IVAL_HDR + facts_n + hn + (body != NULL ? bn : 0);
+}
+
+size_t store_ival_encode(uint8_t *out, uint64_t time_ms, const uint8_t leaf[SJ_HASH_LEN],
+                         const uint8_t *facts, size_t facts_n, const uint8_t *hdr, size_t hn,
+                         const uint8_t *body, size_t bn) {
+  sj_put_be64(out, time_ms);
+  if (hdr == NULL)
+    return IVAL_TIME;
+  uint8_t *p = out + IVAL_TIME;
+  p[0] = body != NULL ? ENTRY_FLAG_BODY : 0;
+  sj_put_be16(p + 1, (uint16_t)facts_n);
+  sj_put_be32(p + 3, (uint32_t)hn);
+  memcpy(p + 7, leaf, SJ_HASH_LEN);
+  p = out + IVAL_HDR;
+  if (facts_n > 0)
+    memcpy(p, facts, facts_n);
+  memcpy(p + facts_n, hdr, hn);
+  if (body != NULL && bn > 0)
+    memcpy(p + facts_n + hn, body, bn);
+  return store_ival_size(hn, body, bn, facts_n);
+}
+
+int store_ival_decode(const uint8_t *v, size_t n, uint64_t *time_ms, sj_store_entry_t *e,
+                      int *has_copy) {
+  if (n == IVAL_TIME) {
+    *time_ms = sj_get_be64(v);
+    *has_copy = 0;
+    return 0;
+  }
+  if (n < IVAL_HDR || (v[IVAL_TIME] & ~ENTRY_FLAG_BODY) != 0)
+    return store_corrupt("index row value");
+  size_t fn = sj_get_be16(v + IVAL_TIME + 1), hn = sj_get_be32(v + IVAL_TIME + 3);
+  int held = (v[IVAL_TIME] & ENTRY_FLAG_BODY) != 0;
+  size_t room = n - IVAL_HDR;
+  if (fn > SJ_STORE_FACTS_MAX || fn > room || hn == 0 || hn > room - fn ||
+      (!held && room - fn != hn))
+    return store_corrupt("index row value lengths");
+  const uint8_t *p = v + IVAL_HDR;
+  *e = (sj_store_entry_t){.found = 1,
+                          .header = p + fn,
+                          .hn = hn,
+                          .body = p + fn + hn,
+                          .bn = room - fn - hn,
+                          .has_body = held,
+                          .leaf = v + IVAL_TIME + 7,
+                          .facts = p,
+                          .facts_n = fn};
+  *time_ms = sj_get_be64(v);
+  *has_copy = 1;
+  return 0;
+}
+
 /* ---- Prefix extractor: lets RocksDB keep prefix bloom filters on the index families, so a
  * lookup of a key that is not in a file skips the file without reading a data block. */
 

@@ -267,23 +267,27 @@ int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, 
   return 0;
 }
 
-void store_facts_put(sj_store_t *s, rocksdb_writebatch_t *wb, const sj_entry_header_t *h,
-                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn,
-                     const uint8_t *facts, size_t facts_n) {
-  uint8_t k[ENTRY_KEY_LEN], v[SJ_HASH_LEN + SJ_STORE_FACTS_MAX];
+size_t store_facts_make(sj_store_t *s, const sj_entry_header_t *h, const uint8_t *body, size_t bn,
+                        const uint8_t *facts, size_t facts_n, uint8_t *out) {
   size_t n = 0;
-  store_entry_key(k, h->region, h->seq);
-  memcpy(v, leaf, SJ_HASH_LEN);
   if (facts != NULL && facts_n <= SJ_STORE_FACTS_MAX) { /* made already (the writer's entries) */
-    memcpy(v + SJ_HASH_LEN, facts, facts_n);
+    memcpy(out, facts, facts_n);
     n = facts_n;
   } else if (s->annotate != NULL) {
-    n = s->annotate(s->annotate_ctx, h, body, bn, v + SJ_HASH_LEN, SJ_STORE_FACTS_MAX);
+    n = s->annotate(s->annotate_ctx, h, body, bn, out, SJ_STORE_FACTS_MAX);
   }
-  if (n > SJ_STORE_FACTS_MAX)
-    n = 0; /* a broken annotator: keep the leaf hash only */
-  rocksdb_writebatch_put_cf(wb, s->cf[CF_FACTS], (const char *)k, sizeof k, (const char *)v,
-                            SJ_HASH_LEN + n);
+  return n <= SJ_STORE_FACTS_MAX ? n : 0; /* a broken annotator: keep the leaf hash only */
+}
+
+void store_facts_put(sj_store_t *s, rocksdb_writebatch_t *wb, const sj_entry_header_t *h,
+                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *facts, size_t facts_n) {
+  uint8_t k[ENTRY_KEY_LEN];
+  store_entry_key(k, h->region, h->seq);
+  const char *kl[1] = {(const char *)k};
+  size_t ks[1] = {sizeof k};
+  const char *vl[2] = {(const char *)leaf, (const char *)facts};
+  size_t vs[2] = {SJ_HASH_LEN, facts_n};
+  rocksdb_writebatch_putv_cf(wb, s->cf[CF_FACTS], 1, kl, ks, facts_n > 0 ? 2 : 1, vl, vs);
 }
 
 /* Replaces out with the n bytes at v. */

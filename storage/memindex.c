@@ -24,6 +24,7 @@ void store_memidx_init(store_memidx_t *m) {
 void store_memidx_free(store_memidx_t *m) {
   free(m->rows);
   free(m->keys);
+  free(m->vals);
   free(m->bucket);
   store_memidx_init(m);
 }
@@ -31,6 +32,7 @@ void store_memidx_free(store_memidx_t *m) {
 void store_memidx_clear(store_memidx_t *m) {
   m->n = 0;
   m->kn = 0;
+  m->vn = 0;
   if (m->bucket != NULL)
     memset(m->bucket, 0xFF, (size_t)m->nbucket * sizeof *m->bucket);
 }
@@ -56,8 +58,23 @@ static int rehash(store_memidx_t *m, uint32_t nbucket) {
   return 0;
 }
 
-int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes) {
-  if (rows > NONE / 4 - m->n || bytes > UINT32_MAX - m->kn)
+/* Room for more bytes in an arena of *cap bytes, n used. */
+static int arena_reserve(uint8_t **p, size_t *cap, size_t n, size_t more, size_t first) {
+  if (*cap - n >= more)
+    return 0;
+  size_t c = *cap ? *cap : first;
+  while (c - n < more)
+    c *= 2;
+  uint8_t *q = realloc(*p, c);
+  if (q == NULL)
+    return -ENOMEM;
+  *p = q;
+  *cap = c;
+  return 0;
+}
+
+int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes, size_t vbytes) {
+  if (rows > NONE / 4 - m->n || bytes > UINT32_MAX - m->kn || vbytes > UINT32_MAX - m->vn)
     return -ENOMEM;
   if (m->cap - m->n < rows) {
     uint32_t cap = m->cap ? m->cap : 256;
@@ -69,28 +86,30 @@ int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes) {
     m->rows = r;
     m->cap = cap;
   }
-  if (m->kcap - m->kn < bytes) {
-    size_t cap = m->kcap ? m->kcap : 4096;
-    while (cap - m->kn < bytes)
-      cap *= 2;
-    uint8_t *k = realloc(m->keys, cap);
-    if (k == NULL)
-      return -ENOMEM;
-    m->keys = k;
-    m->kcap = cap;
-  }
+  if (arena_reserve(&m->keys, &m->kcap, m->kn, bytes, 4096) != 0 ||
+      arena_reserve(&m->vals, &m->vcap, m->vn, vbytes, 65536) != 0)
+    return -ENOMEM;
   if (m->nbucket < 2 * m->cap) /* load factor <= 1/2 once the rows are there */
     return rehash(m, 2 * m->cap);
   return 0;
 }
 
+uint32_t store_memidx_add_value(store_memidx_t *m, const uint8_t *v, size_t n) {
+  uint32_t off = m->vn;
+  memcpy(m->vals + off, v, n);
+  m->vn += (uint32_t)n;
+  return off;
+}
+
 void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen, uint64_t seq,
-                      uint64_t time_ms) {
+                      uint64_t time_ms, uint32_t voff, uint32_t vlen) {
   memidx_row_t *r = &m->rows[m->n];
   r->hash = key_hash(cf, ikey, klen);
   r->seq = seq;
   r->time_ms = time_ms;
   r->koff = m->kn;
+  r->voff = voff;
+  r->vlen = vlen;
   r->klen = (uint16_t)klen;
   r->cf = cf;
   memcpy(m->keys + m->kn, ikey, klen);
@@ -109,6 +128,6 @@ void store_memidx_find(const store_memidx_t *m, uint8_t cf, const uint8_t *ikey,
     const memidx_row_t *r = &m->rows[i];
     if (r->hash == h && r->cf == cf && r->klen == klen &&
         memcmp(m->keys + r->koff, ikey, klen) == 0)
-      fn(ctx, r->seq, r->time_ms);
+      fn(ctx, r->seq, r->time_ms, m->vals + r->voff, r->vlen);
   }
 }

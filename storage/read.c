@@ -187,6 +187,8 @@ typedef struct {
   uint32_t region;
   uint64_t seq;
   uint64_t time_ms;
+  size_t voff; /* in-memory rows: the row's value copied at copies + voff ... */
+  size_t vlen; /* ... vlen bytes; 0: not copied */
 } ref_t;
 
 typedef struct {
@@ -194,6 +196,8 @@ typedef struct {
   size_t n;
   size_t cap;
   int oom;
+  int want_copy;               /* copy the values of rows that carry a copy (up to a budget) */
+  sj_buf_t copies;             /* owned: those values */
   uint32_t region;             /* the region being gathered */
   const sj_entry_ref_t *after; /* NULL: from the start */
 } refs_t;
@@ -213,21 +217,28 @@ static int after_it(const sj_entry_ref_t *after, uint32_t region, uint64_t seq) 
   return after == NULL || ref_cmp(region, seq, after->region, after->seq) > 0;
 }
 
-static void refs_add(void *ctx, uint64_t seq, uint64_t time_ms) {
+/* Runs under the region's read lock: the value is copied out (the arena may move later). */
+static void refs_add(void *ctx, uint64_t seq, uint64_t time_ms, const uint8_t *v, size_t vn) {
   refs_t *r = ctx;
   if (r->oom || !after_it(r->after, r->region, seq))
     return;
   if (r->n == r->cap) {
     size_t cap = r->cap ? 2 * r->cap : 64;
-    ref_t *v = realloc(r->v, cap * sizeof *v);
-    if (v == NULL) {
+    ref_t *p = realloc(r->v, cap * sizeof *p);
+    if (p == NULL) {
       r->oom = 1;
       return;
     }
-    r->v = v;
+    r->v = p;
     r->cap = cap;
   }
-  r->v[r->n++] = (ref_t){r->region, seq, time_ms};
+  ref_t *x = &r->v[r->n++];
+  *x = (ref_t){r->region, seq, time_ms, 0, 0};
+  if (r->want_copy && vn > IVAL_TIME && vn <= SJ_STORE_SCAN_COPY_MAX - r->copies.n &&
+      sj_buf_append(&r->copies, v, vn) == 0) {
+    x->voff = r->copies.n - vn;
+    x->vlen = vn;
+  }
 }
 
 /* The in-memory rows of (cf, key) of every region, sorted. Gathered before the families are read:
@@ -261,6 +272,8 @@ typedef struct {
   int have_size;
   int valid; /* ref holds the current row */
   ref_t ref;
+  int has_copy;       /* the current row carries a copy of its entry: */
+  sj_store_entry_t e; /* it, borrowing from the iterator until it moves */
 } db_cursor_t;
 
 /* Moves to the next row to report (the first one when called after the seek). */
@@ -274,9 +287,9 @@ static int db_next(db_cursor_t *c, int advance) {
     }
     const uint8_t *k = (const uint8_t *)rocksdb_iter_key(c->it, &kn);
     const uint8_t *v = (const uint8_t *)rocksdb_iter_value(c->it, &vn);
-    if (kn != c->pn + 12 || vn != 8)
+    if (kn != c->pn + 12)
       return store_corrupt("index row");
-    ref_t r = {sj_get_be32(k + c->pn), sj_get_be64(k + c->pn + 4), sj_get_be64(v)};
+    ref_t r = {sj_get_be32(k + c->pn), sj_get_be64(k + c->pn + 4), 0, 0, 0};
     if (!after_it(c->after, r.region, r.seq))
       continue; /* the seek landed on the row to resume after */
     if (!c->have_size || r.region != c->size_region) {
@@ -286,6 +299,9 @@ static int db_next(db_cursor_t *c, int advance) {
     }
     if (r.seq >= c->size)
       continue; /* written by a commit that has not published its head yet */
+    int rv = store_ival_decode(v, vn, &r.time_ms, &c->e, &c->has_copy);
+    if (rv != 0)
+      return rv;
     c->ref = r;
     c->valid = 1;
     return 0;
@@ -294,43 +310,52 @@ static int db_next(db_cursor_t *c, int advance) {
 }
 
 /* Merges the two sorted streams, reporting each (region, seq) once. */
-static int merge(db_cursor_t *c, const refs_t *mem, sj_store_scan_fn fn, void *ctx) {
+static int merge(db_cursor_t *c, const refs_t *mem, sj_store_scan_entry_fn fn, void *ctx) {
   size_t mi = 0;
-  ref_t last = {0, 0, 0};
+  ref_t last = {0, 0, 0, 0, 0};
   int have_last = 0;
   int rv = db_next(c, 0);
   while (rv == 0 && (c->valid || mi < mem->n)) {
-    ref_t r;
     int from_db = c->valid && (mi == mem->n || ref_cmp(c->ref.region, c->ref.seq, mem->v[mi].region,
                                                        mem->v[mi].seq) <= 0);
-    if (from_db) {
-      r = c->ref;
-      rv = db_next(c, 1);
-    } else {
-      r = mem->v[mi++];
+    ref_t r = from_db ? c->ref : mem->v[mi];
+    /* In memory and in the family, or a key named twice by one entry: reported once. */
+    if (!have_last || ref_cmp(r.region, r.seq, last.region, last.seq) != 0) {
+      sj_store_entry_t me;
+      const sj_store_entry_t *e = from_db && c->has_copy ? &c->e : NULL;
+      int has = 0;
+      last = r;
+      have_last = 1;
+      if (!from_db && r.vlen > 0) {
+        uint64_t t;
+        if ((rv = store_ival_decode(mem->copies.p + r.voff, r.vlen, &t, &me, &has)) != 0)
+          return rv;
+        e = has ? &me : NULL;
+      }
+      int frv = fn(ctx, r.region, r.seq, r.time_ms, e);
+      if (frv != 0)
+        return frv > 0 ? 0 : frv;
     }
-    if (have_last && ref_cmp(r.region, r.seq, last.region, last.seq) == 0)
-      continue; /* in memory and in the family, or a key named twice by one entry */
-    last = r;
-    have_last = 1;
-    int frv = fn(ctx, r.region, r.seq, r.time_ms);
-    if (frv != 0)
-      return frv > 0 ? 0 : frv;
+    if (from_db)
+      rv = db_next(c, 1);
+    else
+      mi++;
   }
   return rv;
 }
 
-int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
-                  const sj_entry_ref_t *after, sj_store_scan_fn fn, void *ctx) {
+static int scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
+                const sj_entry_ref_t *after, int want_copy, sj_store_scan_entry_fn fn, void *ctx) {
   uint8_t start[INDEX_ROW_MAX], upper[2 + INDEX_KEY_MAX];
   char *err = NULL;
-  refs_t mem = {.after = after};
+  refs_t mem = {.after = after, .want_copy = want_copy};
   if (keylen == 0 || keylen > INDEX_KEY_MAX || (idx != SJ_INDEX_SUBJECTS && idx != SJ_INDEX_TRACE))
     return SJ_EINVAL;
   uint8_t cf = idx == SJ_INDEX_TRACE ? CF_TRACE : CF_SUBJECTS;
   int rv = gather_memory(s, cf, key, keylen, &mem);
   if (rv != 0) {
     free(mem.v);
+    sj_buf_deinit(&mem.copies);
     return rv;
   }
   size_t pn = store_index_prefix(start, key, keylen);
@@ -351,30 +376,104 @@ int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keyl
   rocksdb_iter_destroy(c.it);
   rocksdb_readoptions_destroy(ro);
   free(mem.v);
+  sj_buf_deinit(&mem.copies);
   return rv;
+}
+
+int sj_store_scan_entries(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
+                          const sj_entry_ref_t *after, sj_store_scan_entry_fn fn, void *ctx) {
+  return scan(s, idx, key, keylen, after, 1, fn, ctx);
+}
+
+/* sj_store_scan: the same rows, without their copies. */
+typedef struct {
+  sj_store_scan_fn fn;
+  void *ctx;
+} refs_only_t;
+
+static int refs_only(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms,
+                     const sj_store_entry_t *e) {
+  const refs_only_t *x = ctx;
+  (void)e;
+  return x->fn(x->ctx, region, seq, time_ms);
+}
+
+int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
+                  const sj_entry_ref_t *after, sj_store_scan_fn fn, void *ctx) {
+  refs_only_t x = {fn, ctx};
+  return scan(s, idx, key, keylen, after, 0, refs_only, &x);
 }
 
 /* ---- Re-deriving the in-memory index at open ------------------------------------------------- */
 
-static int memidx_add_entry(store_region_t *r, const uint8_t *v, size_t n, sj_index_key_t *keys) {
+/* The facts row of an entry at recovery, read with an iterator that moves along with the entries:
+ * *leaf and the annotation, or leaf NULL when the entry has none (stored before they were kept). */
+typedef struct {
+  rocksdb_iterator_t *it; /* over the facts family, at or after the entry looked for last */
+  const uint8_t *leaf;
+  const uint8_t *facts;
+  size_t facts_n;
+} facts_cursor_t;
+
+static int facts_at(facts_cursor_t *f, const uint8_t k[ENTRY_KEY_LEN]) {
+  size_t kn = 0, vn = 0;
+  f->leaf = NULL;
+  f->facts_n = 0;
+  for (; rocksdb_iter_valid(f->it); rocksdb_iter_next(f->it)) {
+    const char *key = rocksdb_iter_key(f->it, &kn);
+    int c = memcmp(key, k, kn < ENTRY_KEY_LEN ? kn : ENTRY_KEY_LEN);
+    if (c < 0 || (c == 0 && kn < ENTRY_KEY_LEN))
+      continue;
+    if (c > 0 || kn != ENTRY_KEY_LEN)
+      return 0; /* no row for this entry */
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(f->it, &vn);
+    if (vn < SJ_HASH_LEN || vn > SJ_HASH_LEN + SJ_STORE_FACTS_MAX)
+      return store_corrupt("facts row");
+    f->leaf = v;
+    f->facts = v + SJ_HASH_LEN;
+    f->facts_n = vn - SJ_HASH_LEN;
+    return 0;
+  }
+  return 0;
+}
+
+/* The entry's rows, with the copy its commit put in them (batch.c) where it had one. */
+static int memidx_add_entry(store_region_t *r, const uint8_t *v, size_t n, sj_index_key_t *keys,
+                            const facts_cursor_t *f, sj_buf_t *val) {
   sj_bytes_t hdr = {NULL, 0}, body = {NULL, 0};
   sj_entry_header_t h = {0};
-  uint8_t ikey[INDEX_KEY_MAX];
+  uint8_t ikey[INDEX_KEY_MAX], leaf[SJ_HASH_LEN];
   int has = 0;
   int rv = parse_entry(v, n, &hdr, &body, &has);
   if (rv == 0 && sj_entry_decode(hdr.p, hdr.n, &h, keys, SJ_ENTRY_MAX_KEYS) != 0)
     rv = store_corrupt("stored header does not decode");
+  if (rv != 0 || h.nkeys == 0)
+    return rv;
   size_t bytes = 0;
-  for (uint16_t i = 0; rv == 0 && i < h.nkeys; i++)
+  for (uint16_t i = 0; i < h.nkeys; i++)
     bytes += 1u + keys[i].len;
-  if (rv == 0)
-    rv = store_memidx_reserve(&r->memidx, h.nkeys, bytes);
-  for (uint16_t i = 0; rv == 0 && i < h.nkeys; i++) {
+  int copy = store_ival_copies(hdr.n, body.n, h.nkeys);
+  const uint8_t *bp = has ? body.p : NULL;
+  sj_buf_reset(val);
+  rv = sj_buf_reserve(val, copy ? store_ival_size(hdr.n, bp, body.n, f->facts_n) : IVAL_TIME);
+  if (rv != 0)
+    return rv;
+  if (f->leaf != NULL)
+    memcpy(leaf, f->leaf, SJ_HASH_LEN);
+  else
+    sj_merkle_leaf_hash(hdr.p, hdr.n, leaf);
+  val->n = store_ival_encode(val->p, h.time_ms, leaf, f->facts, f->facts_n, copy ? hdr.p : NULL,
+                             hdr.n, bp, body.n);
+  rv = store_memidx_reserve(&r->memidx, h.nkeys, bytes, val->n);
+  if (rv != 0)
+    return rv;
+  uint32_t voff = store_memidx_add_value(&r->memidx, val->p, val->n);
+  for (uint16_t i = 0; i < h.nkeys; i++) {
     size_t kn = sj_store_index_key(keys[i].type, keys[i].p, keys[i].len, ikey);
     store_memidx_add(&r->memidx, keys[i].type == SJ_KEY_EPC ? CF_TRACE : CF_SUBJECTS, ikey, kn,
-                     h.seq, h.time_ms);
+                     h.seq, h.time_ms, voff, (uint32_t)val->n);
   }
-  return rv;
+  return 0;
 }
 
 int store_memidx_recover(sj_store_t *s, store_region_t *r) {
@@ -382,6 +481,7 @@ int store_memidx_recover(sj_store_t *s, store_region_t *r) {
   char *v = NULL, *err = NULL;
   size_t n = 0, kn = 0, vn = 0;
   uint64_t wm = 0, seq;
+  sj_buf_t val = {0};
   store_wmark_key(wk, r->code);
   int rv = store_get(s, CF_META, wk, sizeof wk, &v, &n);
   if (rv == 0 && v != NULL && n != 8)
@@ -396,17 +496,23 @@ int store_memidx_recover(sj_store_t *s, store_region_t *r) {
     return -ENOMEM;
   store_entry_key(k, r->code, wm);
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[CF_ENTRIES]);
+  facts_cursor_t f = {rocksdb_create_iterator_cf(s->db, s->ro, s->cf[CF_FACTS]), NULL, NULL, 0};
   rocksdb_iter_seek(it, (const char *)k, sizeof k);
+  rocksdb_iter_seek(f.it, (const char *)k, sizeof k);
   for (seq = wm; rv == 0 && seq < r->size && rocksdb_iter_valid(it); seq++, rocksdb_iter_next(it)) {
     const char *key = rocksdb_iter_key(it, &kn);
-    const char *val = rocksdb_iter_value(it, &vn);
+    const char *value = rocksdb_iter_value(it, &vn);
     store_entry_key(k, r->code, seq);
     if (kn != sizeof k || memcmp(key, k, sizeof k) != 0)
       rv = store_corrupt("entries below the head are missing");
-    else
-      rv = memidx_add_entry(r, (const uint8_t *)val, vn, keys);
+    if (rv == 0)
+      rv = facts_at(&f, k);
+    if (rv == 0)
+      rv = memidx_add_entry(r, (const uint8_t *)value, vn, keys, &f, &val);
   }
   rocksdb_iter_get_error(it, &err);
+  if (err == NULL)
+    rocksdb_iter_get_error(f.it, &err);
   if (err != NULL && rv == 0)
     rv = store_rocks_error(err);
   else
@@ -414,6 +520,8 @@ int store_memidx_recover(sj_store_t *s, store_region_t *r) {
   if (rv == 0 && seq < r->size)
     rv = store_corrupt("entries below the head are missing");
   rocksdb_iter_destroy(it);
+  rocksdb_iter_destroy(f.it);
+  sj_buf_deinit(&val);
   free(keys);
   return rv;
 }

@@ -182,6 +182,19 @@ typedef int (*sj_store_scan_fn)(void *ctx, uint32_t region, uint64_t seq, uint64
 int sj_store_scan(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
                   const sj_entry_ref_t *after, sj_store_scan_fn fn, void *ctx);
 
+/* The same scan, with the copy of the entry an index row carries (docs/STORAGE.md §1): fn also
+ * gets e, the entry as sj_store_get_entries (SJ_GET_ENTRY | SJ_GET_FACTS) would give it (found
+ * set, header, body or withheld, the stored leaf hash, the annotation), borrowed for the call;
+ * e is NULL when the row holds no copy (rows written before the store kept copies, entries too
+ * large to copy, or in-memory rows beyond SJ_STORE_SCAN_COPY_MAX bytes of one scan): read the
+ * entry with sj_store_get_entries then. A row whose copy does not parse is SJ_ESTORE.
+ * Errors: those of sj_store_scan, -ENOMEM. */
+#define SJ_STORE_SCAN_COPY_MAX (4u << 20)
+typedef int (*sj_store_scan_entry_fn)(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms,
+                                      const sj_store_entry_t *e);
+int sj_store_scan_entries(sj_store_t *s, sj_index_t idx, const uint8_t *key, size_t keylen,
+                          const sj_entry_ref_t *after, sj_store_scan_entry_fn fn, void *ctx);
+
 /* Meta rows outside a batch (synced on put); key is a NUL-terminated string. get replaces val.
  * Errors: SJ_ENOTFOUND, SJ_ESTORE. */
 int sj_store_meta_get(sj_store_t *s, const char *key, sj_buf_t *val);

@@ -52,6 +52,15 @@ enum {
 #define INDEX_KEY_MAX (1u + SJ_ENTRY_MAX_KEY_LEN) /* type byte | key bytes */
 #define INDEX_ROW_MAX (2u + INDEX_KEY_MAX + 12u)  /* u16 len | index key | region | seq */
 
+/* Index row value (subjects, trace; docs/STORAGE.md §1): time_ms u64, then, when the row carries
+ * a copy of its entry (rows written before copies were kept do not, nor do rows of entries too
+ * large to copy): flags u8 (ENTRY_FLAG_BODY) | facts length u16 | header length u32 | leaf hash |
+ * facts | header | body. keys.c encodes and decodes it, nothing else. */
+#define IVAL_TIME 8u                                      /* a value without a copy */
+#define IVAL_HDR (IVAL_TIME + 1u + 2u + 4u + SJ_HASH_LEN) /* up to the facts */
+#define IVAL_COPY_MAX (16u << 10)   /* largest value with a copy (header + body + facts + 47) */
+#define IVAL_ENTRY_MAX (256u << 10) /* copy bytes of one entry over all its index rows */
+
 /* Entry row value: flags u8 | header length u32 | header | body. */
 #define ENTRY_VAL_HDR 5u
 #define ENTRY_FLAG_BODY 0x01u /* set when the body is held (it may be empty) */
@@ -73,9 +82,11 @@ typedef struct {
 /* One index row of the in-memory index (memindex.c). */
 typedef struct {
   uint64_t seq;     /* the entry */
-  uint64_t time_ms; /* its time, the row's value */
+  uint64_t time_ms; /* its time */
   uint32_t hash;    /* of (cf, key) */
   uint32_t koff;    /* index key (type byte | key bytes) at keys + koff */
+  uint32_t voff;    /* the row's value (IVAL_*: time, copy) at vals + voff, shared by the rows of */
+  uint32_t vlen;    /* one entry; vlen bytes */
   uint32_t next;    /* next row of the same bucket, UINT32_MAX at the end */
   uint16_t klen;
   uint8_t cf; /* CF_SUBJECTS or CF_TRACE */
@@ -89,6 +100,9 @@ typedef struct {
   uint8_t *keys; /* owned; kn of kcap used */
   uint32_t kn;
   size_t kcap;
+  uint8_t *vals; /* owned; row values, vn of vcap used (one per entry, not per row) */
+  uint32_t vn;
+  size_t vcap;
   uint32_t *bucket; /* owned; nbucket heads (a power of two, >= 2 cap) */
   uint32_t nbucket;
 } store_memidx_t;
@@ -141,6 +155,20 @@ size_t store_index_prefix(uint8_t *out, const uint8_t *ikey, size_t iklen);
 /* A whole index row key into out (INDEX_ROW_MAX bytes). Returns its length. */
 size_t store_index_row(uint8_t *out, const uint8_t *ikey, size_t iklen, uint32_t region,
                        uint64_t seq);
+/* Whether an entry of these sizes with nkeys index rows gets copies in its rows: its value is
+ * at most IVAL_COPY_MAX bytes with the largest annotation, and IVAL_ENTRY_MAX over all rows. */
+int store_ival_copies(size_t hn, size_t bn, size_t nkeys);
+/* Length of a value with a copy (facts_n bytes of annotation; body NULL: withheld). */
+size_t store_ival_size(size_t hn, const uint8_t *body, size_t bn, size_t facts_n);
+/* Encodes a value into out (store_ival_size bytes; IVAL_TIME when hdr is NULL: no copy). Returns
+ * its length. */
+size_t store_ival_encode(uint8_t *out, uint64_t time_ms, const uint8_t leaf[SJ_HASH_LEN],
+                         const uint8_t *facts, size_t facts_n, const uint8_t *hdr, size_t hn,
+                         const uint8_t *body, size_t bn);
+/* Decodes a value strictly: *time_ms, and *e (found = 1, borrowing from v) when *has_copy is set.
+ * A value of any other layout is SJ_ESTORE (store_corrupt). */
+int store_ival_decode(const uint8_t *v, size_t n, uint64_t *time_ms, sj_store_entry_t *e,
+                      int *has_copy);
 /* The prefix extractor of the index families (u16 length | index key). Ownership passes to the
  * options it is set on. */
 rocksdb_slicetransform_t *store_index_prefix_extractor(void);
@@ -160,11 +188,14 @@ int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync);
 /* Point read of one row; *val is rocksdb_malloc'd (free with rocksdb_free) or NULL when absent. */
 int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn);
 
-/* Puts entry h's facts row (leaf hash, then what s->annotate makes of header and body) into wb.
- * facts, when not NULL, is that annotation made already (facts_n bytes): the hook is not called. */
+/* The annotation of entry h into out (SJ_STORE_FACTS_MAX bytes): facts when not NULL (made
+ * already, facts_n bytes: the hook is not called), else what s->annotate makes of header and
+ * body. Returns its length (0: none). */
+size_t store_facts_make(sj_store_t *s, const sj_entry_header_t *h, const uint8_t *body, size_t bn,
+                        const uint8_t *facts, size_t facts_n, uint8_t *out);
+/* Puts entry h's facts row (leaf hash, then its annotation) into wb. */
 void store_facts_put(sj_store_t *s, rocksdb_writebatch_t *wb, const sj_entry_header_t *h,
-                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *body, size_t bn,
-                     const uint8_t *facts, size_t facts_n);
+                     const uint8_t leaf[SJ_HASH_LEN], const uint8_t *facts, size_t facts_n);
 
 /* ---- tile.c: tiles --------------------------------------------------------------------------- */
 /* Where node (level, index) lives: tile level, tile index, level within the tile, slot. */
@@ -183,7 +214,8 @@ int store_tile_decode(const uint8_t *v, size_t n, uint64_t index, store_tile_t *
 typedef struct {
   const uint8_t *k; /* index key, borrowed */
   uint64_t seq;
-  uint64_t time_ms;
+  const uint8_t *v; /* the row's value (IVAL_*), borrowed */
+  size_t vn;
   uint16_t klen;
   uint8_t cf;
 } store_row_t;
@@ -203,12 +235,18 @@ int store_ingest_dir_open(sj_store_t *s, const char *dir);
  * memory; add/clear: at publish, under it), read under its read lock. */
 void store_memidx_init(store_memidx_t *m);
 void store_memidx_free(store_memidx_t *m);
-/* Room for rows more rows and bytes more key bytes. Errors: -ENOMEM (m unchanged but usable). */
-int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes);
+/* Room for rows more rows, bytes more key bytes and vbytes more value bytes. Errors: -ENOMEM
+ * (m unchanged but usable). */
+int store_memidx_reserve(store_memidx_t *m, size_t rows, size_t bytes, size_t vbytes);
+/* Keeps a value (room reserved) for the rows of one entry; returns its offset. */
+uint32_t store_memidx_add_value(store_memidx_t *m, const uint8_t *v, size_t n);
+/* Adds a row whose value (vlen bytes at voff) store_memidx_add_value kept. Room reserved. */
 void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen, uint64_t seq,
-                      uint64_t time_ms); /* room reserved */
+                      uint64_t time_ms, uint32_t voff, uint32_t vlen);
 void store_memidx_clear(store_memidx_t *m);
-typedef void (*store_memidx_fn)(void *ctx, uint64_t seq, uint64_t time_ms);
+/* v: the row's value (IVAL_*), valid while the caller holds the region's lock. */
+typedef void (*store_memidx_fn)(void *ctx, uint64_t seq, uint64_t time_ms, const uint8_t *v,
+                                size_t vn);
 /* Calls fn for every row of (cf, index key), in no particular order. */
 void store_memidx_find(const store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen,
                        store_memidx_fn fn, void *ctx);

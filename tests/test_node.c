@@ -9,6 +9,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <rocksdb/c.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -918,6 +919,137 @@ START_TEST(own_entries_keep_the_facts_the_store_hook_makes) {
 }
 END_TEST
 
+/* ---- lookups from the index rows' copies, from table files, and from rows without copies ------
+ */
+
+#define ALIKE_PATHS 7
+
+/* The answers of a fixed set of lookups (public, paged with a cursor, authority, a person, a
+ * trace code), each as its exact bytes. */
+static void alike_answers(char *cursor_path, sj_buf_t out[ALIKE_PATHS]) {
+  static const struct {
+    const char *path, *token;
+  } q[] = {{"/v1/subjects/" USCC1, NULL},
+           {"/v1/subjects/" USCC1 "?limit=3", NULL},
+           {NULL, NULL}, /* the next page of the one above, by its cursor */
+           {"/v1/subjects/" USCC1, AUTH_TOKEN},
+           {"/v1/subjects/" USCC1 "?limit=2", AUTH_TOKEN},
+           {"/v1/subjects/11010519491231002X", AUTH_TOKEN},
+           {"/v1/trace/urn:epc:id:sgtin:9506000.013435.PIG001", NULL}};
+  for (size_t i = 0; i < ALIKE_PATHS; i++) {
+    sj_buf_reset(&out[i]);
+    const char *path = q[i].path ? q[i].path : cursor_path;
+    ck_assert_msg(get(path, q[i].token, &out[i]) == 200, "GET %s", path);
+    if (i == 1) {
+      json_t *j = parse(&out[i]);
+      const char *cur = json_string_value(json_object_get(j, "next_cursor"));
+      ck_assert_ptr_nonnull(cur);
+      snprintf(cursor_path, 300, "/v1/subjects/" USCC1 "?limit=3&cursor=%s", cur);
+      json_decref(j);
+    }
+  }
+}
+
+/* Rewrites every index row of the node's store as a binary without copies wrote it: its value
+ * cut to the entry's time (8 bytes). The node is stopped. */
+static size_t strip_index_copies(const char *dir) {
+  static const char *names[] = {"default", "entries",     "tree", "subjects",
+                                "trace",   "checkpoints", "meta", "facts"};
+  rocksdb_options_t *o = rocksdb_options_create();
+  const rocksdb_options_t *cfo[8] = {o, o, o, o, o, o, o, o};
+  rocksdb_column_family_handle_t *h[8];
+  char *err = NULL;
+  size_t stripped = 0;
+  rocksdb_t *db = rocksdb_open_column_families(o, dir, 8, names, cfo, h, &err);
+  ck_assert_msg(err == NULL, "raw open: %s", err);
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  for (int cf = 3; cf <= 4; cf++) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ro, h[cf]);
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+      size_t kn, vn;
+      const char *k = rocksdb_iter_key(it, &kn), *v = rocksdb_iter_value(it, &vn);
+      ck_assert_uint_gt(vn, 8); /* written with a copy */
+      rocksdb_writebatch_put_cf(wb, h[cf], k, kn, v, 8);
+      stripped++;
+    }
+    rocksdb_iter_destroy(it);
+  }
+  rocksdb_write(db, wo, wb, &err);
+  ck_assert_msg(err == NULL, "raw write: %s", err);
+  rocksdb_writebatch_destroy(wb);
+  rocksdb_writeoptions_destroy(wo);
+  rocksdb_readoptions_destroy(ro);
+  for (int i = 0; i < 8; i++)
+    rocksdb_column_family_handle_destroy(h[i]);
+  rocksdb_close(db);
+  rocksdb_options_destroy(o);
+  return stripped;
+}
+
+/* A lookup answers byte for byte alike whether its index rows are held in memory (with their
+ * entries' copies), in table files (flushed), or carry no copies (as an older binary wrote them:
+ * the entries are then read with MultiGet). */
+START_TEST(lookups_answer_alike_from_memory_table_files_and_rows_without_copies) {
+  sj_buf_t b = {0}, body = {0}, first[ALIKE_PATHS] = {{0}}, again[ALIKE_PATHS] = {{0}};
+  char cursor_path[300], dir[600];
+  const char *person = "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"person\","
+                       "\"id\":\"11010519491231002X\",\"name\":\"x\"},\"disclosure\":\"subject\"}";
+  const char *ev =
+      "{\"kind\":\"trace\",\"event\":{\"type\":\"ObjectEvent\",\"eventTime\":"
+      "\"2026-11-01T08:00:00+08:00\",\"eventTimeZoneOffset\":\"+08:00\",\"action\":\"OBSERVE\","
+      "\"epcList\":[\"urn:epc:id:sgtin:9506000.013435.PIG001\"],\"bizStep\":\"commissioning\"}}";
+  for (int i = 0; i < 7; i++) {
+    const char *types[] = {"penalty", "rating", "commendation"};
+    sj_buf_printf(&body, "%s\n", credit(USCC1, types[i % 3], i % 2 ? "odd" : "even"));
+  }
+  sj_buf_printf(&body, "%s\n%s\n%s\n", person, credit(USCC2, "penalty", "other"), ev);
+  ck_assert_int_eq(post((char *)body.p, "application/x-ndjson", NULL, &b), 201);
+  /* an authorities-only record about the subject: withheld from the public */
+  sj_buf_reset(&body);
+  sj_buf_append_str(&body, credit(USCC1, "penalty", "closed"));
+  char *d = strstr((char *)body.p, "\"public\"");
+  ck_assert_ptr_nonnull(d);
+  sj_buf_t closed = {0};
+  sj_buf_printf(&closed, "%.*s\"authorities\"}", (int)(d - (char *)body.p), (char *)body.p);
+  ck_assert_int_eq(post((char *)closed.p, NULL, NULL, &b), 201);
+  alike_answers(cursor_path, first); /* rows in memory */
+  json_t *j = parse(&first[3]);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), 8);
+  json_decref(j);
+  snprintf(dir, sizeof dir, "%s/data", g_dir);
+  sj_test_node_stop(&g_node, SIGTERM);
+  sj_store_opts_t o;
+  sj_store_opts_default(&o);
+  o.create_if_missing = 0;
+  sj_store_t *st = NULL;
+  ck_assert_int_eq(sj_store_open(dir, &o, &st), 0);
+  ck_assert_int_eq(sj_store_flush(st, 1), 0);
+  sj_store_close(st);
+  node_start();
+  alike_answers(cursor_path, again); /* rows in table files */
+  for (size_t i = 0; i < ALIKE_PATHS; i++) {
+    ck_assert_msg(again[i].n == first[i].n && memcmp(again[i].p, first[i].p, first[i].n) == 0,
+                  "answer %zu after the flush:\n%.400s\nbefore:\n%.400s", i, again[i].p,
+                  first[i].p);
+  }
+  sj_test_node_stop(&g_node, SIGTERM);
+  ck_assert_uint_ge(strip_index_copies(dir), 10);
+  node_start();
+  alike_answers(cursor_path, again); /* rows without copies: read with MultiGet */
+  for (size_t i = 0; i < ALIKE_PATHS; i++) {
+    ck_assert_msg(again[i].n == first[i].n && memcmp(again[i].p, first[i].p, first[i].n) == 0,
+                  "answer %zu without copies:\n%.400s\nbefore:\n%.400s", i, again[i].p, first[i].p);
+    sj_buf_deinit(&first[i]);
+    sj_buf_deinit(&again[i]);
+  }
+  sj_buf_deinit(&b);
+  sj_buf_deinit(&body);
+  sj_buf_deinit(&closed);
+}
+END_TEST
+
 /* ---- the follow stream: checkpoints interleaved with the entries ----------------------------- */
 
 #define FOLLOW_POSTS 6     /* group commits before the stream opens, and as many while it runs */
@@ -1092,6 +1224,7 @@ static Suite *node_suite(void) {
       {"arrival_order", submissions_are_committed_in_arrival_order},
       {"own_facts", own_entries_keep_the_facts_the_store_hook_makes},
       {"follow_checkpoints", the_follow_stream_interleaves_checkpoints},
+      {"lookups_alike", lookups_answer_alike_from_memory_table_files_and_rows_without_copies},
   };
   sj_test_add_cases(s, cases, sizeof cases / sizeof *cases, setup, teardown, 120);
   return s;

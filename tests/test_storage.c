@@ -3,6 +3,8 @@
  * runs in a fresh directory under $SJ_TMPDIR. */
 #include "storage/storage.h"
 
+#include <rocksdb/c.h>
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -536,6 +538,249 @@ START_TEST(entries_and_their_facts_read_many_at_once) {
 }
 END_TEST
 
+static int collect_none(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms) {
+  (void)ctx;
+  (void)region;
+  (void)seq;
+  (void)time_ms;
+  return 0;
+}
+
+/* ---- Index rows carry a copy of their entry ----------------------------------------------------
+ */
+
+/* Entries with seq % 4 == 1 are added as the writer's own, with their facts made by the caller;
+ * the others through sj_store_batch_add (replicated), annotated by the store's hook. */
+static void append_mixed(sj_store_t *s, chain_t *c, uint64_t n) {
+  sj_store_batch_t *b = NULL;
+  sj_buf_t hdr = {0}, body = {0};
+  ck_assert_int_eq(sj_store_batch_begin(s, c->region, &b), 0);
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t seq = c->size;
+    char own[32];
+    int on = snprintf(own, sizeof own, "own=%llu", (unsigned long long)seq);
+    body_of(c->region, seq, &body);
+    header_of(c->region, seq, c->prev, &body, &hdr);
+    const uint8_t *bp = withheld(seq) ? NULL : body.p;
+    size_t bn = withheld(seq) ? 0 : body.n;
+    int rv = seq % 4 == 1 ? sj_store_batch_add_own(b, hdr.p, hdr.n, bp, bn, (const uint8_t *)own,
+                                                   (size_t)on, c->leaf[seq])
+                          : sj_store_batch_add(b, hdr.p, hdr.n, bp, bn, c->leaf[seq]);
+    ck_assert_int_eq(rv, 0);
+    memcpy(c->prev, c->leaf[seq], SJ_HASH_LEN);
+    ck_assert_int_eq(sj_merkle_frontier_append(&c->f, c->leaf[seq], no_emit, NULL), 0);
+    c->size++;
+    sj_merkle_frontier_root(&c->f, c->root[c->size]);
+  }
+  ck_assert_int_eq(sj_store_batch_commit(b, 1), 0);
+  sj_buf_deinit(&hdr);
+  sj_buf_deinit(&body);
+}
+
+typedef struct {
+  sj_store_t *s;
+  const chain_t *c;
+  size_t n, copies;
+  uint64_t no_copy; /* the seq whose row is expected to carry no copy (UINT64_MAX: none) */
+} copies_t;
+
+typedef struct {
+  const sj_store_entry_t *copy;
+  const chain_t *c;
+  uint64_t seq;
+} same_t;
+
+/* The stored entry and facts (entries and facts families) equal the row's copy. */
+static int same_as_copy(void *ctx, size_t i, const sj_store_entry_t *e) {
+  const same_t *x = ctx;
+  const sj_store_entry_t *y = x->copy;
+  (void)i;
+  ck_assert_int_eq(e->found, 1);
+  ck_assert_int_eq(y->found, 1);
+  ck_assert_uint_eq(y->hn, e->hn);
+  ck_assert_mem_eq(y->header, e->header, e->hn);
+  ck_assert_int_eq(y->has_body, e->has_body);
+  ck_assert_int_eq(y->has_body, !withheld(x->seq));
+  ck_assert_uint_eq(y->bn, e->bn);
+  if (e->bn > 0)
+    ck_assert_mem_eq(y->body, e->body, e->bn);
+  ck_assert_ptr_nonnull(e->leaf);
+  ck_assert_mem_eq(y->leaf, e->leaf, SJ_HASH_LEN);
+  ck_assert_mem_eq(y->leaf, x->c->leaf[x->seq], SJ_HASH_LEN);
+  ck_assert_uint_eq(y->facts_n, e->facts_n);
+  ck_assert_mem_eq(y->facts, e->facts, e->facts_n);
+  char want[64];
+  sj_buf_t b = {0};
+  body_of(x->c->region, x->seq, &b);
+  if (x->seq % 4 == 1)
+    snprintf(want, sizeof want, "own=%llu", (unsigned long long)x->seq);
+  else if (x->seq == 3)
+    want[0] = 0; /* test_annotate makes none */
+  else
+    snprintf(want, sizeof want, "seq=%llu body=%d n=%zu", (unsigned long long)x->seq,
+             !withheld(x->seq), withheld(x->seq) ? (size_t)0 : b.n);
+  sj_buf_deinit(&b);
+  ck_assert_uint_eq(y->facts_n, strlen(want));
+  ck_assert_mem_eq(y->facts, want, y->facts_n);
+  return 0;
+}
+
+static int check_copy(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms,
+                      const sj_store_entry_t *e) {
+  copies_t *x = ctx;
+  ck_assert_uint_eq(region, x->c->region);
+  ck_assert_uint_eq(time_ms, time_of(seq));
+  x->n++;
+  if (seq == x->no_copy) {
+    ck_assert_ptr_null(e);
+    return 0;
+  }
+  ck_assert_msg(e != NULL, "row of seq %llu has no copy", (unsigned long long)seq);
+  x->copies++;
+  same_t same = {e, x->c, seq};
+  sj_entry_ref_t ref = {region, seq};
+  ck_assert_int_eq(
+      sj_store_get_entries(x->s, &ref, 1, SJ_GET_ENTRY | SJ_GET_FACTS, same_as_copy, &same), 0);
+  return 0;
+}
+
+/* Every row of the keys carries a copy equal to its entry and facts (except no_copy's subjects
+ * rows). */
+static void check_copies(sj_store_t *s, const chain_t *c, uint64_t no_copy) {
+  static const struct {
+    sj_index_t idx;
+    uint8_t type;
+    const char **key;
+    int (*pred)(uint64_t);
+  } keys[] = {{SJ_INDEX_SUBJECTS, SJ_KEY_USCC, &uscc_b, every},
+              {SJ_INDEX_SUBJECTS, SJ_KEY_USCC, &uscc_a, even},
+              {SJ_INDEX_TRACE, SJ_KEY_EPC, &sscc_long, mod3_1}};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    uint8_t k[1 + SJ_ENTRY_MAX_KEY_LEN];
+    size_t kn =
+        sj_store_index_key(keys[i].type, (const uint8_t *)*keys[i].key, strlen(*keys[i].key), k);
+    uint64_t none = keys[i].idx == SJ_INDEX_SUBJECTS ? no_copy : UINT64_MAX;
+    copies_t x = {s, c, 0, 0, none};
+    int rv = sj_store_scan_entries(s, keys[i].idx, k, kn, NULL, check_copy, &x);
+    ck_assert_msg(rv == 0, "scan: %s (%s)", sj_strerror(rv), sj_store_last_error());
+    size_t want = 0;
+    for (uint64_t seq = 0; seq < c->size; seq++)
+      want += keys[i].pred(seq) != 0;
+    ck_assert_uint_eq(x.n, want);
+    ck_assert_uint_eq(x.copies, want - (none < c->size && keys[i].pred(none)));
+  }
+}
+
+/* Writes value under the index row (key, region, seq) with RocksDB itself, the store closed: a row
+ * as an older binary wrote it, or a damaged one. */
+static void raw_index_put(const char *cf, uint8_t type, const char *key, uint32_t region,
+                          uint64_t seq, const void *value, size_t vn) {
+  static const char *names[] = {"default", "entries",     "tree", "subjects",
+                                "trace",   "checkpoints", "meta", "facts"};
+  rocksdb_options_t *o = rocksdb_options_create();
+  const rocksdb_options_t *cfo[8] = {o, o, o, o, o, o, o, o};
+  rocksdb_column_family_handle_t *h[8];
+  char *err = NULL;
+  rocksdb_t *db = rocksdb_open_column_families(o, dir, 8, names, cfo, h, &err);
+  ck_assert_msg(err == NULL, "raw open: %s", err);
+  uint8_t row[2 + 1 + SJ_ENTRY_MAX_KEY_LEN + 12];
+  size_t kl = strlen(key), n = 0;
+  row[n++] = (uint8_t)((1 + kl) >> 8);
+  row[n++] = (uint8_t)(1 + kl);
+  row[n++] = type;
+  memcpy(row + n, key, kl);
+  n += kl;
+  for (int i = 3; i >= 0; i--)
+    row[n++] = (uint8_t)(region >> (8 * i));
+  for (int i = 7; i >= 0; i--)
+    row[n++] = (uint8_t)(seq >> (8 * i));
+  int ci = 0;
+  while (strcmp(names[ci], cf) != 0)
+    ci++;
+  rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+  rocksdb_put_cf(db, wo, h[ci], (const char *)row, n, value, vn, &err);
+  ck_assert_msg(err == NULL, "raw put: %s", err);
+  rocksdb_writeoptions_destroy(wo);
+  for (int i = 0; i < 8; i++)
+    rocksdb_column_family_handle_destroy(h[i]);
+  rocksdb_close(db);
+  rocksdb_options_destroy(o);
+}
+
+static sj_store_t *open_annotated(int *calls) {
+  sj_store_t *s = NULL;
+  sj_store_opts_t o;
+  sj_store_opts_default(&o);
+  o.block_cache_mb = 8;
+  o.index_buffer_rows = idx_rows;
+  o.annotate = test_annotate;
+  o.annotate_ctx = calls;
+  ck_assert_int_eq(sj_store_open(dir, &o, &s), 0);
+  return s;
+}
+
+static int count_scan(void *ctx, uint32_t region, uint64_t seq, uint64_t time_ms,
+                      const sj_store_entry_t *e) {
+  (void)region;
+  (void)seq;
+  (void)time_ms;
+  (void)e;
+  (*(size_t *)ctx)++;
+  return 0;
+}
+
+START_TEST(index_rows_carry_copies_of_their_entries) {
+  chain_t c;
+  int calls = 0;
+  chain_init(&c, SH, 200);
+  sj_store_t *s = open_annotated(&calls);
+  append_mixed(s, &c, 40);
+  append_mixed(s, &c, 30);
+  check_copies(s, &c, UINT64_MAX); /* memory rows (or ingested, or written: by the TCase) */
+  sj_store_close(s);
+  s = open_annotated(&calls); /* memory rows derived again from the entries at open */
+  check_copies(s, &c, UINT64_MAX);
+  ck_assert_int_eq(sj_store_flush(s, 0), 0);
+  check_copies(s, &c, UINT64_MAX); /* rows in table files */
+  append_mixed(s, &c, 10);
+  check_copies(s, &c, UINT64_MAX);
+  ck_assert_int_eq(sj_store_flush(s, 1), 0);
+  sj_store_close(s);
+  /* A row as written before rows carried copies (its 8-byte time only): read without one. */
+  uint8_t t[8];
+  for (int i = 0; i < 8; i++)
+    t[i] = (uint8_t)(time_of(4) >> (8 * (7 - i)));
+  raw_index_put("subjects", SJ_KEY_USCC, uscc_b, SH, 4, t, sizeof t);
+  raw_index_put("subjects", SJ_KEY_USCC, uscc_a, SH, 4, t, sizeof t);
+  s = open_annotated(&calls);
+  check_copies(s, &c, 4);
+  check_entries(s, &c);
+  sj_store_close(s);
+  /* Damaged values: a time of 7 bytes, a copy whose lengths do not add up. */
+  raw_index_put("subjects", SJ_KEY_USCC, "91110000MA1FL8XX3C", SH, 2, t, 7);
+  uint8_t bad[64] = {0};
+  bad[8] = 0x01;  /* body held */
+  bad[14] = 0x40; /* header length 64: more than the value's 17 bytes after the leaf hash */
+  raw_index_put("subjects", SJ_KEY_USCC, "91110000MA1FL8XX3D", SH, 2, bad, sizeof bad);
+  bad[8] = 0x02; /* an unknown flag */
+  bad[14] = 0x01;
+  raw_index_put("subjects", SJ_KEY_USCC, "91110000MA1FL8XX3E", SH, 2, bad, sizeof bad);
+  s = open_annotated(&calls);
+  const char *damaged[] = {"91110000MA1FL8XX3C", "91110000MA1FL8XX3D", "91110000MA1FL8XX3E"};
+  for (size_t i = 0; i < 3; i++) {
+    uint8_t k[1 + SJ_ENTRY_MAX_KEY_LEN];
+    size_t kn = sj_store_index_key(SJ_KEY_USCC, (const uint8_t *)damaged[i], 18, k), rows = 0;
+    ck_assert_int_eq(sj_store_scan_entries(s, SJ_INDEX_SUBJECTS, k, kn, NULL, count_scan, &rows),
+                     SJ_ESTORE);
+    ck_assert_int_eq(sj_store_scan(s, SJ_INDEX_SUBJECTS, k, kn, NULL, collect_none, NULL),
+                     SJ_ESTORE);
+    ck_assert_uint_eq(rows, 0);
+  }
+  sj_store_close(s);
+  chain_free(&c);
+}
+END_TEST
+
 START_TEST(scan_stops_resumes_and_aborts) {
   chain_t c;
   collect_t *got = calloc(1, sizeof *got);
@@ -1025,9 +1270,10 @@ END_TEST
 
 static Suite *storage_suite(void) {
   Suite *s = suite_create("storage");
-  const TTest *append[] = {append_reopen_reads_everything_back, scan_stops_resumes_and_aborts,
-                           reads_span_memtables_and_table_files,
-                           entries_and_their_facts_read_many_at_once, NULL};
+  const TTest *append[] = {
+      append_reopen_reads_everything_back,      scan_stops_resumes_and_aborts,
+      reads_span_memtables_and_table_files,     entries_and_their_facts_read_many_at_once,
+      index_rows_carry_copies_of_their_entries, NULL};
   const TTest *proofs[] = {proofs_verify_at_every_size_to_300, one_entry_per_batch_frontier_matches,
                            NULL};
   const TTest *refuse[] = {refused_adds_leave_batch_usable,
