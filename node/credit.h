@@ -147,6 +147,12 @@ typedef struct {
   uint64_t ended_ms;        /* when a repair, removal or revocation took effect; 0 if none */
   uint64_t public_until_ms; /* the public may see it while now < this (and now >= start); 0:
                                never. Includes disclosure, person subject, minors, publication */
+  uint64_t changes_ms;      /* the earliest instant > now at which this state (status, visibility,
+                               public_until_ms) may change with time alone: a start, an end (its
+                               window's, a replacing rating's start, a repair's, removal's or
+                               revocation's effective instant) or a minor's 18th birthday that the
+                               fold compared with now and found still ahead; SJ_CREDIT_FOREVER if
+                               none. Only new entries change it before then */
 } sj_credit_state_t;
 
 /* Folds n entries (any order; they should all be about one subject) at time now_ms into out[n].
