@@ -260,9 +260,8 @@ static void prime(sj_node_t *n, const lookup_t *lk, const rows_t *rows, page_t *
     refs[k] = (sj_entry_ref_t){rows->v[k].region, rows->v[k].seq};
     times[k] = rows->v[k].time_ms;
   }
-  ok = ok &&
-       api_public_prime(n, lk->key, lk->keylen, refs, times, rows->n, pg->leaf, pg->has_leaf,
-                        pg->c->changes_ms) == 0;
+  ok = ok && api_public_prime(n, lk->key, lk->keylen, refs, times, rows->n, pg->leaf, pg->has_leaf,
+                              pg->c->changes_ms) == 0;
   free(refs);
   free(times);
   if (!ok) {

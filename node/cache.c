@@ -32,15 +32,15 @@ typedef struct ent {
 } ent_t;
 
 struct sj_cache {
-  ent_t **buckets;       /* chain heads; bmask + 1 of them */
-  size_t bmask;          /* 0 with buckets == NULL: the cache is off */
-  ent_t **ring;          /* the clock: cap slots, the first `used` handed out at least once */
-  uint32_t *free_slots;  /* ring slots freed by removals, a stack of nfree */
+  ent_t **buckets;      /* chain heads; bmask + 1 of them */
+  size_t bmask;         /* 0 with buckets == NULL: the cache is off */
+  ent_t **ring;         /* the clock: cap slots, the first `used` handed out at least once */
+  uint32_t *free_slots; /* ring slots freed by removals, a stack of nfree */
   size_t cap, used, nfree, hand;
   size_t max_bytes;
-  uint64_t *gens;        /* GEN_SLOTS generation counters */
-  uint64_t epoch;        /* bumped by sj_cache_invalidate_all */
-  sj_cache_stats_t st;   /* st.entries and st.bytes are kept current */
+  uint64_t *gens;      /* GEN_SLOTS generation counters */
+  uint64_t epoch;      /* bumped by sj_cache_invalidate_all */
+  sj_cache_stats_t st; /* st.entries and st.bytes are kept current */
 };
 
 static size_t ent_cost(size_t keylen, size_t len) {

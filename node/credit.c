@@ -981,28 +981,15 @@ const char *sj_credit_action_name(sj_credit_action_t a) {
 /* ---- Public view --------------------------------------------------------------------------------
  */
 
-int sj_credit_header_may_publish(const char *type, size_t type_len, uint64_t time_ms,
-                                 uint64_t now) {
+int sj_credit_header_may_publish(const char *type, size_t type_len) {
   char t[SJ_ENTRY_MAX_TYPE_LEN + 1];
   if (type_len > SJ_ENTRY_MAX_TYPE_LEN || !rule("types"))
     return 0;
   memcpy(t, type, type_len);
   t[type_len] = 0;
-  const json_t *tr = json_object_get(rule("types"), t), *sr;
-  const char *win = json_string_value(json_object_get(tr, "window")), *k;
-  if (!json_is_true(json_object_get(tr, "published")) || !win)
-    return 0;
-  unsigned months = 0;
-  if (!strcmp(win, "severity")) {
-    json_object_foreach((json_t *)rule("severities"), k, sr) {
-      unsigned m = rule_uint(sr, "max_months", 0);
-      if (json_is_true(json_object_get(sr, "published")) && m > months)
-        months = m;
-    }
-  } else {
-    months = rule_uint(tr, "default_months", 0);
-  }
-  return now < sj_credit_add_months(time_ms + DAY_MS, months);
+  const json_t *tr = json_object_get(rule("types"), t);
+  return json_is_true(json_object_get(tr, "published")) &&
+         json_string_value(json_object_get(tr, "window"));
 }
 
 /* A mainland mobile number, optionally +86 / 86 first. */

@@ -57,13 +57,11 @@ static int full_access(const caller_t *c, const sj_entry_header_t *h) {
 }
 
 /* Judging by the header alone, the public might see the body: marked public, not about a person,
- * and for credit records a published type whose longest window from the append time has not
- * passed. */
-static int header_public(const sj_entry_header_t *h, uint64_t now) {
+ * and for credit records of a type the rules publish. */
+static int header_public(const sj_entry_header_t *h) {
   if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
     return 0;
-  return h->kind == SJ_KIND_TRACE ||
-         sj_credit_header_may_publish(h->type, h->type_len, h->time_ms, now);
+  return h->kind == SJ_KIND_TRACE || sj_credit_header_may_publish(h->type, h->type_len);
 }
 
 static int raw_public(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
@@ -74,7 +72,7 @@ int api_body_visible(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h
   uint64_t now = wall_ms();
   if (full_access(c, h))
     return 1;
-  return body && header_public(h, now) && raw_public(n, h, body, len, now);
+  return body && header_public(h) && raw_public(n, h, body, len, now);
 }
 
 /* ---- publication windows, per subject, cached

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t DEP_A[] = "\x01" "91310115MA1K00007Q";
-static const uint8_t DEP_B[] = "\x01" "91310115MA1K00008Y";
+static const uint8_t DEP_A[] = "\x01"
+                               "91310115MA1K00007Q";
+static const uint8_t DEP_B[] = "\x01"
+                               "91310115MA1K00008Y";
 
-static void put(sj_cache_t *c, const char *key, const uint8_t *dep, const char *body,
-                uint64_t now, uint64_t expires) {
+static void put(sj_cache_t *c, const char *key, const uint8_t *dep, const char *body, uint64_t now,
+                uint64_t expires) {
   sj_cache_put(c, key, strlen(key), dep, sizeof DEP_A - 1, 200, "application/json",
                (const uint8_t *)body, strlen(body), now, expires);
 }
@@ -43,7 +45,7 @@ START_TEST(an_answer_is_served_until_its_own_expiry) {
   ck_assert(has(c, "/v1/subjects/a", "{\"a\":1}", 4999));
   ck_assert(!has(c, "/v1/subjects/a", "{\"a\":1}", 5000)); /* its expiry, not b's */
   ck_assert(has(c, "/v1/subjects/b", "{\"b\":1}", 5000));
-  ck_assert_uint_eq(stats(c).entries, 1); /* the expired one was freed when met */
+  ck_assert_uint_eq(stats(c).entries, 1);            /* the expired one was freed when met */
   put(c, "/v1/subjects/c", DEP_A, "{}", 1000, 1000); /* already expired: not kept */
   ck_assert(!has(c, "/v1/subjects/c", "{}", 1000));
   sj_cache_stats_t st = stats(c);

@@ -625,7 +625,7 @@ START_TEST(changes_ms_is_the_next_instant_an_entry_can_change) {
   ck_assert_uint_eq(f.s[w].changes_ms, D("2027-03-01"));   /* its window's end */
   ck_assert_uint_eq(f.s[mi].public_until_ms, 0);
   ck_assert_uint_eq(f.s[mi].changes_ms, D("2026-05-01")); /* the 18th birthday */
-  for (size_t a = r; a <= rv; a++)                         /* actions do not change */
+  for (size_t a = r; a <= rv; a++)                        /* actions do not change */
     if (a == r || a == rm || a == rv)
       ck_assert_uint_eq(f.s[a].changes_ms, SJ_CREDIT_FOREVER);
   fold_at(&f, "2024-07-01");
@@ -657,6 +657,37 @@ START_TEST(changes_ms_is_the_next_instant_an_entry_can_change) {
   ck_status(a, SJ_CREDIT_REPLACED);
   ck_assert_uint_eq(f.s[a].changes_ms, SJ_CREDIT_FOREVER);
   ck_assert_uint_eq(f.s[b].changes_ms, D("2025-04-01"));
+  fx_free(&f);
+}
+END_TEST
+
+/* The header's test (its type alone) never hides a raw body the fold shows, however far a body's
+ * period puts its window (an append-time bound once did: a blacklist until 2034, a commitment
+ * from 2029). */
+START_TEST(the_header_bound_never_ends_before_the_window) {
+  fx_t f = {0};
+  add(&f, 310000, 0, "2024-03-01",
+      REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"date\":\"2024-03-02\"}"));
+  add(&f, 310000, 1, "2024-03-01",
+      REC("blacklist", ",\"period\":{\"from\":\"2024-03-01\",\"until\":\"2034-03-01\"}"));
+  add(&f, 310000, 2, "2024-03-01", REC("commitment", ",\"period\":{\"from\":\"2029-01-01\"}"));
+  add(&f, 310000, 3, "2024-03-01",
+      REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"}"));
+  add(&f, 310000, 4, "2024-03-01", REC("abnormal_list", ""));
+  const char *when[] = {"2024-03-01", "2025-03-01", "2027-02-28", "2029-06-01", "2033-12-31"};
+  for (size_t k = 0; k < sizeof when / sizeof *when; k++) {
+    uint64_t now = D(when[k]) + 43200000;
+    ck_assert_int_eq(sj_credit_fold(f.e, f.n, now, f.s), 0);
+    for (size_t i = 0; i < f.n; i++) {
+      if (now >= f.s[i].public_until_ms)
+        continue;
+      const char *type = json_string_value(json_object_get(f.j[i], "type"));
+      uint64_t last = f.s[i].public_until_ms - 1;
+      ck_assert_msg(sj_credit_header_may_publish(type, strlen(type)),
+                    "entry %zu (%s) shown at %s (until %llu) but hidden by its header", i, type,
+                    when[k], (unsigned long long)last);
+    }
+  }
   fx_free(&f);
 }
 END_TEST
@@ -1487,6 +1518,7 @@ static Suite *credit_suite(void) {
   tcase_add_test(t, the_latest_rating_of_each_scheme_is_current);
   tcase_add_test(t, public_windows_respect_disclosure_persons_and_minors);
   tcase_add_test(t, changes_ms_is_the_next_instant_an_entry_can_change);
+  tcase_add_test(t, the_header_bound_never_ends_before_the_window);
   tcase_add_test(t, facts_kept_at_append_fold_like_the_bodies_at_any_time);
   tcase_add_test(t, facts_say_whether_the_raw_body_is_its_public_view);
   suite_add_tcase(s, t);

@@ -534,7 +534,8 @@ START_TEST(cached_lookups_expire_after_cache_ttl) {
   ck_assert_uint_eq(metric("sanjiao_cache_hits_total"), 2);
   json_t *j = parse(&b);
   ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), 1);
-  ck_assert_ptr_nonnull(json_object_get(json_array_get(json_object_get(j, "records"), 0), "record"));
+  ck_assert_ptr_nonnull(
+      json_object_get(json_array_get(json_object_get(j, "records"), 0), "record"));
   json_decref(j);
   sj_buf_deinit(&b);
 }
