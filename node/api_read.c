@@ -192,7 +192,7 @@ static int from_cache(sj_node_t *n, sj_req_t *req, int route, uint64_t t0) {
 }
 
 /* changes_ms: the wall-clock instant at which the answer may first change with time alone
- * (caller_t.changes_ms, gathered while the answer was written). */
+ * (caller_t.changes_ms, gathered while the answer was written; 0 when not gathered: not kept). */
 static void to_cache(sj_node_t *n, sj_req_t *req, const caller_t *c, const uint8_t *dep,
                      size_t depn, uint64_t changes_ms, const sj_buf_t *out) {
   size_t len = 0;
@@ -330,7 +330,7 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
       sj_buf_append_str(&out, "null");
     }
     sj_buf_printf(&out, "%s}", rows.truncated ? ",\"truncated\":true" : "");
-    to_cache(n, req, c, lk->key, lk->keylen, *c->changes_ms, &out);
+    to_cache(n, req, c, lk->key, lk->keylen, c->changes_ms ? *c->changes_ms : 0, &out);
     api_reply(n, req, lk->route, 200, "application/json", &out, t0);
   }
   free(rows.v);
