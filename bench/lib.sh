@@ -109,6 +109,7 @@ sj_dataset() {
   case "$SJ_DATASET" in
   synthetic) "$SJ_LOAD" --gen "$n" --seed "$seed" --out "$SJ_DATA.tmp" >/dev/null ;;
   sample)
+    mkdir -p "$SJ_DATA.tmp"
     "$SJ_BIN_DIR/sanjiao" sample --records "$n" --seed "$seed" --out "$SJ_DATA.tmp/regions" >/dev/null
     cat "$SJ_DATA.tmp"/regions/*.ndjson >"$SJ_DATA.tmp/records.ndjson"
     python3 - "$SJ_DATA.tmp" <<'EOF'

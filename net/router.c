@@ -1,9 +1,10 @@
 /* net/router.c — method + path-pattern routing and percent-decoding (RFC 3986 §2.1).
  *
- * A pattern is split once into segments; matching walks the raw path without copying and
- * records where each parameter's bytes are (decoding happens later, into the request's arena,
- * only for the route that won). The route table is small (tens of routes), so a linear scan that
- * keeps the most specific match is both simple and fast. */
+ * A pattern is split into segments when added, a request's path once per request (without
+ * copying: offsets into the raw path); a route whose segment count differs is skipped with one
+ * compare, and the parameters' bytes are recorded as spans (decoding happens later, into the
+ * request's arena, only for the route that won). The route table is small (tens of routes), so a
+ * linear scan that keeps the most specific match is both simple and fast. */
 #include "net/net_int.h"
 
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 
 /* Segment kinds, ordered by specificity: a literal beats a parameter beats a rest-parameter. */
 enum { SEG_REST = 0, SEG_PARAM = 1, SEG_LIT = 2 };
+
+#define PATH_SEGS 32 /* segments of a pattern at most (see split_t) */
 
 typedef struct {
   char *text; /* literal text, or the parameter's name */
@@ -104,7 +107,7 @@ static int parse_pattern(const char *pattern, route_t *r) {
       r->info.param_names[r->info.nparams++] = s->text;
     }
     if (!e)
-      return 0;
+      return r->nsegs <= PATH_SEGS ? 0 : SJ_EINVAL;
     p = e + 1;
   }
 }
@@ -152,34 +155,57 @@ int sj_router_add(sj_router_t *rt, const char *method, const char *pattern,
   return 0;
 }
 
-/* Matches the raw path against r; fills spans for its parameters. */
-static int match(const route_t *r, const char *path, size_t plen, sj_span_t *spans) {
+/* A request path split once into segments (the text between slashes), so that each route costs
+ * a few integer compares unless its shape fits. Only the first PATH_SEGS are kept: longer paths
+ * can match only a rest-parameter route, whose fixed part is at most PATH_SEGS - 1 segments
+ * (sj_router_add refuses longer patterns). */
+typedef struct {
+  sj_span_t seg[PATH_SEGS];
+  size_t n; /* segments in the path (may exceed PATH_SEGS) */
+  size_t len;
+} split_t;
+
+static int split_path(const char *path, size_t plen, split_t *sp) {
   if (!plen || path[0] != '/')
     return 0;
-  size_t pos = 1, np = 0;
-  for (size_t i = 0; i < r->nsegs; i++) {
-    const seg_t *s = &r->segs[i];
-    if (s->kind == SEG_REST) {
-      size_t off = pos > plen ? plen : pos;
-      spans[np++] = (sj_span_t){(uint32_t)off, (uint32_t)(plen - off)};
-      return 1;
-    }
-    if (pos > plen)
-      return 0; /* the path has fewer segments */
+  sp->n = 0;
+  sp->len = plen;
+  size_t pos = 1;
+  for (;;) {
     const char *e = memchr(path + pos, '/', plen - pos);
     size_t end = e ? (size_t)(e - path) : plen;
-    size_t n = end - pos;
-    if (s->kind == SEG_LIT) {
-      if (n != s->len || memcmp(path + pos, s->text, n))
-        return 0;
-    } else {
-      if (!n)
-        return 0;
-      spans[np++] = (sj_span_t){(uint32_t)pos, (uint32_t)n};
-    }
+    if (sp->n < PATH_SEGS)
+      sp->seg[sp->n] = (sj_span_t){(uint32_t)pos, (uint32_t)(end - pos)};
+    sp->n++;
+    if (!e)
+      return 1;
     pos = end + 1;
   }
-  return pos == plen + 1;
+}
+
+/* Matches the split path against r; fills spans for its parameters. */
+static int match(const route_t *r, const char *path, const split_t *sp, sj_span_t *spans) {
+  int rest = r->nsegs && r->segs[r->nsegs - 1].kind == SEG_REST;
+  size_t fixed = r->nsegs - (size_t)rest, np = 0;
+  if (rest ? sp->n < fixed : sp->n != fixed)
+    return 0;
+  for (size_t i = 0; i < fixed; i++) {
+    const seg_t *s = &r->segs[i];
+    const sj_span_t *g = &sp->seg[i];
+    if (s->kind == SEG_LIT) {
+      if (g->len != s->len || memcmp(path + g->off, s->text, s->len))
+        return 0;
+    } else {
+      if (!g->len)
+        return 0;
+      spans[np++] = *g;
+    }
+  }
+  if (rest) { /* the rest of the path after the fixed segments' slash, possibly empty */
+    uint32_t off = sp->n == fixed ? (uint32_t)sp->len : sp->seg[fixed].off;
+    spans[np] = (sj_span_t){off, (uint32_t)sp->len - off};
+  }
+  return 1;
 }
 
 /* Nonzero if a is more specific than b (both matched the same path). */
@@ -211,15 +237,17 @@ const sj_route_info_t *sj_router_match(const sj_router_t *rt, const char *method
                                        size_t allowcap) {
   const route_t *best = NULL;
   sj_span_t tmp[SJ_MAX_PARAMS];
+  split_t sp;
   int other_method = 0;
   if (allowcap)
     allow[0] = 0;
-  for (size_t i = 0; i < rt->n; i++) {
+  int ok = split_path(path, plen, &sp);
+  for (size_t i = 0; ok && i < rt->n; i++) {
     const route_t *r = &rt->r[i];
+    if (!match(r, path, &sp, tmp))
+      continue;
     int same = strcmp(r->method, method) == 0;
     if (same && best && !more_specific(r, best))
-      continue;
-    if (!match(r, path, plen, tmp))
       continue;
     if (!same) {
       other_method = 1;

@@ -231,13 +231,16 @@ static int from_cache(sj_node_t *n, sj_req_t *req, int route, uint64_t t0) {
   return 1;
 }
 
+/* changes_ms: the wall-clock instant at which the answer may first change with time alone
+ * (caller_t.changes_ms, gathered while the answer was written; 0 when not gathered: not kept). */
 static void to_cache(sj_node_t *n, sj_req_t *req, const caller_t *c, const uint8_t *dep,
-                     size_t depn, const sj_buf_t *out) {
+                     size_t depn, uint64_t changes_ms, const sj_buf_t *out) {
   size_t len = 0;
   const char *key = sj_req_header(req, ":path", &len);
+  uint64_t now = uv_now(n->loop);
   if (key && c->role == SJ_ROLE_PUBLIC)
-    sj_cache_put(n->cache, key, len, dep, depn, 200, "application/json", out->p, out->n,
-                 uv_now(n->loop));
+    sj_cache_put(n->cache, key, len, dep, depn, 200, "application/json", out->p, out->n, now,
+                 api_cache_expiry(n, changes_ms, now));
 }
 
 static int page_params(sj_node_t *n, sj_req_t *req, int route, uint64_t *limit, row_t *after,
@@ -330,7 +333,7 @@ static void prime(sj_node_t *n, const lookup_t *lk, const rows_t *rows, page_t *
     copies[k] = row_entry(rows, &rows->v[k]);
   }
   ok = ok && api_public_prime(n, lk->key, lk->keylen, refs, times, copies, rows->n, pg->leaf,
-                              pg->has_leaf) == 0;
+                              pg->has_leaf, pg->c->changes_ms) == 0;
   free(refs);
   free(times);
   free(copies);
@@ -395,7 +398,7 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
       sj_buf_append_str(&out, "null");
     }
     sj_buf_printf(&out, "%s}", rows.truncated ? ",\"truncated\":true" : "");
-    to_cache(n, req, c, lk->key, lk->keylen, &out);
+    to_cache(n, req, c, lk->key, lk->keylen, c->changes_ms ? *c->changes_ms : 0, &out);
     api_reply(n, req, lk->route, 200, "application/json", &out, t0);
   }
   free(rows.v);
@@ -407,8 +410,10 @@ static void get_subject(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   uint64_t t0 = api_now_us();
   caller_t c;
+  uint64_t changes = SJ_CREDIT_FOREVER; /* lowered while the answer is written */
   if (from_cache(n, req, R_SUBJECT, t0) || api_caller(n, req, R_SUBJECT, &c))
     return;
+  c.changes_ms = &changes;
   const char *id = sj_req_param(req, "id");
   size_t len = strlen(id);
   uint8_t hk[SJ_HASH_LEN];
@@ -439,8 +444,10 @@ static void get_trace(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   uint64_t t0 = api_now_us();
   caller_t c;
+  uint64_t changes = SJ_CREDIT_FOREVER; /* lowered while the answer is written */
   if (from_cache(n, req, R_TRACE, t0) || api_caller(n, req, R_TRACE, &c))
     return;
+  c.changes_ms = &changes;
   const char *code = sj_req_param(req, "code");
   sj_epc_t epc;
   sj_epc_code_t ec = sj_epc_canonical(code, strlen(code), &epc);

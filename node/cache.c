@@ -1,4 +1,10 @@
-/* node/cache.c — direct-mapped response cache with generation-checked dependencies (cache.h). */
+/* node/cache.c — the lookup response cache (cache.h): a chained hash table of answers bounded in
+ * entries and bytes, evicted by CLOCK, with generation-checked dependencies and per-entry expiry.
+ *
+ * Layout: buckets[] heads singly linked chains (XXH3 of the key, masked); ring[] is the clock, one
+ * slot per entry allowed, NULL where free. Slots freed by removals are reused through a stack
+ * (free_slots); slots never used yet are handed out from `used` upwards, so the ring and stack
+ * need no initialisation and the kernel backs only the part actually used. */
 #include "node/cache.h"
 
 #include <errno.h>
@@ -7,110 +13,184 @@
 #include <xxhash.h>
 
 #define GEN_SLOTS (1u << 16)
+/* What the allocator keeps beside each block (glibc: one size word, 16-byte granularity). */
+#define ALLOC_OVERHEAD 16u
 
-typedef struct {
-  uint64_t hash;     /* XXH3 of key; 0 = empty */
-  char *key;         /* owned */
-  size_t keylen;
-  uint32_t dep_slot; /* index into gens */
-  uint64_t dep_gen;  /* gens[dep_slot] when filled */
-  uint64_t epoch;    /* the cache's epoch when filled */
-  uint64_t expires_ms;
+typedef struct ent {
+  struct ent *next;    /* the next entry in its bucket's chain */
+  uint64_t hash;       /* XXH3 of the key */
+  uint64_t dep_gen;    /* gens[dep_slot] when filled */
+  uint64_t epoch;      /* the cache's epoch when filled */
+  uint64_t expires_ms; /* valid while the loop clock is before this */
+  uint32_t dep_slot;   /* index into gens */
+  uint32_t ring;       /* its slot in the clock ring */
   int status;
-  const char *ctype;
-  uint8_t *body; /* owned */
-  size_t len;
-} slot_t;
+  uint8_t ref;       /* used since the clock hand last passed */
+  const char *ctype; /* static */
+  size_t keylen, len;
+  char data[]; /* the key, then the body */
+} ent_t;
 
 struct sj_cache {
-  slot_t *slots;
-  size_t mask;
-  uint64_t ttl_ms;
-  uint64_t *gens; /* GEN_SLOTS generation counters */
-  uint64_t epoch; /* bumped by sj_cache_invalidate_all */
-  sj_cache_stats_t st;
+  ent_t **buckets;      /* chain heads; bmask + 1 of them */
+  size_t bmask;         /* 0 with buckets == NULL: the cache is off */
+  ent_t **ring;         /* the clock: cap slots, the first `used` handed out at least once */
+  uint32_t *free_slots; /* ring slots freed by removals, a stack of nfree */
+  size_t cap, used, nfree, hand;
+  size_t max_bytes;
+  uint64_t *gens;      /* GEN_SLOTS generation counters */
+  uint64_t epoch;      /* bumped by sj_cache_invalidate_all */
+  sj_cache_stats_t st; /* st.entries and st.bytes are kept current */
 };
 
-int sj_cache_new(size_t slots, uint64_t ttl_ms, sj_cache_t **out) {
+static size_t ent_cost(size_t keylen, size_t len) {
+  return sizeof(ent_t) + keylen + len + ALLOC_OVERHEAD;
+}
+
+int sj_cache_new(size_t max_entries, size_t max_bytes, sj_cache_t **out) {
   sj_cache_t *c = calloc(1, sizeof *c);
   if (!c)
     return -ENOMEM;
-  size_t n = 1;
-  while (slots && n < slots)
-    n <<= 1;
-  c->ttl_ms = ttl_ms;
   c->gens = calloc(GEN_SLOTS, sizeof *c->gens);
-  if (slots)
-    c->slots = calloc(n, sizeof *c->slots);
-  if (!c->gens || (slots && !c->slots)) {
+  if (!c->gens) {
     sj_cache_free(c);
     return -ENOMEM;
   }
-  c->mask = slots ? n - 1 : 0;
+  /* No more entries than the byte bound could ever hold (each costs at least ent_cost(0, 0)),
+   * and ring slots are 32-bit. */
+  size_t cap = max_entries, most = max_bytes / ent_cost(0, 0);
+  cap = cap < most ? cap : most;
+  cap = cap < UINT32_MAX ? cap : UINT32_MAX;
+  if (cap) {
+    size_t nb = 1;
+    while (nb < cap)
+      nb <<= 1;
+    c->buckets = calloc(nb, sizeof *c->buckets);
+    c->ring = malloc(cap * sizeof *c->ring);
+    c->free_slots = malloc(cap * sizeof *c->free_slots);
+    if (!c->buckets || !c->ring || !c->free_slots) {
+      sj_cache_free(c);
+      return -ENOMEM;
+    }
+    c->bmask = nb - 1;
+  }
+  c->cap = cap;
+  c->max_bytes = max_bytes;
   *out = c;
   return 0;
-}
-
-static void slot_clear(slot_t *s) {
-  free(s->key);
-  free(s->body);
-  memset(s, 0, sizeof *s);
 }
 
 void sj_cache_free(sj_cache_t *c) {
   if (!c)
     return;
-  for (size_t i = 0; c->slots && i <= c->mask; i++)
-    slot_clear(&c->slots[i]);
-  free(c->slots);
+  for (size_t i = 0; c->ring && i < c->used; i++)
+    free(c->ring[i]);
+  free(c->buckets);
+  free(c->ring);
+  free(c->free_slots);
   free(c->gens);
   free(c);
 }
 
 static uint64_t key_hash(const char *key, size_t n) {
-  uint64_t h = XXH3_64bits(key, n);
-  return h ? h : 1; /* 0 marks an empty slot */
+  return XXH3_64bits(key, n);
+}
+
+static ent_t *find(const sj_cache_t *c, uint64_t h, const char *key, size_t n) {
+  for (ent_t *e = c->buckets[h & c->bmask]; e; e = e->next)
+    if (e->hash == h && e->keylen == n && !memcmp(e->data, key, n))
+      return e;
+  return NULL;
+}
+
+static int valid(const sj_cache_t *c, const ent_t *e, uint64_t now_ms) {
+  return e->dep_gen == c->gens[e->dep_slot] && e->epoch == c->epoch && now_ms < e->expires_ms;
+}
+
+/* Unlinks e from its chain and the ring, and frees it. */
+static void remove_ent(sj_cache_t *c, ent_t *e) {
+  ent_t **pp = &c->buckets[e->hash & c->bmask];
+  while (*pp != e)
+    pp = &(*pp)->next;
+  *pp = e->next;
+  c->ring[e->ring] = NULL;
+  c->free_slots[c->nfree++] = e->ring;
+  c->st.entries--;
+  c->st.bytes -= ent_cost(e->keylen, e->len);
+  free(e);
+}
+
+/* Frees one entry: the first invalid one the hand meets, else the first not used since the hand
+ * last passed (clearing the bits of those that were). Returns 0 when the cache holds none. Two
+ * turns of the hand suffice: the first clears every bit. */
+static int evict_one(sj_cache_t *c, uint64_t now_ms) {
+  for (size_t steps = 0; c->st.entries && steps <= 2 * c->used; steps++) {
+    ent_t *e = c->ring[c->hand];
+    c->hand = c->hand + 1 < c->used ? c->hand + 1 : 0;
+    if (!e)
+      continue;
+    if (valid(c, e, now_ms) && e->ref) {
+      e->ref = 0;
+      continue;
+    }
+    if (valid(c, e, now_ms))
+      c->st.evictions++;
+    remove_ent(c, e);
+    return 1;
+  }
+  return 0;
 }
 
 int sj_cache_get(sj_cache_t *c, const char *key, size_t n, uint64_t now_ms, sj_cache_hit_t *hit) {
-  if (!c->slots)
-    return 0;
-  uint64_t h = key_hash(key, n);
-  slot_t *s = &c->slots[h & c->mask];
-  if (s->hash != h || s->keylen != n || memcmp(s->key, key, n) ||
-      s->dep_gen != c->gens[s->dep_slot] || s->epoch != c->epoch || now_ms >= s->expires_ms) {
+  ent_t *e = c->buckets ? find(c, key_hash(key, n), key, n) : NULL;
+  if (e && !valid(c, e, now_ms)) {
+    remove_ent(c, e);
+    e = NULL;
+  }
+  if (!e) {
     c->st.misses++;
     return 0;
   }
+  e->ref = 1;
   c->st.hits++;
-  *hit = (sj_cache_hit_t){s->status, s->ctype, s->body, s->len};
+  *hit = (sj_cache_hit_t){e->status, e->ctype, (const uint8_t *)e->data + e->keylen, e->len};
   return 1;
 }
 
 void sj_cache_put(sj_cache_t *c, const char *key, size_t n, const uint8_t *dep, size_t depn,
-                  int status, const char *ctype, const uint8_t *body, size_t len, uint64_t now_ms) {
-  if (!c->slots)
+                  int status, const char *ctype, const uint8_t *body, size_t len, uint64_t now_ms,
+                  uint64_t expires_ms) {
+  size_t cost = ent_cost(n, len);
+  if (!c->buckets || expires_ms <= now_ms || cost > c->max_bytes)
     return;
   uint64_t h = key_hash(key, n);
-  slot_t *s = &c->slots[h & c->mask];
-  slot_clear(s);
-  s->key = malloc(n ? n : 1);
-  s->body = malloc(len ? len : 1);
-  if (!s->key || !s->body) {
-    slot_clear(s);
+  ent_t *old = find(c, h, key, n);
+  if (old)
+    remove_ent(c, old);
+  while (c->st.entries == c->cap || c->st.bytes + cost > c->max_bytes)
+    if (!evict_one(c, now_ms))
+      return;
+  ent_t *e = malloc(sizeof *e + n + len);
+  if (!e)
     return;
-  }
-  memcpy(s->key, key, n);
-  memcpy(s->body, body, len);
-  s->hash = h;
-  s->keylen = n;
-  s->len = len;
-  s->status = status;
-  s->ctype = ctype;
-  s->dep_slot = (uint32_t)(XXH3_64bits(dep, depn) % GEN_SLOTS);
-  s->dep_gen = c->gens[s->dep_slot];
-  s->epoch = c->epoch;
-  s->expires_ms = now_ms + c->ttl_ms;
+  *e = (ent_t){.hash = h,
+               .dep_slot = (uint32_t)(XXH3_64bits(dep, depn) % GEN_SLOTS),
+               .epoch = c->epoch,
+               .expires_ms = expires_ms,
+               .status = status,
+               .ctype = ctype,
+               .keylen = n,
+               .len = len};
+  e->dep_gen = c->gens[e->dep_slot];
+  memcpy(e->data, key, n);
+  if (len)
+    memcpy(e->data + n, body, len);
+  e->ring = (uint32_t)(c->nfree ? c->free_slots[--c->nfree] : c->used++);
+  c->ring[e->ring] = e;
+  e->next = c->buckets[h & c->bmask];
+  c->buckets[h & c->bmask] = e;
+  c->st.entries++;
+  c->st.bytes += cost;
   c->st.puts++;
 }
 

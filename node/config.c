@@ -17,7 +17,8 @@ const char sj_config_usage[] =
     "                    [--max-conns-per-addr N] [--tls-listen HOST:PORT --tls-cert FILE\n"
     "                    --tls-key FILE [--tls-ca FILE] [--tls-require-client-cert 1]]\n"
     "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
-    "                    [--max-conns N] [--cache-entries N] [--poll-ms MS]\n"
+    "                    [--max-conns N] [--cache-entries N] [--cache-mb N]\n"
+    "                    [--cache-ttl S] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
 
 void sj_config_default(sj_config_t *c) {
@@ -29,7 +30,9 @@ void sj_config_default(sj_config_t *c) {
   c->max_group = 20000;
   c->max_conns = 4096;
   c->max_conns_per_addr = 128;
-  c->cache_entries = 65536;
+  c->cache_entries = 1048576;
+  c->cache_mb = 1024;
+  c->cache_ttl = 3600;
   c->poll_ms = 5000;
   c->min_free_mb = 64;
   c->token_rate = 5000;
@@ -111,6 +114,14 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return parse_size(v, &c->max_conns);
   if (!strcmp(k, "cache-entries") || !strcmp(k, "cache_entries"))
     return parse_size(v, &c->cache_entries);
+  if (!strcmp(k, "cache-mb") || !strcmp(k, "cache_mb"))
+    return parse_size(v, &c->cache_mb);
+  if (!strcmp(k, "cache-ttl") || !strcmp(k, "cache_ttl")) {
+    size_t s = 0;
+    int rv = parse_size(v, &s);
+    c->cache_ttl = s;
+    return rv;
+  }
   if (!strcmp(k, "token-rate") || !strcmp(k, "token_rate"))
     return parse_size(v, &c->token_rate);
   if (!strcmp(k, "public-rate") || !strcmp(k, "public_rate"))

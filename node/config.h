@@ -40,7 +40,10 @@ typedef struct {
   size_t max_group;        /* records per group commit, default 20000 */
   size_t max_conns;        /* default 4096 */
   size_t max_conns_per_addr; /* connections from one IP address; default 128; 0 = no cap */
-  size_t cache_entries;    /* lookup response cache entries, default 65536; 0 = off */
+  size_t cache_entries;    /* lookup response cache: most answers, default 1048576; 0 = off */
+  size_t cache_mb;         /* lookup response cache: most MiB of answers, default 1024 */
+  uint64_t cache_ttl;      /* longest a cached public answer (or subject fold) is kept, seconds;
+                              default 3600 (an operator's bound: expiry is exact without it) */
   uint64_t poll_ms;        /* replication: checkpoint poll period, default 5000 */
   size_t min_free_mb;      /* appends answer 507 below this much free disk; default 64 */
   size_t token_rate;       /* requests per second per token (burst: twice that); 0 = no limit;

@@ -671,7 +671,7 @@ static int held(const sj_credit_entry_t *e) {
   return e->rec || (e->fact && e->fact->has_rec);
 }
 
-static int about_minor(const sj_credit_entry_t *e, uint64_t now);
+static uint64_t minor_until(const sj_credit_entry_t *e);
 
 /* qsort has no context argument: the fold being sorted is passed through a thread-local. */
 static _Thread_local const fold_t *sorting;
@@ -861,9 +861,22 @@ static void pass_ratings(fold_t *F) {
   }
 }
 
+/* Whether now < t, for entry i's state; when so, t is an instant at which the state may change
+ * with time alone, and lowers s->changes_ms. Every comparison of the fold with now goes through
+ * here, so that changes_ms cannot miss one (sj_credit_state_t). */
+static int before(fold_t *F, size_t i, uint64_t t) {
+  sj_credit_state_t *s = &F->s[i];
+  if (F->now >= t)
+    return 0;
+  if (t < s->changes_ms)
+    s->changes_ms = t;
+  return 1;
+}
+
 static void set_status(fold_t *F, size_t i) {
   sj_credit_state_t *s = &F->s[i];
-  uint64_t now = F->now, end = s->end_ms;
+  uint64_t end = s->end_ms;
+  s->changes_ms = SJ_CREDIT_FOREVER;
   if (s->replaced_by != SJ_CREDIT_NONE && F->s[s->replaced_by].start_ms < end)
     end = F->s[s->replaced_by].start_ms;
   int ended = s->ended_by != SJ_CREDIT_NONE && s->ended_ms < end;
@@ -877,20 +890,20 @@ static void set_status(fold_t *F, size_t i) {
     s->status = SJ_CREDIT_SUPERSEDED;
   else if (!is_decision(F, i))
     s->status = SJ_CREDIT_ACTION;
-  else if (now < s->start_ms)
+  else if (before(F, i, s->start_ms))
     s->status = SJ_CREDIT_PENDING;
-  else if (now < end)
+  else if (before(F, i, end))
     s->status = SJ_CREDIT_ACTIVE;
   else if (ended)
     s->status =
         F->f[s->ended_by].action == SJ_CREDIT_ACT_REMOVAL ? SJ_CREDIT_REMOVED : SJ_CREDIT_REPAIRED;
-  else if (s->replaced_by != SJ_CREDIT_NONE && now >= F->s[s->replaced_by].start_ms)
+  else if (s->replaced_by != SJ_CREDIT_NONE && !before(F, i, F->s[s->replaced_by].start_ms))
     s->status = SJ_CREDIT_REPLACED;
   else
     s->status = SJ_CREDIT_EXPIRED;
   int visible = (s->status == SJ_CREDIT_ACTIVE || s->status == SJ_CREDIT_PENDING) && s->published &&
                 F->e[i].disclosure == SJ_DISCLOSE_PUBLIC && !F->e[i].person &&
-                !about_minor(&F->e[i], now);
+                !before(F, i, minor_until(&F->e[i]));
   s->public_until_ms = visible ? end : 0;
 }
 
@@ -968,28 +981,15 @@ const char *sj_credit_action_name(sj_credit_action_t a) {
 /* ---- Public view --------------------------------------------------------------------------------
  */
 
-int sj_credit_header_may_publish(const char *type, size_t type_len, uint64_t time_ms,
-                                 uint64_t now) {
+int sj_credit_header_may_publish(const char *type, size_t type_len) {
   char t[SJ_ENTRY_MAX_TYPE_LEN + 1];
   if (type_len > SJ_ENTRY_MAX_TYPE_LEN || !rule("types"))
     return 0;
   memcpy(t, type, type_len);
   t[type_len] = 0;
-  const json_t *tr = json_object_get(rule("types"), t), *sr;
-  const char *win = json_string_value(json_object_get(tr, "window")), *k;
-  if (!json_is_true(json_object_get(tr, "published")) || !win)
-    return 0;
-  unsigned months = 0;
-  if (!strcmp(win, "severity")) {
-    json_object_foreach((json_t *)rule("severities"), k, sr) {
-      unsigned m = rule_uint(sr, "max_months", 0);
-      if (json_is_true(json_object_get(sr, "published")) && m > months)
-        months = m;
-    }
-  } else {
-    months = rule_uint(tr, "default_months", 0);
-  }
-  return now < sj_credit_add_months(time_ms + DAY_MS, months);
+  const json_t *tr = json_object_get(rule("types"), t);
+  return json_is_true(json_object_get(tr, "published")) &&
+         json_string_value(json_object_get(tr, "window"));
 }
 
 /* A mainland mobile number, optionally +86 / 86 first. */
@@ -1055,10 +1055,11 @@ int sj_credit_about_minor(const json_t *rec, uint64_t now) {
   return now < record_minor_until(rec);
 }
 
-static int about_minor(const sj_credit_entry_t *e, uint64_t now) {
+/* The entry is about a minor while now < this (0: never). */
+static uint64_t minor_until(const sj_credit_entry_t *e) {
   if (e->rec)
-    return sj_credit_about_minor(e->rec, now);
-  return e->fact && now < e->fact->minor_until_ms;
+    return record_minor_until(e->rec);
+  return e->fact ? e->fact->minor_until_ms : 0;
 }
 
 static int mask_value(json_t *v, uint64_t now);

@@ -147,6 +147,12 @@ typedef struct {
   uint64_t ended_ms;        /* when a repair, removal or revocation took effect; 0 if none */
   uint64_t public_until_ms; /* the public may see it while now < this (and now >= start); 0:
                                never. Includes disclosure, person subject, minors, publication */
+  uint64_t changes_ms;      /* the earliest instant > now at which this state (status, visibility,
+                               public_until_ms) may change with time alone: a start, an end (its
+                               window's, a replacing rating's start, a repair's, removal's or
+                               revocation's effective instant) or a minor's 18th birthday that the
+                               fold compared with now and found still ahead; SJ_CREDIT_FOREVER if
+                               none. Only new entries change it before then */
 } sj_credit_state_t;
 
 /* Folds n entries (any order; they should all be about one subject) at time now_ms into out[n].
@@ -160,12 +166,13 @@ const char *sj_credit_action_name(sj_credit_action_t a);
 /* ---- Public view (docs/DISCLOSURE.md) ----------------------------------------------------------
  */
 
-/* From an entry header alone (type and append time): whether a credit record of that type may
- * still be in its public window at now_ms. An upper bound — the body (severity, dates, period)
- * and later entries (repairs) can only shorten it: the longest published severity window from
- * the day after time_ms, or the type's default period. 0 for types the rules never publish. */
-int sj_credit_header_may_publish(const char *type, size_t type_len, uint64_t time_ms,
-                                 uint64_t now_ms);
+/* From an entry header alone (its type): whether a credit record of that type may ever be in a
+ * public window — 0 for types the rules never publish. No bound in time: a body's period (from,
+ * until) may place its window anywhere after the append, so the header's append time bounds
+ * nothing (an earlier version's bound, the longest default window from the append, hid raw
+ * bodies the fold still showed). Time does not enter it, so it cannot change what a cached answer
+ * shows. */
+int sj_credit_header_may_publish(const char *type, size_t type_len);
 
 /* Quick test on the raw body bytes: 0 when the body certainly holds nothing the public view would
  * remove (no backslash escape, no personal member name, no run of 11+ digits), 1 when it may. */

@@ -28,6 +28,13 @@ static uint64_t wall_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t api_cache_expiry(const sj_node_t *n, uint64_t changes_ms, uint64_t loop_now_ms) {
+  uint64_t wall = wall_ms();
+  uint64_t ttl = n->cfg.cache_ttl > UINT64_MAX / 2000 ? UINT64_MAX / 2 : n->cfg.cache_ttl * 1000;
+  uint64_t left = changes_ms > wall ? changes_ms - wall : 0;
+  return loop_now_ms + (left < ttl ? left : ttl);
+}
+
 static int names_subject(const caller_t *c, const sj_entry_header_t *h) {
   for (uint16_t i = 0; i < h->nkeys; i++)
     if (h->keys[i].type == c->subject_key_type && h->keys[i].len == c->subject_key_len &&
@@ -50,13 +57,11 @@ static int full_access(const caller_t *c, const sj_entry_header_t *h) {
 }
 
 /* Judging by the header alone, the public might see the body: marked public, not about a person,
- * and for credit records a published type whose longest window from the append time has not
- * passed. */
-static int header_public(const sj_entry_header_t *h, uint64_t now) {
+ * and for credit records of a type the rules publish. */
+static int header_public(const sj_entry_header_t *h) {
   if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
     return 0;
-  return h->kind == SJ_KIND_TRACE ||
-         sj_credit_header_may_publish(h->type, h->type_len, h->time_ms, now);
+  return h->kind == SJ_KIND_TRACE || sj_credit_header_may_publish(h->type, h->type_len);
 }
 
 static int raw_public(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
@@ -67,17 +72,21 @@ int api_body_visible(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h
   uint64_t now = wall_ms();
   if (full_access(c, h))
     return 1;
-  return body && header_public(h, now) && raw_public(n, h, body, len, now);
+  return body && header_public(h) && raw_public(n, h, body, len, now);
 }
 
 /* ---- publication windows, per subject, cached
  * ------------------------------------------------------ Whether a credit entry is inside its
  * public window depends on the subject's other entries (a later repair ends it), so the subject's
  * entries are folded once and the result kept until an entry about the subject is committed, or
- * for at most a minute (windows also end with time). */
+ * until the earliest instant at which any of its entries' state may change with time alone (the
+ * fold's changes_ms: a window ending, a minor turning 18), or for at most cache-ttl. The lookup
+ * response cache (node/cache.c) expires its answers by the same instants: one mechanism. */
 
 #define PC_SLOTS 65536 /* direct-mapped: ample so that hot subjects rarely evict each other */
-#define PC_TTL_MS 60000
+/* A body masked at read time may change when a minor named inside it turns 18; answers showing
+ * one are kept at most this long rather than walking the body for those birthdays. */
+#define MASK_RECHECK_MS 60000
 #define PC_KEY_MAX 64
 #define PC_SUBJECT_CAP 20000 /* entries folded per subject for the public window */
 
@@ -86,11 +95,15 @@ typedef struct {
   uint64_t seq;
   uint64_t until;     /* the public view is shown while now < until */
   uint64_t raw_until; /* the raw body is the public view (nothing to mask) while now < raw_until */
+  uint64_t changes;   /* the earliest instant after the fold at which until may change (the
+                         fold's changes_ms); the caller's now when the entry was not folded */
 } pub_t;
 
 typedef struct {
   const sj_node_t *node;
-  uint64_t gen, built_ms;
+  uint64_t gen;
+  uint64_t built_ms;    /* wall clock of the fold */
+  uint64_t valid_until; /* the fold holds while built_ms <= now < valid_until (and gen holds) */
   uint8_t key[PC_KEY_MAX];
   size_t keylen;
   pub_t *v; /* sorted by (region, seq) */
@@ -279,13 +292,22 @@ static int pslot_fold(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
     rv = sj_credit_fold(F.e, F.n, now, st);
   if (rv)
     goto done;
+  uint64_t ttl = n->cfg.cache_ttl > UINT64_MAX / 2000 ? UINT64_MAX / 2 : n->cfg.cache_ttl * 1000;
+  uint64_t valid = now + ttl;
   for (size_t i = 0; i < F.n; i++) {
     uint64_t u = st[i].public_until_ms;
-    v[i] = (pub_t){F.e[i].region, F.e[i].seq, u, F.plain[i] ? u : 0};
+    v[i] = (pub_t){F.e[i].region, F.e[i].seq, u, F.plain[i] ? u : 0, st[i].changes_ms};
+    valid = st[i].changes_ms < valid ? st[i].changes_ms : valid;
   }
   qsort(v, F.n, sizeof *v, pub_cmp);
   free(p->v);
-  *p = (pslot_t){.node = n, .gen = gen, .built_ms = now, .keylen = keylen, .v = v, .n = F.n};
+  *p = (pslot_t){.node = n,
+                 .gen = gen,
+                 .built_ms = now,
+                 .valid_until = valid,
+                 .keylen = keylen,
+                 .v = v,
+                 .n = F.n};
   memcpy(p->key, key, keylen);
   v = NULL;
 done:
@@ -311,14 +333,14 @@ static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
 static pslot_t *pslot_of(sj_node_t *n, const uint8_t *key, size_t keylen, uint64_t gen,
                          uint64_t now, int *fresh) {
   pslot_t *p = &pcache[XXH3_64bits(key, keylen) % PC_SLOTS];
-  *fresh = p->v && p->node == n && p->gen == gen && now - p->built_ms < PC_TTL_MS &&
+  *fresh = p->v && p->node == n && p->gen == gen && p->built_ms <= now && now < p->valid_until &&
            p->keylen == keylen && !memcmp(p->key, key, keylen);
   return p;
 }
 
 int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_entry_ref_t *refs,
                      const uint64_t *time_ms, const sj_store_entry_t *copies, size_t nrefs,
-                     uint8_t (*leaf)[SJ_HASH_LEN], uint8_t *has_leaf) {
+                     uint8_t (*leaf)[SJ_HASH_LEN], uint8_t *has_leaf, uint64_t *changes_ms) {
   int fresh, rv = 0;
   uint64_t now = wall_ms();
   memset(has_leaf, 0, nrefs);
@@ -342,6 +364,8 @@ int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_e
       rv = -ENOMEM;
     }
   }
+  if (rv == 0 && changes_ms && p->valid_until < *changes_ms)
+    *changes_ms = p->valid_until;
   pthread_mutex_unlock(&pcache_mu);
   return rv;
 }
@@ -349,7 +373,7 @@ int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_e
 /* The public window of a credit entry: *out gets {until, raw_until} (both 0 when not found). */
 static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now, pub_t *out) {
   const sj_index_key_t *k = NULL;
-  *out = (pub_t){h->region, h->seq, 0, 0};
+  *out = (pub_t){h->region, h->seq, 0, 0, now}; /* not folded: hidden, and not to be kept */
   for (uint16_t i = 0; i < h->nkeys && !k; i++)
     if (h->keys[i].type == SJ_KEY_USCC || h->keys[i].type == SJ_KEY_OTHER_ID)
       k = &h->keys[i];
@@ -375,15 +399,19 @@ static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now
  * -------------------------------------------------------------------------------- */
 
 /* Whether the public may see the record; *masked receives the re-serialised public view when
- * personal members were removed (owned, free()), NULL when the body is shown as it is. */
+ * personal members were removed (owned, free()), NULL when the body is shown as it is. *changes
+ * is lowered to the earliest instant after now at which the answer may change with time alone
+ * (every comparison with now below lowers it). */
 static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
-                       uint64_t now, char **masked) {
+                       uint64_t now, char **masked, uint64_t *changes) {
   *masked = NULL;
   if (h->disclosure != SJ_DISCLOSE_PUBLIC || names_person(h))
     return 0;
   if (h->kind == SJ_KIND_CREDIT) {
     pub_t w;
     public_window(n, h, now, &w);
+    if (w.changes < *changes)
+      *changes = w.changes;
     if (now >= w.until)
       return 0;
     if (now < w.raw_until)
@@ -396,6 +424,8 @@ static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *
   if (!rec)
     rec = json_loadb((const char *)body, len, JSON_DECODE_INT_AS_REAL, NULL);
   int removed = rec ? sj_credit_mask_public(rec, now) : -1;
+  if (rec && removed != 0 && now + MASK_RECHECK_MS < *changes)
+    *changes = now + MASK_RECHECK_MS; /* a minor inside may turn 18: see MASK_RECHECK_MS */
   if (removed > 0)
     *masked = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(rec);
@@ -407,16 +437,19 @@ static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *
 static int raw_public(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *body, size_t len,
                       uint64_t now) {
   char *masked = NULL;
-  int ok = public_view(n, h, body, len, now, &masked) && !masked;
+  uint64_t changes = SJ_CREDIT_FOREVER;
+  int ok = public_view(n, h, body, len, now, &masked, &changes) && !masked;
   free(masked);
   return ok;
 }
 
 int api_disclose_record(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h,
                         const uint8_t *body, size_t len, sj_buf_t *out) {
-  uint64_t now = wall_ms();
+  uint64_t now = wall_ms(), changes = SJ_CREDIT_FOREVER;
   char *masked = NULL;
-  int pub = public_view(n, h, body, len, now, &masked);
+  int pub = public_view(n, h, body, len, now, &masked, &changes);
+  if (c->changes_ms && changes < *c->changes_ms)
+    *c->changes_ms = changes;
   if (full_access(c, h)) {
     /* The caller sees more than the public would: audited, unless it is the subject itself. */
     int own = c->role == SJ_ROLE_SUBJECT && names_subject(c, h);

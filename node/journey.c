@@ -15,6 +15,7 @@
 #include "node/journey.h"
 
 #include "node/epcis.h"
+#include "node/node_int.h" /* json_str, json_b64 */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 #define TMAX INT64_MAX
 #define ROWS_PER_CODE 20000 /* index rows read for one code */
 #define LIST_SHOWN 8        /* codes of each role shown in a step */
-#define BUCKETS 4096
+#define BUCKETS 512
 
 static const char *const ev_types[] = {"ObjectEvent",         "AggregationEvent",
                                        "TransformationEvent", "TransactionEvent",
@@ -572,75 +573,95 @@ static int step_cmp(const void *a, const void *b) {
   return ev_time_cmp(&x->e, &y->e);
 }
 
-static void set_str(json_t *o, const char *k, const char *v) {
-  if (v && *v)
-    json_object_set_new(o, k, json_string(v));
+/* Whether s is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points past
+ * U+10FFFF). Strings of a step come from bodies the node verified, but a member cut at its buffer's
+ * size may end inside a character: such a member is left out, as jansson would. */
+static int utf8_ok(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    unsigned c = *p, n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+                                     : (c & 0xF8) == 0xF0 ? 3 : 4;
+    if (n == 4 || (n == 1 && c < 0xC2) || (c == 0xF4 && p[1] > 0x8F) || c > 0xF4 ||
+        (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90))
+      return 0;
+    for (unsigned k = 1; k <= n; k++)
+      if ((p[k] & 0xC0) != 0x80)
+        return 0;
+    p += n + 1;
+  }
+  return 1;
+}
+
+/* ,"k":"v" — left out when v is NULL, empty or not UTF-8. */
+static void put_str(sj_buf_t *b, const char *k, const char *v) {
+  if (!v || !*v || !utf8_ok(v))
+    return;
+  sj_buf_printf(b, ",\"%s\":", k);
+  json_str(b, v, strlen(v));
 }
 
 /* "children": the first LIST_SHOWN codes of a role, and "children_count" when there are more. */
-static void set_role_list(json_t *o, const sj_trace_ev_t *e, int role, const char *name) {
-  json_t *a = json_array();
+static void put_role_list(sj_buf_t *b, const sj_trace_ev_t *e, int role, const char *name) {
   size_t n = 0;
-  for (size_t i = 0; i < e->ncodes; i++)
-    if (e->codes[i].role == role && n++ < LIST_SHOWN)
-      json_array_append_new(a, json_string(e->codes[i].urn));
-  if (n == 0) {
-    json_decref(a);
-    return;
+  for (size_t i = 0; i < e->ncodes; i++) {
+    if (e->codes[i].role != role || n++ >= LIST_SHOWN)
+      continue;
+    sj_buf_printf(b, n == 1 ? ",\"%s\":[" : ",", name);
+    json_str(b, e->codes[i].urn, strlen(e->codes[i].urn));
   }
-  json_object_set_new(o, name, a);
-  if (n > LIST_SHOWN) {
-    char k[40];
-    snprintf(k, sizeof k, "%s_count", name);
-    json_object_set_new(o, k, json_integer((json_int_t)n));
-  }
+  if (n)
+    sj_buf_append_u8(b, ']');
+  if (n > LIST_SHOWN)
+    sj_buf_printf(b, ",\"%s_count\":%zu", name, n);
 }
 
-static json_t *step_json(const step_t *s) {
+static void put_step(sj_buf_t *b, const step_t *s) {
   static const char *const dirs[] = {"", "back", "forward", "both"};
   const sj_trace_ev_t *e = &s->e->ev;
-  char region[12], leaf[64], tbuf[64];
-  snprintf(region, sizeof region, "%06u", e->region);
-  sj_base64_encode(e->leaf, SJ_HASH_LEN, leaf);
+  char tbuf[64];
   sj_epcis_format_time(e->time_ms, tbuf);
-  json_t *o = json_object();
-  json_object_set_new(o, "region", json_string(region));
-  json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
-  json_object_set_new(o, "leaf_hash", json_string(leaf));
-  json_object_set_new(o, "time", json_string(e->event_time[0] ? e->event_time : tbuf));
-  json_object_set_new(o, "time_ms", json_integer(e->time_ms));
-  json_object_set_new(o, "event_type", json_string(e->type >= 0 ? ev_types[e->type] : "unknown"));
+  sj_buf_printf(b, "{\"region\":\"%06u\",\"seq\":%llu,\"leaf_hash\":", e->region,
+                (unsigned long long)e->seq);
+  json_b64(b, e->leaf, SJ_HASH_LEN);
+  sj_buf_append_str(b, ",\"time\":");
+  const char *t = e->event_time[0] ? e->event_time : tbuf;
+  json_str(b, t, strlen(t));
+  sj_buf_printf(b, ",\"time_ms\":%lld,\"event_type\":\"%s\"", (long long)e->time_ms,
+                e->type >= 0 ? ev_types[e->type] : "unknown");
   if (e->action >= 0)
-    json_object_set_new(o, "action", json_string(actions[e->action]));
-  set_str(o, "biz_step", e->biz_step);
-  set_str(o, "disposition", e->disposition);
-  set_str(o, "location", e->location);
-  set_str(o, "read_point", e->read_point);
-  set_str(o, "operator", e->operator_uscc);
-  json_object_set_new(o, "via", json_string(s->via->urn));
-  json_object_set_new(o, "role", json_string(role_names[s->role]));
-  json_object_set_new(o, "depth", json_integer(s->depth));
-  json_object_set_new(o, "direction", json_string(dirs[s->dirs & 3]));
-  set_str(o, "parent", first_of_role(e, SJ_TR_PARENT));
-  set_role_list(o, e, SJ_TR_CHILD, "children");
-  set_role_list(o, e, SJ_TR_INPUT, "inputs");
-  set_role_list(o, e, SJ_TR_OUTPUT, "outputs");
-  set_role_list(o, e, SJ_TR_EPC, "epcs");
-  set_str(o, "withheld", e->withheld);
-  return o;
+    sj_buf_printf(b, ",\"action\":\"%s\"", actions[e->action]);
+  put_str(b, "biz_step", e->biz_step);
+  put_str(b, "disposition", e->disposition);
+  put_str(b, "location", e->location);
+  put_str(b, "read_point", e->read_point);
+  put_str(b, "operator", e->operator_uscc);
+  sj_buf_append_str(b, ",\"via\":");
+  json_str(b, s->via->urn, strlen(s->via->urn));
+  sj_buf_printf(b, ",\"role\":\"%s\",\"depth\":%u,\"direction\":\"%s\"", role_names[s->role],
+                s->depth, dirs[s->dirs & 3]);
+  put_str(b, "parent", first_of_role(e, SJ_TR_PARENT));
+  put_role_list(b, e, SJ_TR_CHILD, "children");
+  put_role_list(b, e, SJ_TR_INPUT, "inputs");
+  put_role_list(b, e, SJ_TR_OUTPUT, "outputs");
+  put_role_list(b, e, SJ_TR_EPC, "epcs");
+  put_str(b, "withheld", e->withheld);
+  sj_buf_append_u8(b, '}');
 }
 
+/* The answer, written straight into out (member order as docs/TRACE.md shows it). */
 static int answer(jctx_t *j, const char *code, sj_buf_t *out) {
   static const char *const dnames[] = {"", "back", "forward", "both"};
   if (j->nsteps > 1) /* qsort(NULL, 0) is undefined */
     qsort(j->steps, j->nsteps, sizeof *j->steps, step_cmp);
-  json_t *root = json_object(), *steps = json_array(), *regions = json_array();
-  json_object_set_new(root, "code", json_string(code));
-  json_object_set_new(root, "direction", json_string(dnames[j->o->dir & 3]));
+  sj_buf_append_str(out, "{\"code\":");
+  json_str(out, code, strlen(code));
+  sj_buf_printf(out, ",\"direction\":\"%s\",\"steps\":[", dnames[j->o->dir & 3]);
   uint32_t seen[64];
   size_t nseen = 0;
   for (size_t i = 0; i < j->nsteps; i++) {
-    json_array_append_new(steps, step_json(&j->steps[i]));
+    if (i)
+      sj_buf_append_u8(out, ',');
+    put_step(out, &j->steps[i]);
     uint32_t r = j->steps[i].e->ev.region;
     size_t k = 0;
     while (k < nseen && seen[k] != r)
@@ -648,6 +669,7 @@ static int answer(jctx_t *j, const char *code, sj_buf_t *out) {
     if (k == nseen && nseen < 64)
       seen[nseen++] = r;
   }
+  sj_buf_append_str(out, "],\"regions\":[");
   for (size_t i = 0; i < nseen; i++) { /* ascending */
     size_t m = i;
     for (size_t k = i + 1; k < nseen; k++)
@@ -655,18 +677,9 @@ static int answer(jctx_t *j, const char *code, sj_buf_t *out) {
     uint32_t t = seen[i];
     seen[i] = seen[m];
     seen[m] = t;
-    char r[12];
-    snprintf(r, sizeof r, "%06u", seen[i]);
-    json_array_append_new(regions, json_string(r));
+    sj_buf_printf(out, "%s\"%06u\"", i ? "," : "", seen[i]);
   }
-  json_object_set_new(root, "steps", steps);
-  json_object_set_new(root, "regions", regions);
-  json_object_set_new(root, "truncated", json_boolean(j->truncated));
-  char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(root);
-  int rv = s ? sj_buf_append_str(out, s) : -ENOMEM;
-  free(s);
-  return rv;
+  return sj_buf_printf(out, "],\"truncated\":%s}", j->truncated ? "true" : "false");
 }
 
 static void jctx_free(jctx_t *j) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -289,8 +290,9 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   rv = rv ? rv : load_hmac_key(n);
   rv = rv ? rv : load_tokens(cfg->tokens_file, &n->tokens);
   rv = rv ? rv : sj_metrics_new(&n->metrics);
-  /* Invalidation is exact on append; the TTL only bounds windows that end with time alone. */
-  rv = rv ? rv : sj_cache_new(cfg->cache_entries, 60000, &n->cache);
+  /* Invalidation is exact on append; each answer's expiry is given with it (api_read.c). */
+  size_t cache_bytes = cfg->cache_mb > SIZE_MAX >> 20 ? SIZE_MAX : cfg->cache_mb << 20;
+  rv = rv ? rv : sj_cache_new(cfg->cache_entries, cache_bytes, &n->cache);
   rv = rv ? rv : open_store(n);
   rv = rv ? rv : open_audit(n);
   rv = rv ? rv : sj_writer_start(loop, n->store, cfg->region, n->signer, cfg->max_group, &n->writer);

@@ -80,6 +80,9 @@ typedef struct {
   uint8_t subject_key[SJ_HASH_LEN];
   size_t subject_key_len;
   const char *purpose; /* the X-Purpose header (for the audit trail), or NULL; request-owned */
+  uint64_t *changes_ms; /* or NULL: lowered by api_disclose_record and api_public_prime to the
+                           earliest wall-clock instant (ms) at which what they disclosed may change
+                           with time alone (node/disclosure.c); for the response cache */
 } caller_t;
 
 /* Finds the caller from the Authorization header. On a bad header or unknown token answers 401
@@ -129,14 +132,21 @@ int api_entry_json(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t se
  * for its stored leaf hash), e.g. a page of lookups read in one MultiGet. */
 int api_entry_json_read(sj_node_t *n, const caller_t *c, uint32_t region, uint64_t seq,
                         int with_leaf, const sj_store_entry_t *e, sj_buf_t *out);
+/* The loop-clock instant (uv_now's clock, loop_now_ms being its present value) at which an answer
+ * that may change at wall-clock instant changes_ms (CLOCK_REALTIME, ms) expires in the response
+ * cache: the same distance ahead, and at most cache-ttl. A past changes_ms gives loop_now_ms (not
+ * kept). */
+uint64_t api_cache_expiry(const sj_node_t *n, uint64_t changes_ms, uint64_t loop_now_ms);
 /* A subject lookup has read every index row of key (refs, with their times, and copies[i]: the
  * entry as its row's copy holds it, found = 0 where the row had none or the lookup kept none;
  * copies may be NULL): folds the subject's publication windows from them unless a current fold
  * is cached (node/disclosure.c), reading only the entries without a copy, and gives the stored
- * leaf hash of refs[i] in leaf[i] where the fold read it (has_leaf[i] = 1). */
+ * leaf hash of refs[i] in leaf[i] where the fold read it (has_leaf[i] = 1). On success lowers
+ * *changes_ms to the earliest wall-clock instant at which any of the subject's entries may change
+ * with time alone (at most cache-ttl from the fold). */
 int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_entry_ref_t *refs,
                      const uint64_t *time_ms, const sj_store_entry_t *copies, size_t nrefs,
-                     uint8_t (*leaf)[SJ_HASH_LEN], uint8_t *has_leaf);
+                     uint8_t (*leaf)[SJ_HASH_LEN], uint8_t *has_leaf, uint64_t *changes_ms);
 
 /* Fetches a withheld body of region's entry seq from its origin on behalf of an authorised
  * caller ("authority" or "subject <id>"), through the peer connection (node/replicate.c). cb runs

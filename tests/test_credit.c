@@ -300,7 +300,8 @@ static void ck_same_state(const sj_credit_state_t *a, const sj_credit_state_t *b
                     a->ended_by == b->ended_by && a->superseded_by == b->superseded_by &&
                     a->replaced_by == b->replaced_by && a->start_ms == b->start_ms &&
                     a->end_ms == b->end_ms && a->repairable_ms == b->repairable_ms &&
-                    a->ended_ms == b->ended_ms && a->public_until_ms == b->public_until_ms,
+                    a->ended_ms == b->ended_ms && a->public_until_ms == b->public_until_ms &&
+                    a->changes_ms == b->changes_ms,
                 "entry %zu: the fold from stored facts differs from the fold from the body (%s/%s, "
                 "public until %llu/%llu)",
                 i, sj_credit_status_name((sj_credit_status_t)a->status),
@@ -335,9 +336,33 @@ static void fold_via_facts(const sj_credit_entry_t *e, size_t n, uint64_t now,
   free(s2);
 }
 
+/* changes_ms is exact: each entry's state is the same at every instant before it (checked at the
+ * last millisecond before it, and 100 years on when it is never), and the fold at changes_ms
+ * itself gives changes_ms > it. */
+static void ck_changes(const fx_t *f, uint64_t now) {
+  sj_credit_state_t later[FX_MAX];
+  for (size_t i = 0; i < f->n; i++) {
+    uint64_t c = f->s[i].changes_ms;
+    ck_assert_uint_gt(c, now);
+    uint64_t t = c == SJ_CREDIT_FOREVER ? now + 100ull * 366 * 86400000 : c - 1;
+    ck_assert_int_eq(sj_credit_fold(f->e, f->n, t, later), 0);
+    ck_assert_msg(later[i].status == f->s[i].status &&
+                      later[i].public_until_ms == f->s[i].public_until_ms &&
+                      (c == SJ_CREDIT_FOREVER || later[i].changes_ms == c),
+                  "entry %zu changed before its changes_ms (%s then %s)", i,
+                  sj_credit_status_name((sj_credit_status_t)f->s[i].status),
+                  sj_credit_status_name((sj_credit_status_t)later[i].status));
+    if (c != SJ_CREDIT_FOREVER) {
+      ck_assert_int_eq(sj_credit_fold(f->e, f->n, c, later), 0);
+      ck_assert_uint_gt(later[i].changes_ms, c);
+    }
+  }
+}
+
 static void fold_at(fx_t *f, const char *now) {
   ck_assert_int_eq(sj_credit_fold(f->e, f->n, D(now) + 43200000, f->s), 0);
   fold_via_facts(f->e, f->n, D(now) + 43200000, f->s);
+  ck_changes(f, D(now) + 43200000);
 }
 
 static void fx_free(fx_t *f) {
@@ -562,6 +587,107 @@ START_TEST(public_windows_respect_disclosure_persons_and_minors) {
   ck_assert_uint_eq(f.s[person].public_until_ms, 0);
   ck_assert_uint_eq(f.s[minor].public_until_ms, 0);
   ck_assert_uint_gt(f.s[plain].public_until_ms, D("2024-04-01"));
+  fx_free(&f);
+}
+END_TEST
+
+/* Each entry's changes_ms: the next instant its status or public window can change with time. */
+START_TEST(changes_ms_is_the_next_instant_an_entry_can_change) {
+  fx_t f = {0};
+  size_t p =
+      add(&f, 310000, 0, "2024-03-01", REC("penalty", ",\"decision\":{\"date\":\"2024-03-01\"}"));
+  size_t r = add(&f, 310000, 1, "2024-06-10",
+                 REC("repair", ",\"ref\":{\"region\":\"310000\",\"seq\":0},\"decision\":{"
+                               "\"date\":\"2024-06-10\"}"));
+  size_t l = add(&f, 310000, 2, "2024-03-01",
+                 REC("abnormal_list", ",\"period\":{\"from\":\"2024-03-01\"}"));
+  size_t rm =
+      add(&f, 310000, 3, "2024-05-01",
+          REC("abnormal_list", ",\"action\":\"removal\",\"ref\":{\"region\":\"310000\",\"seq\":2},"
+                               "\"decision\":{\"date\":\"2024-05-01\"}"));
+  size_t v = add(&f, 310000, 4, "2024-03-01", REC("penalty", ""));
+  size_t rv =
+      add(&f, 310000, 5, "2024-04-01",
+          REC("penalty", ",\"action\":\"revocation\",\"ref\":{\"region\":\"310000\",\"seq\":4}"));
+  size_t w = add(&f, 310000, 6, "2024-03-01",
+                 REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"date\":\"2024-03-"
+                                "01\"}"));
+  /* a serious penalty naming someone born 2008-05-01: hidden until they turn 18 */
+  size_t mi = add(&f, 310000, 7, "2024-03-01",
+                  REC("penalty", ",\"severity\":\"serious\",\"holder\":\"110105200805011233\","
+                                 "\"decision\":{\"date\":\"2024-03-01\"}"));
+  fold_at(&f, "2024-04-01");
+  ck_assert_uint_eq(f.s[p].changes_ms, D("2024-06-10")); /* the accepted repair takes effect */
+  ck_assert_uint_eq(f.s[p].public_until_ms, D("2024-06-10"));
+  ck_assert_uint_eq(f.s[l].changes_ms, D("2024-05-01")); /* the removal takes effect */
+  ck_status(v, SJ_CREDIT_REVOKED);
+  ck_assert_uint_eq(f.s[v].changes_ms, SJ_CREDIT_FOREVER); /* revoked at once, for good */
+  ck_assert_uint_eq(f.s[w].changes_ms, D("2027-03-01"));   /* its window's end */
+  ck_assert_uint_eq(f.s[mi].public_until_ms, 0);
+  ck_assert_uint_eq(f.s[mi].changes_ms, D("2026-05-01")); /* the 18th birthday */
+  for (size_t a = r; a <= rv; a++)                        /* actions do not change */
+    if (a == r || a == rm || a == rv)
+      ck_assert_uint_eq(f.s[a].changes_ms, SJ_CREDIT_FOREVER);
+  fold_at(&f, "2024-07-01");
+  ck_status(p, SJ_CREDIT_REPAIRED);
+  ck_assert_uint_eq(f.s[p].changes_ms, SJ_CREDIT_FOREVER); /* ended: never shown again */
+  ck_status(l, SJ_CREDIT_REMOVED);
+  ck_assert_uint_eq(f.s[l].changes_ms, SJ_CREDIT_FOREVER);
+  fold_at(&f, "2026-06-01");
+  ck_assert_uint_eq(f.s[mi].public_until_ms, D("2027-03-01")); /* an adult now: shown */
+  ck_assert_uint_eq(f.s[mi].changes_ms, D("2027-03-01"));
+  fold_at(&f, "2027-03-02");
+  ck_status(w, SJ_CREDIT_EXPIRED);
+  ck_assert_uint_eq(f.s[w].changes_ms, SJ_CREDIT_FOREVER);
+  fx_free(&f);
+
+  /* ratings: the older one ends when the newer starts; the newer is pending until then */
+  size_t a = add(&f, 310000, 0, "2023-04-01",
+                 REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"},\"period\":"
+                               "{\"from\":\"2023-04-01\",\"until\":\"2025-04-01\"}"));
+  size_t b = add(&f, 320000, 0, "2024-04-01",
+                 REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"C\"},\"period\":"
+                               "{\"from\":\"2024-04-01\"}"));
+  fold_at(&f, "2023-06-01");
+  ck_assert_uint_eq(f.s[a].changes_ms, D("2024-04-01"));
+  ck_assert_uint_eq(f.s[a].public_until_ms, D("2024-04-01"));
+  ck_status(b, SJ_CREDIT_PENDING);
+  ck_assert_uint_eq(f.s[b].changes_ms, D("2024-04-01"));
+  fold_at(&f, "2024-06-01");
+  ck_status(a, SJ_CREDIT_REPLACED);
+  ck_assert_uint_eq(f.s[a].changes_ms, SJ_CREDIT_FOREVER);
+  ck_assert_uint_eq(f.s[b].changes_ms, D("2025-04-01"));
+  fx_free(&f);
+}
+END_TEST
+
+/* The header's test (its type alone) never hides a raw body the fold shows, however far a body's
+ * period puts its window (an append-time bound once did: a blacklist until 2034, a commitment
+ * from 2029). */
+START_TEST(the_header_bound_never_ends_before_the_window) {
+  fx_t f = {0};
+  add(&f, 310000, 0, "2024-03-01",
+      REC("penalty", ",\"severity\":\"serious\",\"decision\":{\"date\":\"2024-03-02\"}"));
+  add(&f, 310000, 1, "2024-03-01",
+      REC("blacklist", ",\"period\":{\"from\":\"2024-03-01\",\"until\":\"2034-03-01\"}"));
+  add(&f, 310000, 2, "2024-03-01", REC("commitment", ",\"period\":{\"from\":\"2029-01-01\"}"));
+  add(&f, 310000, 3, "2024-03-01",
+      REC("rating", ",\"rating\":{\"scheme\":\"tax_credit\",\"grade\":\"A\"}"));
+  add(&f, 310000, 4, "2024-03-01", REC("abnormal_list", ""));
+  const char *when[] = {"2024-03-01", "2025-03-01", "2027-02-28", "2029-06-01", "2033-12-31"};
+  for (size_t k = 0; k < sizeof when / sizeof *when; k++) {
+    uint64_t now = D(when[k]) + 43200000;
+    ck_assert_int_eq(sj_credit_fold(f.e, f.n, now, f.s), 0);
+    for (size_t i = 0; i < f.n; i++) {
+      if (now >= f.s[i].public_until_ms)
+        continue;
+      const char *type = json_string_value(json_object_get(f.j[i], "type"));
+      uint64_t last = f.s[i].public_until_ms - 1;
+      ck_assert_msg(sj_credit_header_may_publish(type, strlen(type)),
+                    "entry %zu (%s) shown at %s (until %llu) but hidden by its header", i, type,
+                    when[k], (unsigned long long)last);
+    }
+  }
   fx_free(&f);
 }
 END_TEST
@@ -1391,6 +1517,8 @@ static Suite *credit_suite(void) {
   tcase_add_test(t, revocations_removals_and_unresolved_refs);
   tcase_add_test(t, the_latest_rating_of_each_scheme_is_current);
   tcase_add_test(t, public_windows_respect_disclosure_persons_and_minors);
+  tcase_add_test(t, changes_ms_is_the_next_instant_an_entry_can_change);
+  tcase_add_test(t, the_header_bound_never_ends_before_the_window);
   tcase_add_test(t, facts_kept_at_append_fold_like_the_bodies_at_any_time);
   tcase_add_test(t, facts_say_whether_the_raw_body_is_its_public_view);
   suite_add_tcase(s, t);

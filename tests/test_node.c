@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SUBMIT_TOKEN "sjt_test_submit_token"
@@ -495,6 +496,49 @@ START_TEST(cached_lookups_see_new_records_at_once) {
   ck_assert_ptr_nonnull(strstr((char *)m.p, "sanjiao_cache_hits_total 11"));
   sj_buf_deinit(&b);
   sj_buf_deinit(&m);
+}
+END_TEST
+
+/* The counter `name` in /metrics. */
+static unsigned long long metric(const char *name) {
+  sj_buf_t m = {0};
+  ck_assert_int_eq(get("/metrics", NULL, &m), 200);
+  sj_buf_append_u8(&m, 0);
+  char pat[128];
+  snprintf(pat, sizeof pat, "\n%s ", name);
+  const char *p = strstr((char *)m.p, pat);
+  ck_assert_msg(p != NULL, "no %s in /metrics", name);
+  unsigned long long v = strtoull(p + strlen(pat), NULL, 10);
+  sj_buf_deinit(&m);
+  return v;
+}
+
+/* An answer is kept at most cache-ttl (here 1 s), and the cache's size shows in /metrics. (How
+ * long each answer may be kept below that, by when what it shows can change with time, is tested
+ * at the fold: test_credit, changes_ms; windows end at day boundaries, too far off for a test.) */
+START_TEST(cached_lookups_expire_after_cache_ttl) {
+  sj_buf_t b = {0};
+  sj_test_node_stop(&g_node, SIGTERM);
+  const char *args[] = {"--min-free-mb", "0", "--cache-ttl", "1", NULL};
+  sj_test_node_start(&g_node, args);
+  ck_assert_int_eq(post(credit(USCC1, "penalty", "ttl"), NULL, NULL, &b), 201);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);
+  ck_assert_uint_eq(metric("sanjiao_cache_hits_total"), 1);
+  ck_assert_uint_eq(metric("sanjiao_cache_misses_total"), 1);
+  ck_assert_uint_eq(metric("sanjiao_cache_entries"), 1);
+  ck_assert_uint_gt(metric("sanjiao_cache_bytes"), b.n);
+  nanosleep(&(struct timespec){1, 200 * 1000 * 1000}, NULL);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200); /* expired: answered anew */
+  ck_assert_uint_eq(metric("sanjiao_cache_misses_total"), 2);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200); /* and kept again */
+  ck_assert_uint_eq(metric("sanjiao_cache_hits_total"), 2);
+  json_t *j = parse(&b);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), 1);
+  ck_assert_ptr_nonnull(
+      json_object_get(json_array_get(json_object_get(j, "records"), 0), "record"));
+  json_decref(j);
+  sj_buf_deinit(&b);
 }
 END_TEST
 
@@ -1213,6 +1257,7 @@ static Suite *node_suite(void) {
       {"cli_prove", cli_prove_verifies_end_to_end},
       {"operational", operational_endpoints},
       {"cache", cached_lookups_see_new_records_at_once},
+      {"cache_ttl", cached_lookups_expire_after_cache_ttl},
       {"backup", online_backup_restores},
       {"full_disk", a_full_disk_answers_507_and_recovers},
       {"sighup", sighup_reloads_tokens},
