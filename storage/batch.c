@@ -220,6 +220,7 @@ static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h, cons
   size_t vlen = store_ival_encode(b->vals.p + voff, h->time_ms, leaf, facts, facts_n,
                                   copy ? hdr : NULL, hn, body, bn);
   b->vals.n += vlen;
+  b->vals.p[b->vals.n] = 0; /* an sj_buf_t keeps a NUL after its data (reserved with it) */
   for (uint16_t i = 0; i < h->nkeys; i++) {
     const sj_index_key_t *k = &h->keys[i];
     index_row_t *r = &b->rows[b->nrows++];

@@ -464,6 +464,7 @@ static int memidx_add_entry(store_region_t *r, const uint8_t *v, size_t n, sj_in
     sj_merkle_leaf_hash(hdr.p, hdr.n, leaf);
   val->n = store_ival_encode(val->p, h.time_ms, leaf, f->facts, f->facts_n, copy ? hdr.p : NULL,
                              hdr.n, bp, body.n);
+  val->p[val->n] = 0; /* an sj_buf_t keeps a NUL after its data (reserved with it) */
   rv = store_memidx_reserve(&r->memidx, h.nkeys, bytes, val->n);
   if (rv != 0)
     return rv;
