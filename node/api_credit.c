@@ -438,8 +438,11 @@ static void get_report(sj_req_t *req, void *arg) {
   caller_t c;
   subject_t sub;
   api_subject_t S;
-  if (api_caller(n, req, R_REPORT, &c) || subject_param(n, req, R_REPORT, &c, &sub))
+  uint64_t changes = SJ_CREDIT_FOREVER; /* lowered while the report is written */
+  if (api_from_cache(n, req, R_REPORT, t0) || api_caller(n, req, R_REPORT, &c) ||
+      subject_param(n, req, R_REPORT, &c, &sub))
     return;
+  c.changes_ms = &changes;
   report_t R = {.n = n, .c = &c, .S = &S, .now = wall_ms()};
   R.full = c.role == SJ_ROLE_AUTHORITY || sub.own;
   int rv = api_subject_load(n, sub.key, sub.keylen, REPORT_CAP, R.now, &S);
@@ -457,6 +460,13 @@ static void get_report(sj_req_t *req, void *arg) {
     sorting_report = &R;
     qsort(R.order, S.n, sizeof *R.order, newest_first);
     put_report(&R, &sub, &out);
+    /* A public report stays exact until an entry about the subject is appended (the subject's
+     * generation) or any item's state may change with time (the fold's changes_ms); as_of is
+     * then the instant it was folded (docs/API.md). */
+    for (size_t i = 0; i < S.n; i++)
+      changes = S.s[i].changes_ms < changes ? S.s[i].changes_ms : changes;
+    uint64_t dep = sj_cache_dep_hash(sub.key, sub.keylen);
+    api_to_cache(n, req, &c, &dep, 1, changes, &out);
     api_reply(n, req, R_REPORT, 200, "application/json", &out, t0);
   }
   sj_buf_deinit(&out);

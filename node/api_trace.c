@@ -42,6 +42,20 @@ static void reply_hdrs(sj_node_t *n, sj_req_t *req, int route, int status, sj_he
 
 /* ---- GET /v1/trace/{code}/journey --------------------------------------------------------- */
 
+/* The trace codes a journey read, for the response cache: the answer stays exact while none of
+ * them gets a new entry (a new event naming only other codes cannot reach the walk). One more
+ * than the cache takes means "too many". */
+typedef struct {
+  uint64_t h[SJ_CACHE_MAX_DEPS + 1];
+  size_t n;
+} deps_t;
+
+static void dep_add(void *ctx, const uint8_t *key, size_t n) {
+  deps_t *d = ctx;
+  if (d->n <= SJ_CACHE_MAX_DEPS)
+    d->h[d->n++] = sj_cache_dep_hash(key, n);
+}
+
 static int journey_params(sj_node_t *n, sj_req_t *req, sj_journey_opts_t *o) {
   const char *d = sj_req_query(req, "direction"), *depth = sj_req_query(req, "depth");
   const char *limit = sj_req_query(req, "limit");
@@ -78,9 +92,15 @@ static void get_journey(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   uint64_t t0 = api_now_us();
   caller_t c;
-  sj_journey_opts_t o;
-  if (api_caller(n, req, R_JOURNEY, &c) || journey_params(n, req, &o))
+  sj_journey_opts_t o = {0};
+  uint64_t changes = SJ_CREDIT_FOREVER; /* lowered by any disclosure that depends on time */
+  deps_t deps = {0};
+  if (api_from_cache(n, req, R_JOURNEY, t0) || api_caller(n, req, R_JOURNEY, &c) ||
+      journey_params(n, req, &o))
     return;
+  c.changes_ms = &changes;
+  o.read_key = dep_add;
+  o.read_key_ctx = &deps;
   const char *code = sj_req_param(req, "code");
   sj_epc_t epc;
   sj_epc_code_t ec = sj_epc_canonical(code, strlen(code), &epc);
@@ -94,8 +114,11 @@ static void get_journey(sj_req_t *req, void *arg) {
   if (rv)
     api_problem(n, req, R_JOURNEY, rv == -ENOMEM ? 503 : 500, "Journey failed", sj_strerror(rv),
                 NULL);
-  else
+  else {
+    if (deps.n <= SJ_CACHE_MAX_DEPS) /* else too many codes to watch: not kept */
+      api_to_cache(n, req, &c, deps.h, deps.n, changes, &out);
     api_reply(n, req, R_JOURNEY, 200, "application/json", &out, t0);
+  }
   sj_buf_deinit(&out);
 }
 

@@ -305,3 +305,26 @@ void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h) {
     sj_cache_invalidate(n->cache, key, len);
   }
 }
+
+int api_from_cache(sj_node_t *n, sj_req_t *req, int route, uint64_t t0) {
+  size_t len = 0;
+  const char *key = sj_req_header(req, ":path", &len);
+  sj_cache_hit_t hit;
+  if (!key || sj_req_header(req, "authorization", NULL) ||
+      !sj_cache_get(n->cache, key, len, uv_now(n->loop), &hit))
+    return 0;
+  sj_header_t h[1] = {{"content-type", hit.ctype}};
+  sj_req_respond(req, hit.status, h, 1, hit.body, hit.len);
+  sj_metrics_request(n->metrics, n->route_ids[route], hit.status, api_now_us() - t0);
+  return 1;
+}
+
+void api_to_cache(sj_node_t *n, sj_req_t *req, const caller_t *c, const uint64_t *dep_hashes,
+                  size_t ndeps, uint64_t changes_ms, const sj_buf_t *out) {
+  size_t len = 0;
+  const char *key = sj_req_header(req, ":path", &len);
+  uint64_t now = uv_now(n->loop);
+  if (key && c->role == SJ_ROLE_PUBLIC)
+    sj_cache_put_deps(n->cache, key, len, dep_hashes, ndeps, 200, "application/json", out->p,
+                      out->n, now, api_cache_expiry(n, changes_ms, now));
+}

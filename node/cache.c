@@ -8,6 +8,7 @@
 #include "node/cache.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -19,17 +20,30 @@
 typedef struct ent {
   struct ent *next;    /* the next entry in its bucket's chain */
   uint64_t hash;       /* XXH3 of the key */
-  uint64_t dep_gen;    /* gens[dep_slot] when filled */
   uint64_t epoch;      /* the cache's epoch when filled */
   uint64_t expires_ms; /* valid while the loop clock is before this */
-  uint32_t dep_slot;   /* index into gens */
+  uint32_t ndeps;      /* dependencies: dep_t at the start of data */
   uint32_t ring;       /* its slot in the clock ring */
   int status;
   uint8_t ref;       /* used since the clock hand last passed */
   const char *ctype; /* static */
   size_t keylen, len;
-  char data[]; /* the key, then the body */
+  char data[]; /* ndeps dep_t, the key, then the body */
 } ent_t;
+
+/* A dependency: a slot of gens and its value when the entry was filled. */
+typedef struct {
+  uint64_t gen;
+  uint64_t slot;
+} dep_t;
+_Static_assert(offsetof(ent_t, data) % _Alignof(dep_t) == 0, "dep_t alignment in ent_t.data");
+
+static dep_t *ent_deps(const ent_t *e) {
+  return (dep_t *)(uintptr_t)e->data;
+}
+static char *ent_key(const ent_t *e) {
+  return (char *)(uintptr_t)e->data + e->ndeps * sizeof(dep_t);
+}
 
 struct sj_cache {
   ent_t **buckets;      /* chain heads; bmask + 1 of them */
@@ -43,8 +57,8 @@ struct sj_cache {
   sj_cache_stats_t st; /* st.entries and st.bytes are kept current */
 };
 
-static size_t ent_cost(size_t keylen, size_t len) {
-  return sizeof(ent_t) + keylen + len + ALLOC_OVERHEAD;
+static size_t ent_cost(size_t ndeps, size_t keylen, size_t len) {
+  return sizeof(ent_t) + ndeps * sizeof(dep_t) + keylen + len + ALLOC_OVERHEAD;
 }
 
 int sj_cache_new(size_t max_entries, size_t max_bytes, sj_cache_t **out) {
@@ -58,7 +72,7 @@ int sj_cache_new(size_t max_entries, size_t max_bytes, sj_cache_t **out) {
   }
   /* No more entries than the byte bound could ever hold (each costs at least ent_cost(0, 0)),
    * and ring slots are 32-bit. */
-  size_t cap = max_entries, most = max_bytes / ent_cost(0, 0);
+  size_t cap = max_entries, most = max_bytes / ent_cost(0, 0, 0);
   cap = cap < most ? cap : most;
   cap = cap < UINT32_MAX ? cap : UINT32_MAX;
   if (cap) {
@@ -98,13 +112,19 @@ static uint64_t key_hash(const char *key, size_t n) {
 
 static ent_t *find(const sj_cache_t *c, uint64_t h, const char *key, size_t n) {
   for (ent_t *e = c->buckets[h & c->bmask]; e; e = e->next)
-    if (e->hash == h && e->keylen == n && !memcmp(e->data, key, n))
+    if (e->hash == h && e->keylen == n && !memcmp(ent_key(e), key, n))
       return e;
   return NULL;
 }
 
 static int valid(const sj_cache_t *c, const ent_t *e, uint64_t now_ms) {
-  return e->dep_gen == c->gens[e->dep_slot] && e->epoch == c->epoch && now_ms < e->expires_ms;
+  if (e->epoch != c->epoch || now_ms >= e->expires_ms)
+    return 0;
+  const dep_t *d = ent_deps(e);
+  for (uint32_t i = 0; i < e->ndeps; i++)
+    if (d[i].gen != c->gens[d[i].slot])
+      return 0;
+  return 1;
 }
 
 /* Unlinks e from its chain and the ring, and frees it. */
@@ -116,7 +136,7 @@ static void remove_ent(sj_cache_t *c, ent_t *e) {
   c->ring[e->ring] = NULL;
   c->free_slots[c->nfree++] = e->ring;
   c->st.entries--;
-  c->st.bytes -= ent_cost(e->keylen, e->len);
+  c->st.bytes -= ent_cost(e->ndeps, e->keylen, e->len);
   free(e);
 }
 
@@ -153,15 +173,15 @@ int sj_cache_get(sj_cache_t *c, const char *key, size_t n, uint64_t now_ms, sj_c
   }
   e->ref = 1;
   c->st.hits++;
-  *hit = (sj_cache_hit_t){e->status, e->ctype, (const uint8_t *)e->data + e->keylen, e->len};
+  *hit = (sj_cache_hit_t){e->status, e->ctype, (const uint8_t *)ent_key(e) + e->keylen, e->len};
   return 1;
 }
 
-void sj_cache_put(sj_cache_t *c, const char *key, size_t n, const uint8_t *dep, size_t depn,
-                  int status, const char *ctype, const uint8_t *body, size_t len, uint64_t now_ms,
-                  uint64_t expires_ms) {
-  size_t cost = ent_cost(n, len);
-  if (!c->buckets || expires_ms <= now_ms || cost > c->max_bytes)
+void sj_cache_put_deps(sj_cache_t *c, const char *key, size_t n, const uint64_t *dep_hashes,
+                       size_t ndeps, int status, const char *ctype, const uint8_t *body, size_t len,
+                       uint64_t now_ms, uint64_t expires_ms) {
+  size_t cost = ent_cost(ndeps, n, len);
+  if (!c->buckets || expires_ms <= now_ms || ndeps > SJ_CACHE_MAX_DEPS || cost > c->max_bytes)
     return;
   uint64_t h = key_hash(key, n);
   ent_t *old = find(c, h, key, n);
@@ -170,21 +190,25 @@ void sj_cache_put(sj_cache_t *c, const char *key, size_t n, const uint8_t *dep, 
   while (c->st.entries == c->cap || c->st.bytes + cost > c->max_bytes)
     if (!evict_one(c, now_ms))
       return;
-  ent_t *e = malloc(sizeof *e + n + len);
+  ent_t *e = malloc(sizeof *e + ndeps * sizeof(dep_t) + n + len);
   if (!e)
     return;
   *e = (ent_t){.hash = h,
-               .dep_slot = (uint32_t)(XXH3_64bits(dep, depn) % GEN_SLOTS),
+               .ndeps = (uint32_t)ndeps,
                .epoch = c->epoch,
                .expires_ms = expires_ms,
                .status = status,
                .ctype = ctype,
                .keylen = n,
                .len = len};
-  e->dep_gen = c->gens[e->dep_slot];
-  memcpy(e->data, key, n);
+  dep_t *d = ent_deps(e);
+  for (size_t i = 0; i < ndeps; i++) {
+    d[i].slot = dep_hashes[i] % GEN_SLOTS;
+    d[i].gen = c->gens[d[i].slot];
+  }
+  memcpy(ent_key(e), key, n);
   if (len)
-    memcpy(e->data + n, body, len);
+    memcpy(ent_key(e) + n, body, len);
   e->ring = (uint32_t)(c->nfree ? c->free_slots[--c->nfree] : c->used++);
   c->ring[e->ring] = e;
   e->next = c->buckets[h & c->bmask];
@@ -192,6 +216,13 @@ void sj_cache_put(sj_cache_t *c, const char *key, size_t n, const uint8_t *dep, 
   c->st.entries++;
   c->st.bytes += cost;
   c->st.puts++;
+}
+
+void sj_cache_put(sj_cache_t *c, const char *key, size_t n, const uint8_t *dep, size_t depn,
+                  int status, const char *ctype, const uint8_t *body, size_t len, uint64_t now_ms,
+                  uint64_t expires_ms) {
+  uint64_t h = sj_cache_dep_hash(dep, depn);
+  sj_cache_put_deps(c, key, n, &h, 1, status, ctype, body, len, now_ms, expires_ms);
 }
 
 uint64_t sj_cache_dep_gen(const sj_cache_t *c, const uint8_t *dep, size_t depn) {

@@ -1,8 +1,8 @@
-/* node/cache — a response cache for public lookups (GET /v1/subjects/{id}, GET /v1/trace/{code})
- * with exact invalidation on append and an expiry given per answer.
+/* node/cache — a response cache for public GET answers (subject lookups and reports, trace lookups
+ * and journeys) with exact invalidation on append and an expiry given per answer.
  *
  * Entries are keyed by the request's path and query (XXH3 to find the bucket of a chained hash
- * table, the full key compared behind it) and depend on one index key. Every append bumps a
+ * table, the full key compared behind it) and depend on one index key (or several). Every append bumps a
  * generation counter for each index key its entries carry; an entry filled under an older
  * generation of its dependency is a miss. Generations live in a fixed table indexed by XXH3 of the
  * index key: two keys sharing a slot only cause extra misses, never a stale answer, so an
@@ -54,6 +54,13 @@ int sj_cache_get(sj_cache_t *c, const char *key, size_t n, uint64_t now_ms, sj_c
 void sj_cache_put(sj_cache_t *c, const char *key, size_t n, const uint8_t *dep, size_t depn,
                   int status, const char *ctype, const uint8_t *body, size_t len, uint64_t now_ms,
                   uint64_t expires_ms);
+/* The same with several dependencies, given as their sj_cache_dep_hash values (e.g. every trace
+ * code a journey read): the entry is valid while none of them changed. More than
+ * SJ_CACHE_MAX_DEPS: not stored. None: valid until its expiry or sj_cache_invalidate_all. */
+#define SJ_CACHE_MAX_DEPS 256
+void sj_cache_put_deps(sj_cache_t *c, const char *key, size_t n, const uint64_t *dep_hashes,
+                       size_t ndeps, int status, const char *ctype, const uint8_t *body, size_t len,
+                       uint64_t now_ms, uint64_t expires_ms);
 /* An entry carrying index key dep was committed. */
 void sj_cache_invalidate(sj_cache_t *c, const uint8_t *dep, size_t depn);
 /* The same in two steps, for callers that collect dependencies before their commit lands. */

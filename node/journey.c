@@ -369,6 +369,8 @@ static void code_load(jctx_t *j, codestate_t *c) {
   c->loaded = 1;
   uint8_t key[1 + SJ_ENTRY_MAX_KEY_LEN];
   size_t klen = sj_store_index_key(SJ_KEY_EPC, (const uint8_t *)c->urn, strlen(c->urn), key);
+  if (j->o->read_key)
+    j->o->read_key(j->o->read_key_ctx, key, klen);
   rows_t r = {0};
   int rv = sj_store_scan(j->s, SJ_INDEX_TRACE, key, klen, NULL, collect, &r);
   if (rv < 0) {

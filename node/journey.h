@@ -85,6 +85,11 @@ typedef struct {
   unsigned max_depth; /* hops from the code (code -> container, lot -> its inputs, ...) */
   size_t max_steps;   /* events in the answer */
   size_t max_events;  /* entries read in all (bounds the work) */
+  /* Optional: called with the index key (sj_store_index_key form) of every code whose trace rows
+   * the walk read. The answer depends on those rows only, so a cache of it stays exact while
+   * none of these keys gets a new entry. */
+  void (*read_key)(void *ctx, const uint8_t *key, size_t n);
+  void *read_key_ctx;
 } sj_journey_opts_t;
 
 #define SJ_JOURNEY_DEPTH_DEFAULT 16

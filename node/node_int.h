@@ -107,6 +107,14 @@ int api_disclose_record(sj_node_t *n, const caller_t *c, const sj_entry_header_t
 void api_problem(sj_node_t *n, sj_req_t *req, int route, int status, const char *title,
                  const char *detail, const sj_buf_t *errors_json);
 /* Answers with an owned buffer's bytes (the buffer is consumed). */
+/* The response cache (node/cache.h) for GET answers to the public, keyed by the request's path
+ * and query. api_from_cache answers req from it and returns 1 when it holds a valid copy (never
+ * for a request with an Authorization header). api_to_cache keeps out for the public caller c,
+ * valid while none of the index keys behind dep_hashes (sj_cache_dep_hash) changed and until the
+ * wall-clock instant changes_ms (api_cache_expiry; 0: not kept). */
+int api_from_cache(sj_node_t *n, sj_req_t *req, int route, uint64_t t0);
+void api_to_cache(sj_node_t *n, sj_req_t *req, const caller_t *c, const uint64_t *dep_hashes,
+                  size_t ndeps, uint64_t changes_ms, const sj_buf_t *out);
 void api_reply(sj_node_t *n, sj_req_t *req, int route, int status, const char *ctype, sj_buf_t *b,
                uint64_t t0);
 /* A problem naming one invalid parameter: 400 with errors [{"field":name,"code":code}]. */

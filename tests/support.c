@@ -270,6 +270,19 @@ uint64_t sj_test_node_tree_size(const sj_test_node_t *n) {
   return size;
 }
 
+unsigned long long sj_test_node_metric(const sj_test_node_t *n, const char *name) {
+  sj_buf_t m = {0};
+  ck_assert_int_eq(sj_test_fetch(n->url, &(sj_test_req_t){.path = "/metrics"}, &m), 200);
+  sj_buf_append_u8(&m, 0);
+  char pat[128];
+  snprintf(pat, sizeof pat, "\n%s ", name);
+  const char *p = strstr((char *)m.p, pat);
+  ck_assert_msg(p != NULL, "no %s in /metrics", name);
+  unsigned long long v = strtoull(p + strlen(pat), NULL, 10);
+  sj_buf_deinit(&m);
+  return v;
+}
+
 /* ---- A loop under test ----------------------------------------------------------------------- */
 
 static void guard_cb(uv_timer_t *t) {

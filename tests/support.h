@@ -139,6 +139,10 @@ void sj_test_node_stop(sj_test_node_t *n, int sig);
 /* The node's tree size, from /healthz. */
 uint64_t sj_test_node_tree_size(const sj_test_node_t *n);
 
+/* An unlabelled counter or gauge of the node's /metrics (e.g. "sanjiao_cache_hits_total"); fails
+ * the test when it is absent. */
+unsigned long long sj_test_node_metric(const sj_test_node_t *n, const char *name);
+
 /* ---- A loop under test (net's server and client) --------------------------------------------- */
 
 /* A libuv loop and a guard timer that bounds every wait on it. Embed it (static or on the stack);

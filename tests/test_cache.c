@@ -101,6 +101,50 @@ START_TEST(zero_entries_turns_the_cache_off_but_keeps_generations) {
 }
 END_TEST
 
+START_TEST(an_answer_with_several_dependencies_goes_when_any_of_them_changes) {
+  sj_cache_t *c;
+  ck_assert_int_eq(sj_cache_new(16, 1 << 20, &c), 0);
+  static const uint8_t DEP_C[] = "\x03urn:epc:id:sscc:0614141.1234567890";
+  uint64_t deps[3] = {sj_cache_dep_hash(DEP_A, sizeof DEP_A - 1),
+                      sj_cache_dep_hash(DEP_B, sizeof DEP_B - 1),
+                      sj_cache_dep_hash(DEP_C, sizeof DEP_C - 1)};
+  const char *k = "/v1/trace/x/journey", *body = "{\"steps\":[]}";
+  for (int which = 0; which < 3; which++) { /* invalidating any one of the three ends it */
+    sj_cache_put_deps(c, k, strlen(k), deps, 3, 200, "application/json", (const uint8_t *)body,
+                      strlen(body), 0, 100);
+    ck_assert(has(c, k, body, 1));
+    sj_cache_invalidate_hash(c, deps[which]);
+    ck_assert(!has(c, k, body, 1));
+  }
+  /* One dependency more costs its slot and generation in the byte count. */
+  sj_cache_put_deps(c, k, strlen(k), deps, 1, 200, "application/json", (const uint8_t *)body,
+                    strlen(body), 0, 100);
+  uint64_t one = stats(c).bytes;
+  sj_cache_put_deps(c, k, strlen(k), deps, 3, 200, "application/json", (const uint8_t *)body,
+                    strlen(body), 0, 100);
+  ck_assert_uint_eq(stats(c).entries, 1);
+  ck_assert_uint_eq(stats(c).bytes - one, 2 * 16);
+  /* No dependency: only the expiry and the epoch end it. */
+  sj_cache_put_deps(c, "/n", 2, NULL, 0, 200, "application/json", (const uint8_t *)"{}", 2, 0, 50);
+  sj_cache_invalidate_hash(c, deps[0]);
+  ck_assert(has(c, "/n", "{}", 49));
+  ck_assert(!has(c, "/n", "{}", 50));
+  /* Too many dependencies: not stored. */
+  uint64_t many[SJ_CACHE_MAX_DEPS + 1];
+  for (size_t i = 0; i <= SJ_CACHE_MAX_DEPS; i++)
+    many[i] = i;
+  sj_cache_put_deps(c, "/m", 2, many, SJ_CACHE_MAX_DEPS + 1, 200, "application/json",
+                    (const uint8_t *)"{}", 2, 0, 100);
+  ck_assert(!has(c, "/m", "{}", 1));
+  sj_cache_put_deps(c, "/m", 2, many, SJ_CACHE_MAX_DEPS, 200, "application/json",
+                    (const uint8_t *)"{}", 2, 0, 100);
+  ck_assert(has(c, "/m", "{}", 1));
+  sj_cache_invalidate_hash(c, many[SJ_CACHE_MAX_DEPS - 1]);
+  ck_assert(!has(c, "/m", "{}", 1));
+  sj_cache_free(c);
+}
+END_TEST
+
 START_TEST(bytes_count_keys_bodies_and_overhead_and_a_replacement_frees_its_bytes) {
   sj_cache_t *c;
   ck_assert_int_eq(sj_cache_new(16, 1 << 20, &c), 0);
@@ -222,6 +266,7 @@ static Suite *cache_suite(void) {
   tcase_add_test(t, zero_entries_turns_the_cache_off_but_keeps_generations);
   suite_add_tcase(s, t);
   t = tcase_create("bounds");
+  tcase_add_test(t, an_answer_with_several_dependencies_goes_when_any_of_them_changes);
   tcase_add_test(t, bytes_count_keys_bodies_and_overhead_and_a_replacement_frees_its_bytes);
   tcase_add_test(t, the_byte_bound_holds_and_evicts_what_was_not_used);
   tcase_add_test(t, the_entry_bound_holds_and_expired_entries_go_first);

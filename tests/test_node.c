@@ -501,16 +501,7 @@ END_TEST
 
 /* The counter `name` in /metrics. */
 static unsigned long long metric(const char *name) {
-  sj_buf_t m = {0};
-  ck_assert_int_eq(get("/metrics", NULL, &m), 200);
-  sj_buf_append_u8(&m, 0);
-  char pat[128];
-  snprintf(pat, sizeof pat, "\n%s ", name);
-  const char *p = strstr((char *)m.p, pat);
-  ck_assert_msg(p != NULL, "no %s in /metrics", name);
-  unsigned long long v = strtoull(p + strlen(pat), NULL, 10);
-  sj_buf_deinit(&m);
-  return v;
+  return sj_test_node_metric(&g_node, name);
 }
 
 /* An answer is kept at most cache-ttl (here 1 s), and the cache's size shows in /metrics. (How
@@ -538,6 +529,38 @@ START_TEST(cached_lookups_expire_after_cache_ttl) {
   ck_assert_ptr_nonnull(
       json_object_get(json_array_get(json_object_get(j, "records"), 0), "record"));
   json_decref(j);
+  sj_buf_deinit(&b);
+}
+END_TEST
+
+/* A public credit report is kept like a lookup: served again from the cache, replaced at once by
+ * a new record about the subject (from any region: the subject's generation), kept when another
+ * subject gets one; an authority's report is never served from, nor kept in, the cache. */
+START_TEST(cached_reports_see_new_records_at_once) {
+  sj_buf_t b = {0};
+  for (int i = 1; i <= 3; i++) {
+    ck_assert_int_eq(post(credit(USCC1, "penalty", "report"), NULL, NULL, &b), 201);
+    unsigned long long hits = metric("sanjiao_cache_hits_total");
+    for (int k = 0; k < 2; k++) { /* the second answer comes from the cache */
+      ck_assert_int_eq(get("/v1/subjects/" USCC1 "/report", NULL, &b), 200);
+      json_t *j = parse(&b);
+      ck_assert_str_eq(json_string_value(json_object_get(j, "view")), "public");
+      ck_assert_uint_eq(json_array_size(json_object_get(j, "penalties")), (size_t)i);
+      json_decref(j);
+    }
+    ck_assert_uint_eq(metric("sanjiao_cache_hits_total"), hits + 1);
+  }
+  unsigned long long hits = metric("sanjiao_cache_hits_total");
+  ck_assert_int_eq(post(credit(USCC2, "penalty", "other"), NULL, NULL, &b), 201);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1 "/report", NULL, &b), 200);
+  ck_assert_uint_eq(metric("sanjiao_cache_hits_total"), hits + 1);
+  for (int k = 0; k < 2; k++) {
+    ck_assert_int_eq(get("/v1/subjects/" USCC1 "/report", AUTH_TOKEN, &b), 200);
+    json_t *j = parse(&b);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "view")), "authority");
+    json_decref(j);
+  }
+  ck_assert_uint_eq(metric("sanjiao_cache_hits_total"), hits + 1);
   sj_buf_deinit(&b);
 }
 END_TEST
@@ -1258,6 +1281,7 @@ static Suite *node_suite(void) {
       {"operational", operational_endpoints},
       {"cache", cached_lookups_see_new_records_at_once},
       {"cache_ttl", cached_lookups_expire_after_cache_ttl},
+      {"cache_report", cached_reports_see_new_records_at_once},
       {"backup", online_backup_restores},
       {"full_disk", a_full_disk_answers_507_and_recovers},
       {"sighup", sighup_reloads_tokens},

@@ -437,7 +437,7 @@ static int vis_all(void *ctx, const sj_entry_header_t *h, const uint8_t *body, s
 }
 
 static json_t *walk(const char *code, int dir, unsigned depth, size_t steps, int all) {
-  sj_journey_opts_t o = {dir, depth, steps, 100000};
+  sj_journey_opts_t o = {.dir = dir, .max_depth = depth, .max_steps = steps, .max_events = 100000};
   sj_buf_t out = {0};
   sj_epc_t epc;
   ck_assert_int_eq(sj_epc_canonical(code, strlen(code), &epc), SJ_EPC_OK);
@@ -885,6 +885,56 @@ START_TEST(journey_endpoint_urn_and_digital_link_agree) {
 }
 END_TEST
 
+/* Captures one bare event (a capture of its own). */
+static void capture_one(const char *event) {
+  sj_buf_t b = {0};
+  int st = fetch("POST", "/v1/epcis/capture", SUBMIT_TOKEN, "application/json", event, &b);
+  ck_assert_msg(st == 202, "capture: %d %.*s", st, (int)b.n, (char *)b.p);
+  sj_buf_deinit(&b);
+}
+
+/* A public journey is kept in the response cache while none of the codes it read gets a new
+ * event: a new event on the case that carried the pack (read by the walk) shows at once, an event
+ * about an unrelated code keeps the cached answer, an authority's journey is never cached. */
+START_TEST(cached_journeys_see_new_events_on_every_code_they_read) {
+  const char *path = "/v1/trace/" P2 "/journey?direction=forward";
+  sj_buf_t ev = {0};
+  for (size_t i = 0; i < 9; i++) { /* up to the case leaving Jiangsu */
+    sj_buf_reset(&ev);
+    chain_event(i, &ev);
+    capture_one((const char *)ev.p);
+  }
+  json_t *j = get_json(path, 200);
+  size_t n0 = nsteps(j);
+  json_decref(j);
+  unsigned long long hits = sj_test_node_metric(&g_node, "sanjiao_cache_hits_total");
+  j = get_json(path, 200); /* from the cache */
+  ck_assert_uint_eq(nsteps(j), n0);
+  json_decref(j);
+  ck_assert_uint_eq(sj_test_node_metric(&g_node, "sanjiao_cache_hits_total"), hits + 1);
+  sj_buf_reset(&ev);
+  chain_event(9, &ev); /* the case received in Zhejiang: a new event on a code the walk read */
+  capture_one((const char *)ev.p);
+  j = get_json(path, 200);
+  ck_assert_uint_eq(nsteps(j), n0 + 1);
+  json_decref(j);
+  ck_assert_uint_eq(sj_test_node_metric(&g_node, "sanjiao_cache_hits_total"), hits + 1);
+  capture_one("{\"type\":\"ObjectEvent\",\"eventTime\":\"2024-05-20T08:00:00+08:00\","
+              "\"eventTimeZoneOffset\":\"+08:00\",\"action\":\"OBSERVE\","
+              "\"epcList\":[\"urn:epc:id:sgtin:6901234.000009.X9\"]}");
+  j = get_json(path, 200); /* an unrelated code's event: still the cached answer */
+  ck_assert_uint_eq(nsteps(j), n0 + 1);
+  json_decref(j);
+  ck_assert_uint_eq(sj_test_node_metric(&g_node, "sanjiao_cache_hits_total"), hits + 2);
+  sj_buf_t b = {0};
+  for (int k = 0; k < 2; k++)
+    ck_assert_int_eq(fetch("GET", path, AUTH_TOKEN, NULL, NULL, &b), 200);
+  ck_assert_uint_eq(sj_test_node_metric(&g_node, "sanjiao_cache_hits_total"), hits + 2);
+  sj_buf_deinit(&b);
+  sj_buf_deinit(&ev);
+}
+END_TEST
+
 static size_t event_count(json_t *q) {
   json_t *list = json_object_get(
       json_object_get(json_object_get(json_object_get(q, "epcisBody"), "queryResults"),
@@ -1151,7 +1201,11 @@ static Suite *trace_suite(void) {
        node_teardown,
        {capture_answers_202_and_the_job_shows_where_each_event_went,
         capture_errors_name_the_document_and_write_nothing, capture_honours_idempotency_key}},
-      {"journey_api", node_setup, node_teardown, {journey_endpoint_urn_and_digital_link_agree}},
+      {"journey_api",
+       node_setup,
+       node_teardown,
+       {journey_endpoint_urn_and_digital_link_agree,
+        cached_journeys_see_new_events_on_every_code_they_read}},
       {"query", node_setup, node_teardown, {epcis_query_subset}},
       {"sample", node_setup, node_teardown, {sample_is_deterministic_and_every_record_is_accepted}},
       {"import",
