@@ -217,32 +217,6 @@ typedef struct {
   sj_index_t idx;
 } lookup_t;
 
-/* Public lookups are answered from the cache when it holds a valid copy. Returns 1 if answered. */
-static int from_cache(sj_node_t *n, sj_req_t *req, int route, uint64_t t0) {
-  size_t len = 0;
-  const char *key = sj_req_header(req, ":path", &len);
-  sj_cache_hit_t hit;
-  if (!key || sj_req_header(req, "authorization", NULL) ||
-      !sj_cache_get(n->cache, key, len, uv_now(n->loop), &hit))
-    return 0;
-  sj_header_t h[1] = {{"content-type", hit.ctype}};
-  sj_req_respond(req, hit.status, h, 1, hit.body, hit.len);
-  sj_metrics_request(n->metrics, n->route_ids[route], hit.status, api_now_us() - t0);
-  return 1;
-}
-
-/* changes_ms: the wall-clock instant at which the answer may first change with time alone
- * (caller_t.changes_ms, gathered while the answer was written; 0 when not gathered: not kept). */
-static void to_cache(sj_node_t *n, sj_req_t *req, const caller_t *c, const uint8_t *dep,
-                     size_t depn, uint64_t changes_ms, const sj_buf_t *out) {
-  size_t len = 0;
-  const char *key = sj_req_header(req, ":path", &len);
-  uint64_t now = uv_now(n->loop);
-  if (key && c->role == SJ_ROLE_PUBLIC)
-    sj_cache_put(n->cache, key, len, dep, depn, 200, "application/json", out->p, out->n, now,
-                 api_cache_expiry(n, changes_ms, now));
-}
-
 static int page_params(sj_node_t *n, sj_req_t *req, int route, uint64_t *limit, row_t *after,
                        int *has_after) {
   const char *l = sj_req_query(req, "limit"), *cur = sj_req_query(req, "cursor");
@@ -398,7 +372,8 @@ static void answer_lookup(sj_node_t *n, sj_req_t *req, const caller_t *c, lookup
       sj_buf_append_str(&out, "null");
     }
     sj_buf_printf(&out, "%s}", rows.truncated ? ",\"truncated\":true" : "");
-    to_cache(n, req, c, lk->key, lk->keylen, c->changes_ms ? *c->changes_ms : 0, &out);
+    uint64_t dep = sj_cache_dep_hash(lk->key, lk->keylen);
+    api_to_cache(n, req, c, &dep, 1, c->changes_ms ? *c->changes_ms : 0, &out);
     api_reply(n, req, lk->route, 200, "application/json", &out, t0);
   }
   free(rows.v);
@@ -411,7 +386,7 @@ static void get_subject(sj_req_t *req, void *arg) {
   uint64_t t0 = api_now_us();
   caller_t c;
   uint64_t changes = SJ_CREDIT_FOREVER; /* lowered while the answer is written */
-  if (from_cache(n, req, R_SUBJECT, t0) || api_caller(n, req, R_SUBJECT, &c))
+  if (api_from_cache(n, req, R_SUBJECT, t0) || api_caller(n, req, R_SUBJECT, &c))
     return;
   c.changes_ms = &changes;
   const char *id = sj_req_param(req, "id");
@@ -445,7 +420,7 @@ static void get_trace(sj_req_t *req, void *arg) {
   uint64_t t0 = api_now_us();
   caller_t c;
   uint64_t changes = SJ_CREDIT_FOREVER; /* lowered while the answer is written */
-  if (from_cache(n, req, R_TRACE, t0) || api_caller(n, req, R_TRACE, &c))
+  if (api_from_cache(n, req, R_TRACE, t0) || api_caller(n, req, R_TRACE, &c))
     return;
   c.changes_ms = &changes;
   const char *code = sj_req_param(req, "code");
