@@ -5,6 +5,7 @@
 
 #include "node/credit.h"
 #include "storage/storage.h"
+#include "tests/rawdb.h"
 
 #include <check.h>
 #include <jansson.h>
@@ -1020,38 +1021,32 @@ static void alike_answers(char *cursor_path, sj_buf_t out[ALIKE_PATHS]) {
 /* Rewrites every index row of the node's store as a binary without copies wrote it: its value
  * cut to the entry's time (8 bytes). The node is stopped. */
 static size_t strip_index_copies(const char *dir) {
-  static const char *names[] = {"default", "entries",     "tree", "subjects",
-                                "trace",   "checkpoints", "meta", "facts"};
-  rocksdb_options_t *o = rocksdb_options_create();
-  const rocksdb_options_t *cfo[8] = {o, o, o, o, o, o, o, o};
-  rocksdb_column_family_handle_t *h[8];
+  rawdb_t r;
+  rawdb_open(&r, dir);
   char *err = NULL;
   size_t stripped = 0;
-  rocksdb_t *db = rocksdb_open_column_families(o, dir, 8, names, cfo, h, &err);
-  ck_assert_msg(err == NULL, "raw open: %s", err);
   rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
   rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
   rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-  for (int cf = 3; cf <= 4; cf++) {
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ro, h[cf]);
+  static const char *const index_families[] = {"subjects", "trace"};
+  for (int f = 0; f < 2; f++) {
+    rocksdb_column_family_handle_t *cf = rawdb_cf(&r, index_families[f]);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r.db, ro, cf);
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
       size_t kn, vn;
       const char *k = rocksdb_iter_key(it, &kn), *v = rocksdb_iter_value(it, &vn);
       ck_assert_uint_gt(vn, 8); /* written with a copy */
-      rocksdb_writebatch_put_cf(wb, h[cf], k, kn, v, 8);
+      rocksdb_writebatch_put_cf(wb, cf, k, kn, v, 8);
       stripped++;
     }
     rocksdb_iter_destroy(it);
   }
-  rocksdb_write(db, wo, wb, &err);
+  rocksdb_write(r.db, wo, wb, &err);
   ck_assert_msg(err == NULL, "raw write: %s", err);
   rocksdb_writebatch_destroy(wb);
   rocksdb_writeoptions_destroy(wo);
   rocksdb_readoptions_destroy(ro);
-  for (int i = 0; i < 8; i++)
-    rocksdb_column_family_handle_destroy(h[i]);
-  rocksdb_close(db);
-  rocksdb_options_destroy(o);
+  rawdb_close(&r);
   return stripped;
 }
 

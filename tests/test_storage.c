@@ -2,6 +2,7 @@
  * refused adds, batch atomicity, crash recovery, several regions, concurrent readers. Each test
  * runs in a fresh directory under $SJ_TMPDIR. */
 #include "storage/storage.h"
+#include "tests/rawdb.h"
 
 #include <rocksdb/c.h>
 
@@ -675,14 +676,8 @@ static void check_copies(sj_store_t *s, const chain_t *c, uint64_t no_copy) {
  * as an older binary wrote it, or a damaged one. */
 static void raw_index_put(const char *cf, uint8_t type, const char *key, uint32_t region,
                           uint64_t seq, const void *value, size_t vn) {
-  static const char *names[] = {"default", "entries",     "tree", "subjects",
-                                "trace",   "checkpoints", "meta", "facts"};
-  rocksdb_options_t *o = rocksdb_options_create();
-  const rocksdb_options_t *cfo[8] = {o, o, o, o, o, o, o, o};
-  rocksdb_column_family_handle_t *h[8];
-  char *err = NULL;
-  rocksdb_t *db = rocksdb_open_column_families(o, dir, 8, names, cfo, h, &err);
-  ck_assert_msg(err == NULL, "raw open: %s", err);
+  rawdb_t r;
+  rawdb_open(&r, dir);
   uint8_t row[2 + 1 + SJ_ENTRY_MAX_KEY_LEN + 12];
   size_t kl = strlen(key), n = 0;
   row[n++] = (uint8_t)((1 + kl) >> 8);
@@ -694,17 +689,12 @@ static void raw_index_put(const char *cf, uint8_t type, const char *key, uint32_
     row[n++] = (uint8_t)(region >> (8 * i));
   for (int i = 7; i >= 0; i--)
     row[n++] = (uint8_t)(seq >> (8 * i));
-  int ci = 0;
-  while (strcmp(names[ci], cf) != 0)
-    ci++;
+  char *err = NULL;
   rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-  rocksdb_put_cf(db, wo, h[ci], (const char *)row, n, value, vn, &err);
+  rocksdb_put_cf(r.db, wo, rawdb_cf(&r, cf), (const char *)row, n, value, vn, &err);
   ck_assert_msg(err == NULL, "raw put: %s", err);
   rocksdb_writeoptions_destroy(wo);
-  for (int i = 0; i < 8; i++)
-    rocksdb_column_family_handle_destroy(h[i]);
-  rocksdb_close(db);
-  rocksdb_options_destroy(o);
+  rawdb_close(&r);
 }
 
 static sj_store_t *open_annotated(int *calls) {
