@@ -129,12 +129,24 @@ static void net_up(void) {
         0);
 }
 
+/* Removes the namespaces, their links and the bridge. The host end of each veth is deleted
+ * first, which removes both ends at once: left to the namespace's deletion, the kernel tears the
+ * pair down later, in the background, and the next test's `ip link add` of the same names could
+ * fail with "File exists" (seen once on a loaded machine). Then waits (at most 10 s) until no
+ * link or namespace of this tag is left. */
 static void net_down(void) {
   for (int i = 0; i < NREG; i++) {
     sj_test_sh("ip netns pids sj%sn%d 2>/dev/null | xargs -r kill -9", g_tag, i);
+    sj_test_sh("ip link del sj%sh%d 2>/dev/null", g_tag, i);
     sj_test_sh("ip netns del sj%sn%d 2>/dev/null", g_tag, i);
   }
   sj_test_sh("ip link del sj%sbr 2>/dev/null", g_tag);
+  for (int k = 0; k < 100; k++) {
+    if (sj_test_sh("{ ip -o link show; ip netns list; } 2>/dev/null | grep -q 'sj%s[hvnb]'",
+                   g_tag) != 0)
+      return;
+    sj_test_sleep_ms(100);
+  }
 }
 
 /* Rewrites the loopback cluster's configs for the namespaces and starts each node in its own. */
