@@ -88,15 +88,15 @@ static void set_table(rocksdb_options_t *cf, rocksdb_cache_t *cache, int bloom, 
  * with the writer for the CPU). Ingested files (the index families) take the bottommost
  * setting, never this one. */
 static void set_upper_compression(rocksdb_options_t *o) {
-  int levels[7] = {rocksdb_no_compression};
-  for (size_t i = 1; i < sizeof levels / sizeof *levels; i++)
+  int levels[STORE_LEVELS] = {rocksdb_no_compression};
+  for (size_t i = 1; i < STORE_LEVELS; i++)
     levels[i] = rocksdb_lz4_compression;
-  rocksdb_options_set_num_levels(o, (int)(sizeof levels / sizeof *levels));
-  rocksdb_options_set_compression_per_level(o, levels, sizeof levels / sizeof *levels);
+  rocksdb_options_set_compression_per_level(o, levels, STORE_LEVELS);
 }
 
 static rocksdb_options_t *cf_options(int cf, rocksdb_cache_t *cache) {
   rocksdb_options_t *o = rocksdb_options_create();
+  rocksdb_options_set_num_levels(o, STORE_LEVELS);
   rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
   /* Bodies, headers and index keys are text-heavy: LZ4 below L0 costs little CPU on the write
    * path; ZSTD on the bottommost level (most of the data) saves most of the space. */

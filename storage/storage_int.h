@@ -29,6 +29,8 @@
 #define STORE_CACHE_LEVEL TILE_H
 #define STORE_MAX_LEVELS 64u
 
+#define STORE_LEVELS 7 /* RocksDB levels of every family (its default; log_store.c sets it) */
+
 /* Column families, in the order they are opened. CF_DEFAULT exists because RocksDB requires it;
  * nothing is stored there. */
 enum {
