@@ -21,6 +21,9 @@
  *   - duplicate keys: jansson refuses them under JSON_REJECT_DUPLICATES and otherwise keeps the
  *     last value in the first key's place; either way the fast path leaves them to jansson;
  *   - depth: jansson refuses nesting beyond JSON_PARSER_MAX_DEPTH; the fast path stops far below.
+ *   - after the value: yajl refuses trailing bytes except an unterminated string ('{}"k', found
+ *     by fuzz_json); the fast path notes where the root value ended and lets only jansson's
+ *     whitespace follow it.
  * Everything else yajl refuses or accepts exactly as jansson does (tests/test_json.c compares the
  * two over a corpus, tests/fuzz/fuzz_json.c over anything). */
 #include "node/json.h"
@@ -42,11 +45,22 @@ typedef struct builder {
   json_t *root;                      /* owned: the tree so far (NULL until the first value) */
   json_t *stack[SJ_JSON_FAST_DEPTH]; /* borrowed: the open containers, innermost last */
   size_t depth;                      /* how many containers are open */
+  yajl_handle h;                     /* the parser (its offset when the root value ends) */
+  size_t len;                        /* the input's length */
+  int finishing;                     /* in yajl_complete_parse: a value ending now ends at len */
+  size_t end;                        /* where the root value ended (0 until it has) */
   char *key;                         /* the key whose value comes next (kbuf or malloc'd) */
   size_t klen;                       /* its length */
   size_t kcap;                       /* key's capacity */
   char kbuf[128];                    /* key's storage while keys are short */
 } builder_t;
+
+/* The root value is complete: note where, so that only whitespace may follow. yajl refuses other
+ * trailing bytes, but not an unterminated string after a complete value ('{}"k'). A number ends
+ * only at the next byte, so the root number of "1" ends in yajl_complete_parse, at len. */
+static void root_done(builder_t *b) {
+  b->end = b->finishing ? b->len : yajl_get_bytes_consumed(b->h);
+}
 
 /* Takes v (a new reference, or NULL after a failed constructor) into the tree. 0 stops yajl. */
 static int add(builder_t *b, json_t *v) {
@@ -58,6 +72,8 @@ static int add(builder_t *b, json_t *v) {
       return 0;
     }
     b->root = v;
+    if (!json_is_object(v) && !json_is_array(v))
+      root_done(b);
     return 1;
   }
   json_t *top = b->stack[b->depth - 1];
@@ -80,7 +96,8 @@ static int open_container(builder_t *b, json_t *c) {
 
 static int on_close(void *ctx) {
   builder_t *b = ctx;
-  b->depth--;
+  if (--b->depth == 0)
+    root_done(b);
   return 1;
 }
 
@@ -212,19 +229,25 @@ static int doubtful(const char *buf, size_t len) {
 json_t *sj_json_loadb_fast(const char *buf, size_t len, size_t flags) {
   if (!buf || (flags & ~(size_t)FAST_FLAGS) || doubtful(buf, len))
     return NULL;
-  builder_t b = {.flags = flags};
+  builder_t b = {.flags = flags, .len = len};
   b.key = b.kbuf;
   b.kcap = sizeof b.kbuf;
   yajl_handle h = yajl_alloc(&callbacks, NULL, &b);
   if (!h)
     return NULL;
+  b.h = h;
   yajl_status st = yajl_parse(h, (const unsigned char *)buf, len);
-  if (st == yajl_status_ok)
+  if (st == yajl_status_ok) {
+    b.finishing = 1;
     st = yajl_complete_parse(h);
+  }
   yajl_free(h);
   if (b.key != b.kbuf)
     free(b.key);
-  if (st != yajl_status_ok || !b.root || b.depth != 0) {
+  size_t i = b.end;
+  while (st == yajl_status_ok && i < len && strchr(" \t\r\n", buf[i]) && buf[i])
+    i++; /* jansson's whitespace after the value; anything else is its error to report */
+  if (st != yajl_status_ok || !b.root || b.depth != 0 || b.end == 0 || i != len) {
     json_decref(b.root);
     return NULL;
   }
