@@ -6,7 +6,8 @@
  * json_loadb(buf, len, flags, error) answers — the same verdict, the same tree (values, key
  * order), and on a refusal the same json_error_t (text, line, column, position, code), because
  * every refusal is jansson's own. yajl 2.1 only lexes (its SAX callbacks build the jansson tree
- * with jansson's checked constructors, so jansson's UTF-8 rules apply to every string and key);
+ * with jansson's checked constructors, so jansson's UTF-8 rules apply to every string and key
+ * that is not plain ASCII, which is valid UTF-8 under any rule);
  * whenever yajl refuses the input, or the input holds anything on which the two libraries might
  * differ (any backslash-u escape, a duplicate key, a number that is not finite or whose text is
  * not JSON's number grammar, a vertical tab or form feed, nesting deeper than SJ_JSON_FAST_DEPTH,

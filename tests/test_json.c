@@ -428,6 +428,22 @@ START_TEST(test_depth_and_size_agree) {
   agree_all_flags(s, big + 4);
   memcpy(s + 5000, "\":1,\"", 5); /* two long keys */
   agree_all_flags(s, big + 4);
+  for (size_t i = 10; i + 2 < 5000; i += 10) /* escapes: yajl decodes into a growing buffer */
+    memcpy(s + i, "\\n", 2);
+  agree_all_flags(s, big + 4);
+  for (size_t i = 5010; i + 2 < big; i += 10)
+    memcpy(s + i, "\\t", 2);
+  agree_all_flags(s, big + 4);
+  json_t *j = sj_json_loadb_fast(s, big + 4, LOAD_FLAGS); /* the fast path's, heap and all */
+  ck_assert(j && json_object_size(j) == 2);
+  json_decref(j);
+  s[5004] = '['; /* {"<key>":1,"[..." is no longer JSON; then a long string with escapes alone */
+  agree_all_flags(s, big + 4);
+  s[5003] = '"';
+  agree_all_flags(s + 5003, big - 5003 + 1);
+  j = sj_json_loadb_fast(s + 5003, big - 5003 + 1, LOAD_FLAGS);
+  ck_assert(j && json_string_length(j) > 150000);
+  json_decref(j);
   free(s);
   sj_buf_t b = {0};
   sj_buf_printf(&b, "[");
