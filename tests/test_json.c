@@ -544,6 +544,13 @@ START_TEST(test_fast_path_answers_records) {
   for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
     ck_assert_msg(!sj_json_loadb_fast(slow[i], strlen(slow[i]), LOAD_FLAGS), "fast path took %s",
                   slow[i]);
+  j = sj_json_loadb("{\"a\":[1]}", 9, LOAD_FLAGS, NULL); /* error may be NULL, both paths */
+  ck_assert(j && json_object_size(j) == 1);
+  json_decref(j);
+  ck_assert(!sj_json_loadb("{\"a\":[1}", 8, LOAD_FLAGS, NULL));
+  j = sj_json_loadb("\"\\u00e9\"", 8, LOAD_FLAGS, NULL);
+  ck_assert(j && !strcmp(json_string_value(j), "\xc3\xa9"));
+  json_decref(j);
   ck_assert(!sj_json_loadb_fast("1", 1, 0));                                  /* not DECODE_ANY */
   ck_assert(!sj_json_loadb_fast("[]", 2, JSON_ALLOW_NUL));                    /* not implemented */
   ck_assert(!sj_json_loadb_fast("9223372036854775808", 19, JSON_DECODE_ANY)); /* too big */
