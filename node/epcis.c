@@ -8,6 +8,7 @@
 
 #include "common/common.h"
 #include "node/epc.h"
+#include "node/json.h"
 #include "node/record_int.h"
 
 #include <ctype.h>
@@ -745,7 +746,7 @@ int sj_epcis_split(const uint8_t *body, size_t n, size_t max_events, sj_epcis_do
   while (b > a && is_ws(body[b - 1]))
     b--;
   json_error_t je;
-  json_t *root = json_loadb((const char *)body + a, b - a, LOAD_FLAGS, &je);
+  json_t *root = sj_json_loadb((const char *)body + a, b - a, LOAD_FLAGS, &je);
   if (!root) {
     sj_rec_errors_add(errs, 0, "",
                       json_error_code(&je) == json_error_duplicate_key ? "JSON_DUPLICATE_KEY"

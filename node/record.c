@@ -8,6 +8,7 @@
 
 #include "node/credit.h"
 #include "node/epcis.h"
+#include "node/json.h"
 #include "node/record_int.h"
 
 #include <errno.h>
@@ -862,7 +863,7 @@ static int parse_json_body(req_t *q, const uint8_t *body, size_t n) {
     return SJ_EFORMAT;
   }
   json_error_t je;
-  json_t *root = json_loadb((const char *)p, n, LOAD_FLAGS, &je);
+  json_t *root = sj_json_loadb((const char *)p, n, LOAD_FLAGS, &je);
   if (!root) {
     json_fail(q, 0, 0, &je);
     return SJ_EFORMAT;
@@ -908,7 +909,7 @@ static int each_line(req_t *q, const uint8_t *body, size_t n, line_fn fn, size_t
 
 static int ndjson_line(req_t *q, const uint8_t *p, size_t n, size_t index, size_t line) {
   json_error_t je;
-  json_t *rec = json_loadb((const char *)p, n, LOAD_FLAGS, &je);
+  json_t *rec = sj_json_loadb((const char *)p, n, LOAD_FLAGS, &je);
   if (!rec) {
     json_fail(q, index, line, &je);
     q->invalid = 1;
