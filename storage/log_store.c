@@ -168,6 +168,7 @@ static store_region_t *region_new(uint32_t code) {
 }
 
 static void region_free(store_region_t *r) {
+  store_batch_destroy(r->spare);
   store_cache_free(r);
   store_memidx_free(&r->memidx);
   pthread_rwlock_destroy(&r->lock);
