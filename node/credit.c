@@ -342,22 +342,19 @@ static json_t *opt_object(cctx_t *c, json_t *obj, const char *base, const char *
 static const char *get_str(cctx_t *c, json_t *obj, const char *base, const char *name,
                            int required) {
   json_t *v = json_object_get(obj, name);
-  char f[128];
+  if (v && json_is_string(v) && json_string_value(v)[0])
+    return json_string_value(v);
+  char f[128]; /* the pointer is formatted only for an error: this runs for every record */
   ptr_join(f, sizeof f, base, name);
   if (!v) {
     if (required)
       cerr(c, f, "FIELD_MISSING", "required field \"%s\" is missing", name);
-    return NULL;
-  }
-  if (!json_is_string(v)) {
+  } else if (!json_is_string(v)) {
     cerr(c, f, "FIELD_TYPE", "\"%s\" must be a string", name);
-    return NULL;
-  }
-  if (!json_string_value(v)[0]) {
+  } else {
     cerr(c, f, "FIELD_EMPTY", "\"%s\" must not be empty", name);
-    return NULL;
   }
-  return json_string_value(v);
+  return NULL;
 }
 
 /* An optional date member "YYYY-MM-DD"; 0 in *ms when absent. Returns -1 when reported. */

@@ -27,6 +27,8 @@ typedef struct {
   uint8_t cf;
 } index_row_t;
 
+#define BATCH_SPARE_MAX (64u << 20)
+
 struct sj_store_batch {
   sj_store_t *s;
   store_region_t *r;              /* busy flag held by this batch */
@@ -58,23 +60,30 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
     return rv;
   if (!atomic_compare_exchange_strong(&r->busy, &expected, 1))
     return SJ_EBUSY;
-  sj_store_batch_t *b = malloc(sizeof *b);
-  if (b == NULL) {
+  /* The region's previous batch, when it left one: its WriteBatch and buffers keep their
+   * capacity, so a group commit does not grow them again from nothing (realloc and copy of a
+   * few MB per commit; batch_free). Only the holder of busy touches r->spare. */
+  sj_store_batch_t *b = r->spare;
+  r->spare = NULL;
+  if (b != NULL) {
+    rocksdb_writebatch_clear(b->wb);
+    sj_buf_reset(&b->arena);
+    sj_buf_reset(&b->vals);
+  } else if ((b = calloc(1, sizeof *b)) != NULL) {
+    b->wb = rocksdb_writebatch_create();
+    sj_buf_init(&b->arena);
+    sj_buf_init(&b->vals);
+  } else {
     atomic_store(&r->busy, 0);
     return -ENOMEM;
   }
   b->s = s;
   b->r = r;
-  b->wb = rocksdb_writebatch_create();
   b->added = 0;
   b->force_bulk = 0;
   b->loaded = b->dirty = 0;
-  b->pend = NULL;
-  b->npend = b->cappend = 0;
-  sj_buf_init(&b->arena);
-  sj_buf_init(&b->vals);
-  b->rows = NULL;
-  b->nrows = b->caprows = 0;
+  b->npend = 0;
+  b->nrows = 0;
   /* Only this batch can change the region until it ends, so the copy stays current. */
   pthread_rwlock_rdlock(&r->lock);
   b->f = r->frontier;
@@ -84,14 +93,28 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
   return 0;
 }
 
-static void batch_free(sj_store_batch_t *b) {
-  atomic_store(&b->r->busy, 0);
+void store_batch_destroy(sj_store_batch_t *b) {
+  if (b == NULL)
+    return;
   rocksdb_writebatch_destroy(b->wb);
   free(b->pend);
   sj_buf_deinit(&b->arena);
   sj_buf_deinit(&b->vals);
   free(b->rows);
   free(b);
+}
+
+/* Ends the batch: kept as the region's spare for the next one unless it grew past
+ * BATCH_SPARE_MAX (a rare huge batch does not pin its memory), then the region is free. */
+static void batch_free(sj_store_batch_t *b) {
+  store_region_t *r = b->r;
+  size_t wn = 0;
+  rocksdb_writebatch_data(b->wb, &wn);
+  if (wn + b->arena.cap + b->vals.cap + b->caprows * sizeof *b->rows <= BATCH_SPARE_MAX)
+    r->spare = b;
+  else
+    store_batch_destroy(b);
+  atomic_store(&r->busy, 0);
 }
 
 void sj_store_batch_abort(sj_store_batch_t *b) {

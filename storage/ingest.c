@@ -96,6 +96,40 @@ int store_rows_ingest(sj_store_t *s, uint32_t region, const store_row_t *v, size
   return rv;
 }
 
+/* Table files of the index families above the last level: each is a separate sorted run a
+ * lookup may have to seek in (ingested files go to the lowest level they overlap nothing in). */
+static uint64_t index_upper_files(sj_store_t *s) {
+  uint64_t n = 0;
+  char prop[64];
+  for (int cf = CF_SUBJECTS; cf <= CF_TRACE; cf++)
+    for (int level = 0; level < STORE_LEVELS - 1; level++) {
+      snprintf(prop, sizeof prop, "rocksdb.num-files-at-level%d", level); /* not an int property */
+      char *v = rocksdb_property_value_cf(s->db, s->cf[cf], prop);
+      if (v != NULL)
+        n += strtoull(v, NULL, 10);
+      rocksdb_free(v);
+    }
+  return n;
+}
+
+int sj_store_compact_index(sj_store_t *s, uint64_t *upper_before, uint64_t *upper_after) {
+  if (upper_before != NULL)
+    *upper_before = index_upper_files(s);
+  rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+  /* Not exclusive: RocksDB's own compactions (and ingestion) go on beside it. */
+  rocksdb_compactoptions_set_exclusive_manual_compaction(co, 0);
+  for (int cf = CF_SUBJECTS; cf <= CF_TRACE; cf++)
+    rocksdb_compact_range_cf_opt(s->db, s->cf[cf], co, NULL, 0, NULL, 0);
+  rocksdb_compactoptions_destroy(co);
+  if (upper_after != NULL)
+    *upper_after = index_upper_files(s);
+  return 0;
+}
+
+void sj_store_cancel_compaction(sj_store_t *s) {
+  rocksdb_disable_manual_compaction(s->db);
+}
+
 /* The directory the table files are built in, emptied of what a crash left behind. */
 int store_ingest_dir_open(sj_store_t *s, const char *dir) {
   char path[4096];

@@ -82,16 +82,30 @@ static void set_table(rocksdb_options_t *cf, rocksdb_cache_t *cache, int bloom, 
   rocksdb_block_based_options_destroy(t);
 }
 
+/* L0 uncompressed, LZ4 below it. An L0 file lives only until the next L0 -> L1 compaction,
+ * which reads all of it back: compressing it at flush costs one LZ4 compression and one
+ * decompression per byte for nothing, on the path that acknowledges appends (flushes compete
+ * with the writer for the CPU). Ingested files (the index families) take the bottommost
+ * setting, never this one. */
+static void set_upper_compression(rocksdb_options_t *o) {
+  int levels[STORE_LEVELS] = {rocksdb_no_compression};
+  for (size_t i = 1; i < STORE_LEVELS; i++)
+    levels[i] = rocksdb_lz4_compression;
+  rocksdb_options_set_compression_per_level(o, levels, STORE_LEVELS);
+}
+
 static rocksdb_options_t *cf_options(int cf, rocksdb_cache_t *cache) {
   rocksdb_options_t *o = rocksdb_options_create();
+  rocksdb_options_set_num_levels(o, STORE_LEVELS);
   rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-  /* Bodies, headers and index keys are text-heavy: LZ4 on the upper levels costs little CPU on
-   * the write path; ZSTD on the bottommost level (most of the data) saves most of the space. */
-  rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+  /* Bodies, headers and index keys are text-heavy: LZ4 below L0 costs little CPU on the write
+   * path; ZSTD on the bottommost level (most of the data) saves most of the space. */
+  set_upper_compression(o);
   rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
   switch (cf) {
   case CF_TREE:
     /* SHA-256 outputs do not compress: skip the CPU. */
+    rocksdb_options_set_compression_per_level(o, NULL, 0);
     rocksdb_options_set_compression(o, rocksdb_no_compression);
     rocksdb_options_set_bottommost_compression(o, rocksdb_no_compression);
     set_table(o, cache, 1, 1);
@@ -154,6 +168,7 @@ static store_region_t *region_new(uint32_t code) {
 }
 
 static void region_free(store_region_t *r) {
+  store_batch_destroy(r->spare);
   store_cache_free(r);
   store_memidx_free(&r->memidx);
   pthread_rwlock_destroy(&r->lock);

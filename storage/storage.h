@@ -207,6 +207,21 @@ int sj_store_meta_put(sj_store_t *s, const char *key, const void *val, size_t n)
  * SJ_ESTORE, SJ_ENOSPACE, -ENOMEM. */
 int sj_store_flush(sj_store_t *s, int compact);
 
+/* Compacts the index families (subjects, trace) into their lowest level, while other threads read,
+ * append and ingest. Index rows reach table files in bulk (index_buffer_rows at a time), each file
+ * spanning the whole key range, so after a bulk load a subject's rows lie in several files (level
+ * 0 and the levels above the last) and a lookup seeks in each of them; compacted, they are one
+ * contiguous range of one file (docs/STORAGE.md). Rows still held in memory are not written. May
+ * take long (reads and writes the families whole). *upper_before and *upper_after (either may be
+ * NULL): table files of the two families above their last level (separate sorted runs) before and
+ * after. Returns 0: RocksDB's C API reports no compaction error, and a failed compaction leaves the
+ * files as they were (the counts then show it). */
+int sj_store_compact_index(sj_store_t *s, uint64_t *upper_before, uint64_t *upper_after);
+
+/* Makes a running sj_store_compact_index return soon (its families left partly compacted, as a
+ * compaction leaves them) and refuses later ones: for a shutdown. Thread-safe. */
+void sj_store_cancel_compaction(sj_store_t *s);
+
 /* Online backup into dir, which must not exist (its parent must): a consistent copy of every
  * committed batch, openable with sj_store_open (restore = start a node on it). Runs while other
  * threads read and write. Errors: SJ_ESTORE (e.g. dir exists), SJ_ENOSPACE. */

@@ -29,6 +29,8 @@
 #define STORE_CACHE_LEVEL TILE_H
 #define STORE_MAX_LEVELS 64u
 
+#define STORE_LEVELS 7 /* RocksDB levels of every family (its default; log_store.c sets it) */
+
 /* Column families, in the order they are opened. CF_DEFAULT exists because RocksDB requires it;
  * nothing is stored there. */
 enum {
@@ -107,6 +109,9 @@ typedef struct {
   uint32_t nbucket;
 } store_memidx_t;
 
+struct sj_store_batch;
+void store_batch_destroy(struct sj_store_batch *b); /* batch.c; NULL is fine */
+
 /* A region's committed state. Created on the first batch for the region (or at open from its
  * head row) and freed only by sj_store_close, so a pointer to it stays valid while the store is
  * open. Every field below lock is guarded by it. */
@@ -120,6 +125,7 @@ typedef struct {
   uint8_t last_leaf[SJ_HASH_LEN];  /* leaf hash of entry size-1, zero when empty */
   store_tile_t tiles[TILE_LEVELS]; /* the last (possibly partial) tile of each tile level */
   store_memidx_t memidx;           /* index rows of entries >= the watermark (row in meta) */
+  struct sj_store_batch *spare;    /* the last batch's buffers, reused; owned; see busy */
   int cache_ok;                    /* 0 after an allocation failure: read levels from RocksDB */
   store_level_t cache[STORE_MAX_LEVELS]; /* only levels >= STORE_CACHE_LEVEL are used */
 } store_region_t;
