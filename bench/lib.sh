@@ -236,9 +236,17 @@ sj_cached_node() {
   size="$(sj_tree_size "http://127.0.0.1:$port")"
   # After a bulk load an operator compacts the index (docs/OPERATIONS.md): a subject's rows are
   # otherwise spread over several table files and every lookup seeks in each.
-  curl -s --http2-prior-knowledge --max-time 1800 -X POST \
-    -H "Authorization: Bearer $(cat "$dir/authority.token")" \
-    "http://127.0.0.1:$port/v1/admin/compact" >"$dir/compact.json" || true
+  local i auth
+  auth="Authorization: Bearer $(cat "$dir/authority.token")"
+  curl -s --http2-prior-knowledge --max-time 10 -X POST -H "$auth" \
+    "http://127.0.0.1:$port/v1/admin/compact" >/dev/null || true
+  for i in $(seq 3600); do # at most 30 minutes
+    curl -s --http2-prior-knowledge --max-time 10 -H "$auth" \
+      "http://127.0.0.1:$port/v1/admin/compact" >"$dir/compact.json" || true
+    python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if not j.get("running", True) and j.get("runs") else 1)' \
+      "$dir/compact.json" 2>/dev/null && break
+    sleep 0.5
+  done
   echo "$n entries: index compacted: $(cat "$dir/compact.json")"
   sj_node_stop "$dir"
   [ "$size" -ge "$n" ] || sj_die "filling the node stopped at $size of $n entries (see $dir/node.log)"

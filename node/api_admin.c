@@ -1,7 +1,8 @@
 /* node/api_admin.c — operations, role authority, each on libuv's thread pool so the loop keeps
  * serving: POST /v1/admin/backup takes an online backup of the store (a RocksDB checkpoint) into
  * the configured backup directory (restore is starting a node on it); POST /v1/admin/compact
- * compacts the index families after a bulk load (docs/OPERATIONS.md). */
+ * starts compacting the index families after a bulk load, GET /v1/admin/compact tells how it
+ * goes (docs/OPERATIONS.md). */
 #include "node/node_int.h"
 
 #include <errno.h>
@@ -94,10 +95,12 @@ static void post_backup(sj_req_t *req, void *arg) {
   }
 }
 
+/* Compaction runs longer than a request may (30 s at 10^7 entries is common): POST starts it and
+ * answers 202; GET reports whether one runs and how the last one ended. One at a time per node
+ * (n->compaction, loop thread only: after_compact copies the job's result in). */
 typedef struct {
   uv_work_t work;
   sj_node_t *n;
-  sj_req_t *req;
   uint64_t upper_before, upper_after, t0;
   int rv;
 } compact_t;
@@ -110,36 +113,69 @@ static void do_compact(uv_work_t *w) {
 static void after_compact(uv_work_t *w, int status) {
   compact_t *c = w->data;
   sj_node_t *n = c->n;
-  if (status || c->rv) {
-    api_problem(n, c->req, R_ADMIN, 500, "Compaction failed", sj_strerror(status ? status : c->rv),
-                NULL);
-  } else {
-    sj_buf_t out = {0};
-    uint64_t ms = (api_now_us() - c->t0) / 1000;
+  n->compaction.running = 0;
+  n->compaction.runs++;
+  n->compaction.rv = status ? status : c->rv;
+  n->compaction.upper_before = c->upper_before;
+  n->compaction.upper_after = c->upper_after;
+  n->compaction.ms = (api_now_us() - c->t0) / 1000;
+  n->compaction.finished_ms = (uint64_t)time(NULL) * 1000;
+  if (n->compaction.rv)
+    SJ_LOG_ERR("admin", "index compaction failed: %s", sj_strerror(n->compaction.rv));
+  else
     SJ_LOG_INFO("admin",
                 "index compacted in %llu ms: table files above the last level %llu -> %llu",
-                (unsigned long long)ms, (unsigned long long)c->upper_before,
+                (unsigned long long)n->compaction.ms, (unsigned long long)c->upper_before,
                 (unsigned long long)c->upper_after);
-    sj_buf_printf(&out,
-                  "{\"region\":\"%s\",\"families\":[\"subjects\",\"trace\"],"
-                  "\"upper_files_before\":%llu,\"upper_files_after\":%llu,\"ms\":%llu}",
-                  n->region_str, (unsigned long long)c->upper_before,
-                  (unsigned long long)c->upper_after, (unsigned long long)ms);
-    api_reply(n, c->req, R_ADMIN, 200, "application/json", &out, c->t0);
-  }
-  sj_req_unref(c->req);
   free(c);
   store_job_done(n);
 }
 
-static void post_compact(sj_req_t *req, void *arg) {
-  sj_node_t *n = arg;
+static int require_authority(sj_node_t *n, sj_req_t *req, const char *what) {
   caller_t who;
   if (api_caller(n, req, R_ADMIN, &who))
-    return;
+    return -1;
   if (who.role != SJ_ROLE_AUTHORITY) {
-    api_problem(n, req, R_ADMIN, who.role ? 403 : 401, "Forbidden",
-                "compaction needs an authority token", NULL);
+    api_problem(n, req, R_ADMIN, who.role ? 403 : 401, "Forbidden", what, NULL);
+    return -1;
+  }
+  return 0;
+}
+
+static void compaction_json(sj_node_t *n, sj_buf_t *out) {
+  sj_buf_printf(out, "{\"region\":\"%s\",\"families\":[\"subjects\",\"trace\"],\"running\":%s",
+                n->region_str, n->compaction.running ? "true" : "false");
+  if (n->compaction.running)
+    sj_buf_printf(out, ",\"started_ms\":%llu", (unsigned long long)n->compaction.started_ms);
+  sj_buf_printf(out, ",\"runs\":%llu", (unsigned long long)n->compaction.runs);
+  if (n->compaction.runs)
+    sj_buf_printf(
+        out,
+        ",\"last\":{\"ok\":%s,\"upper_files_before\":%llu,\"upper_files_after\":%llu,"
+        "\"ms\":%llu,\"finished_ms\":%llu}",
+        n->compaction.rv ? "false" : "true", (unsigned long long)n->compaction.upper_before,
+        (unsigned long long)n->compaction.upper_after, (unsigned long long)n->compaction.ms,
+        (unsigned long long)n->compaction.finished_ms);
+  sj_buf_append_str(out, "}");
+}
+
+static void get_compact(sj_req_t *req, void *arg) {
+  sj_node_t *n = arg;
+  if (require_authority(n, req, "compaction needs an authority token"))
+    return;
+  sj_buf_t out = {0};
+  compaction_json(n, &out);
+  api_reply(n, req, R_ADMIN, 200, "application/json", &out, api_now_us());
+}
+
+static void post_compact(sj_req_t *req, void *arg) {
+  sj_node_t *n = arg;
+  if (require_authority(n, req, "compaction needs an authority token"))
+    return;
+  sj_buf_t out = {0};
+  if (n->compaction.running) { /* the one running does what a second would */
+    compaction_json(n, &out);
+    api_reply(n, req, R_ADMIN, 202, "application/json", &out, api_now_us());
     return;
   }
   compact_t *c = calloc(1, sizeof *c);
@@ -148,21 +184,23 @@ static void post_compact(sj_req_t *req, void *arg) {
     return;
   }
   c->n = n;
-  c->req = req;
   c->t0 = api_now_us();
   c->work.data = c;
-  sj_req_ref(req);
   int rv = uv_queue_work(n->loop, &c->work, do_compact, after_compact);
-  if (rv == 0)
-    n->store_jobs++;
   if (rv) {
-    sj_req_unref(req);
     free(c);
     api_problem(n, req, R_ADMIN, 503, "Service Unavailable", uv_strerror(rv), NULL);
+    return;
   }
+  n->store_jobs++;
+  n->compaction.running = 1;
+  n->compaction.started_ms = (uint64_t)time(NULL) * 1000;
+  compaction_json(n, &out);
+  api_reply(n, req, R_ADMIN, 202, "application/json", &out, api_now_us());
 }
 
 void api_register_admin(sj_node_t *n) {
   sj_server_route(n->server, "POST", "/v1/admin/backup", NULL, post_backup, n);
   sj_server_route(n->server, "POST", "/v1/admin/compact", NULL, post_compact, n);
+  sj_server_route(n->server, "GET", "/v1/admin/compact", NULL, get_compact, n);
 }

@@ -85,7 +85,11 @@ struct sj_node {
   void (*close_done)(void *);
   void *close_arg;
   int closing;
-  int store_jobs;     /* backups and compactions running on the thread pool (node/api_admin.c) */
+  int store_jobs; /* backups and compactions running on the thread pool (node/api_admin.c) */
+  struct {        /* the index compaction (node/api_admin.c); loop thread only */
+    int running, rv;
+    uint64_t runs, started_ms, upper_before, upper_after, ms, finished_ms;
+  } compaction;
   int close_deferred; /* the servers closed while store_jobs > 0: the last job finishes closing */
 };
 

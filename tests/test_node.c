@@ -605,8 +605,9 @@ START_TEST(online_backup_restores) {
 }
 END_TEST
 
-/* Compacting the index (after a bulk load) needs an authority token, reports the families'
- * files above their last level, leaves none, and lookups answer as before; appends go on. */
+/* Compacting the index (after a bulk load) needs an authority token, runs in the background
+ * (202, then GET tells how it went), leaves no table file above the last level, and lookups
+ * answer as before; appends go on. */
 START_TEST(compact_index_answers_alike) {
   sj_buf_t b = {0}, before = {0};
   for (int i = 0; i < 5; i++)
@@ -614,14 +615,35 @@ START_TEST(compact_index_answers_alike) {
   ck_assert_int_eq(get("/v1/subjects/" USCC1 "?limit=3", NULL, &before), 200);
   ck_assert_int_eq(fetch("POST", "/v1/admin/compact", NULL, NULL, NULL, 0, NULL, &b), 401);
   ck_assert_int_eq(fetch("POST", "/v1/admin/compact", SUBMIT_TOKEN, NULL, NULL, 0, NULL, &b), 403);
-  ck_assert_int_eq(fetch("POST", "/v1/admin/compact", AUTH_TOKEN, NULL, NULL, 0, NULL, &b), 200);
+  ck_assert_int_eq(fetch("GET", "/v1/admin/compact", SUBMIT_TOKEN, NULL, NULL, 0, NULL, &b), 403);
+  ck_assert_int_eq(fetch("GET", "/v1/admin/compact", AUTH_TOKEN, NULL, NULL, 0, NULL, &b), 200);
   json_t *j = parse(&b);
+  ck_assert(json_is_false(json_object_get(j, "running")));
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "runs")), 0);
+  ck_assert_ptr_null(json_object_get(j, "last"));
+  json_decref(j);
+  ck_assert_int_eq(fetch("POST", "/v1/admin/compact", AUTH_TOKEN, NULL, NULL, 0, NULL, &b), 202);
+  j = parse(&b);
   ck_assert_str_eq(json_string_value(json_object_get(j, "region")), "310000");
   ck_assert_uint_eq(json_array_size(json_object_get(j, "families")), 2);
-  ck_assert(json_is_integer(json_object_get(j, "upper_files_before")));
-  ck_assert_int_eq(json_integer_value(json_object_get(j, "upper_files_after")), 0);
-  ck_assert(json_is_integer(json_object_get(j, "ms")));
   json_decref(j);
+  json_t *last = NULL;
+  for (int i = 0; i < 300 && !last; i++) { /* at most 30 s */
+    ck_assert_int_eq(fetch("GET", "/v1/admin/compact", AUTH_TOKEN, NULL, NULL, 0, NULL, &b), 200);
+    j = parse(&b);
+    if (json_is_false(json_object_get(j, "running")) &&
+        json_integer_value(json_object_get(j, "runs")) == 1)
+      last = json_incref(json_object_get(j, "last"));
+    json_decref(j);
+    if (!last)
+      sj_test_sleep_ms(100);
+  }
+  ck_assert_ptr_nonnull(last);
+  ck_assert(json_is_true(json_object_get(last, "ok")));
+  ck_assert(json_is_integer(json_object_get(last, "upper_files_before")));
+  ck_assert_int_eq(json_integer_value(json_object_get(last, "upper_files_after")), 0);
+  ck_assert(json_is_integer(json_object_get(last, "ms")));
+  json_decref(last);
   ck_assert_int_eq(get("/v1/subjects/" USCC1 "?limit=3", NULL, &b), 200);
   ck_assert_uint_eq(b.n, before.n);
   ck_assert_mem_eq(b.p, before.p, b.n);
