@@ -84,11 +84,15 @@ void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h)
 /* The subject's index rows, with the copy of the entry each row carries (docs/STORAGE.md §1), as
  * long as they fit COPY_BUDGET: those entries need no read of their own. */
 typedef struct {
-  sj_entry_ref_t *v;
-  size_t *off;   /* copy of v[i] (header, then body) at copies.p + off[i]; SIZE_MAX: none */
-  size_t *hn;    /* its header length */
-  size_t *bn;    /* its body length */
-  int *has_body; /* the copy holds the body */
+  sj_entry_ref_t ref;
+  size_t off;   /* its copy (header, then body) at copies.p + off; SIZE_MAX: none */
+  size_t hn;    /* the copy's header length */
+  size_t bn;    /* its body length */
+  int has_body; /* the copy holds the body */
+} ref_t;
+
+typedef struct {
+  ref_t *v;
   size_t n, cap, max;
   int truncated;
   sj_buf_t copies;
@@ -96,10 +100,6 @@ typedef struct {
 
 static void refs_free(refs_t *r) {
   free(r->v);
-  free(r->off);
-  free(r->hn);
-  free(r->bn);
-  free(r->has_body);
   sj_buf_deinit(&r->copies);
 }
 
@@ -113,34 +113,20 @@ static int collect_ref(void *ctx, uint32_t region, uint64_t seq, uint64_t time_m
   }
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 32;
-    sj_entry_ref_t *v = realloc(r->v, cap * sizeof *v);
-    if (v)
-      r->v = v;
-    size_t *off = realloc(r->off, cap * sizeof *off);
-    if (off)
-      r->off = off;
-    size_t *hn = realloc(r->hn, cap * sizeof *hn);
-    if (hn)
-      r->hn = hn;
-    size_t *bn = realloc(r->bn, cap * sizeof *bn);
-    if (bn)
-      r->bn = bn;
-    int *hb = realloc(r->has_body, cap * sizeof *hb);
-    if (hb)
-      r->has_body = hb;
-    if (!v || !off || !hn || !bn || !hb)
+    ref_t *v = realloc(r->v, cap * sizeof *v);
+    if (!v)
       return -ENOMEM;
+    r->v = v;
     r->cap = cap;
   }
-  size_t i = r->n++;
-  r->v[i] = (sj_entry_ref_t){region, seq};
-  r->off[i] = SIZE_MAX;
+  ref_t *x = &r->v[r->n++];
+  *x = (ref_t){.ref = {region, seq}, .off = SIZE_MAX};
   if (e && e->hn + e->bn <= COPY_BUDGET - r->copies.n &&
       sj_buf_reserve(&r->copies, e->hn + e->bn) == 0) {
-    r->off[i] = r->copies.n;
-    r->hn[i] = e->hn;
-    r->bn[i] = e->bn;
-    r->has_body[i] = e->has_body;
+    x->off = r->copies.n;
+    x->hn = e->hn;
+    x->bn = e->bn;
+    x->has_body = e->has_body;
     sj_buf_append(&r->copies, e->header, e->hn);
     sj_buf_append(&r->copies, e->body, e->bn);
   }
@@ -169,15 +155,16 @@ void api_subject_free(api_subject_t *s) {
 static int load_one(sj_node_t *n, api_subject_t *S, size_t i, const refs_t *r) {
   static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
   sj_entry_header_t h;
-  uint32_t region = r->v[i].region;
-  uint64_t seq = r->v[i].seq;
+  const ref_t *x = &r->v[i];
+  uint32_t region = x->ref.region;
+  uint64_t seq = x->ref.seq;
   int rv;
-  if (r->off[i] != SIZE_MAX) {
-    const uint8_t *p = r->copies.p + r->off[i];
-    S->has_body[i] = r->has_body[i];
-    rv = sj_buf_append(&S->hdr[i], p, r->hn[i]);
-    if (rv == 0 && r->has_body[i])
-      rv = sj_buf_append(&S->body[i], p + r->hn[i], r->bn[i]);
+  if (x->off != SIZE_MAX) {
+    const uint8_t *p = r->copies.p + x->off;
+    S->has_body[i] = x->has_body;
+    rv = sj_buf_append(&S->hdr[i], p, x->hn);
+    if (rv == 0 && x->has_body)
+      rv = sj_buf_append(&S->body[i], p + x->hn, x->bn);
   } else {
     rv = sj_store_get_entry(n->store, region, seq, &S->hdr[i], &S->body[i], &S->has_body[i]);
   }
@@ -203,7 +190,8 @@ int api_subject_load(sj_node_t *n, const uint8_t *key, size_t keylen, size_t cap
                      api_subject_t *out) {
   refs_t refs = {.max = cap};
   api_subject_t S = {0};
-  int rv = sj_store_scan_entries(n->store, SJ_INDEX_SUBJECTS, key, keylen, NULL, collect_ref, &refs);
+  int rv =
+      sj_store_scan_entries(n->store, SJ_INDEX_SUBJECTS, key, keylen, NULL, collect_ref, &refs);
   if (rv < 0)
     goto done;
   rv = 0;
