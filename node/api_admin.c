@@ -56,16 +56,22 @@ static void after_backup(uv_work_t *w, int status) {
   store_job_done(n);
 }
 
+/* 0 when the caller holds an authority token; otherwise answers 401/403 and returns -1. */
+static int require_authority(sj_node_t *n, sj_req_t *req, const char *what) {
+  caller_t who;
+  if (api_caller(n, req, R_ADMIN, &who))
+    return -1;
+  if (who.role != SJ_ROLE_AUTHORITY) {
+    api_problem(n, req, R_ADMIN, who.role ? 403 : 401, "Forbidden", what, NULL);
+    return -1;
+  }
+  return 0;
+}
+
 static void post_backup(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
-  caller_t c;
-  if (api_caller(n, req, R_ADMIN, &c))
+  if (require_authority(n, req, "backups need an authority token"))
     return;
-  if (c.role != SJ_ROLE_AUTHORITY) {
-    api_problem(n, req, R_ADMIN, c.role ? 403 : 401, "Forbidden", "backups need an authority token",
-                NULL);
-    return;
-  }
   backup_t *b = calloc(1, sizeof *b);
   if (!b) {
     api_problem(n, req, R_ADMIN, 503, "Service Unavailable", "out of memory", NULL);
@@ -86,13 +92,13 @@ static void post_backup(sj_req_t *req, void *arg) {
   sj_store_head(n->store, n->cfg.region, &b->size, NULL, NULL);
   sj_req_ref(req);
   int rv = uv_queue_work(n->loop, &b->work, do_backup, after_backup);
-  if (rv == 0)
-    n->store_jobs++;
   if (rv) {
     sj_req_unref(req);
     free(b);
     api_problem(n, req, R_ADMIN, 503, "Service Unavailable", uv_strerror(rv), NULL);
+    return;
   }
+  n->store_jobs++;
 }
 
 /* Compaction runs longer than a request may (30 s at 10^7 entries is common): POST starts it and
@@ -131,16 +137,6 @@ static void after_compact(uv_work_t *w, int status) {
   store_job_done(n);
 }
 
-static int require_authority(sj_node_t *n, sj_req_t *req, const char *what) {
-  caller_t who;
-  if (api_caller(n, req, R_ADMIN, &who))
-    return -1;
-  if (who.role != SJ_ROLE_AUTHORITY) {
-    api_problem(n, req, R_ADMIN, who.role ? 403 : 401, "Forbidden", what, NULL);
-    return -1;
-  }
-  return 0;
-}
 
 static void compaction_json(sj_node_t *n, sj_buf_t *out) {
   sj_buf_printf(out, "{\"region\":\"%s\",\"families\":[\"subjects\",\"trace\"],\"running\":%s",

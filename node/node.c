@@ -113,10 +113,8 @@ static int load_hmac_key(sj_node_t *n) {
         return SJ_EINVAL;
       }
       close(fd);
-      SJ_LOG_WARN("node",
-                  "no hmac-key configured: created %s; person lookups will not match "
-                  "other regions' unless they share it",
-                  p);
+      SJ_LOG_WARN("node", "no hmac-key configured: created %s; person lookups will not match "
+                          "other regions' unless they share it", p);
     }
   }
   int rv = read_secret(p, hex, sizeof hex);
@@ -226,8 +224,8 @@ static int start_api(sj_node_t *n) {
   int rv = sj_server_new(n->loop, &so, &n->server);
   if (rv)
     return rv;
-  if (n->cfg.public_rate &&
-      (rv = sj_addr_limiter_new((double)n->cfg.public_rate, &n->public_limit)) != 0)
+  if (n->cfg.public_rate && (rv = sj_addr_limiter_new((double)n->cfg.public_rate,
+                                                      &n->public_limit)) != 0)
     return rv;
   if (n->public_limit)
     sj_server_set_gate(n->server, tokens_public_gate, n);
@@ -252,8 +250,7 @@ static int open_store(sj_node_t *n) {
   return rv;
 }
 
-/* The trail of non-public reads, <data-dir>/audit.log, flushed every 200 ms (docs/DISCLOSURE.md).
- */
+/* The trail of non-public reads, <data-dir>/audit.log, flushed every 200 ms (docs/DISCLOSURE.md). */
 static int open_audit(sj_node_t *n) {
   char path[600];
   snprintf(path, sizeof path, "%.580s/audit.log", n->cfg.data_dir);
@@ -298,8 +295,7 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   rv = rv ? rv : sj_cache_new(cfg->cache_entries, cache_bytes, &n->cache);
   rv = rv ? rv : open_store(n);
   rv = rv ? rv : open_audit(n);
-  rv =
-      rv ? rv : sj_writer_start(loop, n->store, cfg->region, n->signer, cfg->max_group, &n->writer);
+  rv = rv ? rv : sj_writer_start(loop, n->store, cfg->region, n->signer, cfg->max_group, &n->writer);
   if (rv) {
     free_node(n);
     return rv;
@@ -321,8 +317,8 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   sj_store_head(n->store, cfg->region, &size, NULL, NULL);
   SJ_LOG_INFO("node", "region %s (%s) listening on %s%s%s, log size %llu, %zu tokens",
               n->region_str, sj_signer_name(n->signer), cfg->listen,
-              cfg->tls_listen[0] ? " and https://" : "", cfg->tls_listen, (unsigned long long)size,
-              sj_tokens_count(n->tokens));
+              cfg->tls_listen[0] ? " and https://" : "", cfg->tls_listen,
+              (unsigned long long)size, sj_tokens_count(n->tokens));
   *out = n;
   return 0;
 }

@@ -20,28 +20,13 @@
 
 /* Routes, for metrics labels. */
 enum {
-  R_RECORDS_POST,
-  R_RECORD_GET,
-  R_SUBJECT,
-  R_TRACE,
-  R_CHECKPOINT,
-  R_INCLUSION,
-  R_CONSISTENCY,
-  R_ENTRIES,
-  R_KEYS,
-  R_HEALTHZ,
-  R_METRICS,
-  R_OPENAPI,
-  R_REPORT,
-  R_AUDIT, /* api_credit.c */
-  R_JOURNEY,
-  R_EPCIS_CAPTURE,
-  R_EPCIS_EVENTS, /* api_trace.c */
-  R_STATUS,
-  R_ALERTS,
-  R_COSIGNATURES, /* replication */
-  R_ADMIN,        /* api_admin.c */
-  R_WEB,          /* api_web.c: pages and assets */
+  R_RECORDS_POST, R_RECORD_GET, R_SUBJECT, R_TRACE, R_CHECKPOINT, R_INCLUSION, R_CONSISTENCY,
+  R_ENTRIES, R_KEYS, R_HEALTHZ, R_METRICS, R_OPENAPI,
+  R_REPORT, R_AUDIT,                          /* api_credit.c */
+  R_JOURNEY, R_EPCIS_CAPTURE, R_EPCIS_EVENTS, /* api_trace.c */
+  R_STATUS, R_ALERTS, R_COSIGNATURES,         /* replication */
+  R_ADMIN,                                    /* api_admin.c */
+  R_WEB,                                      /* api_web.c: pages and assets */
   R_COUNT
 };
 
@@ -59,11 +44,11 @@ typedef struct repl repl_t;             /* node/replicate.c */
 struct sj_node {
   uv_loop_t *loop;
   sj_config_t cfg;
-  char region_str[8]; /* "310000" */
+  char region_str[8];    /* "310000" */
   sj_store_t *store;
-  sj_signer_t *signer;      /* the region's key: signs checkpoints */
+  sj_signer_t *signer;   /* the region's key: signs checkpoints */
   sj_signer_t *next_signer; /* during a key rotation: the next key, co-signing checkpoints */
-  sj_buf_t vkey;            /* its verifier key text */
+  sj_buf_t vkey;         /* its verifier key text */
   sj_writer_t *writer;
   sj_server_t *server;     /* cleartext h2 (listen); the registration target of api_register_* */
   sj_server_t *tls_server; /* HTTPS (tls-listen), same routes; NULL when not configured */
@@ -73,24 +58,24 @@ struct sj_node {
   sj_tokens_t *tokens;
   sj_addr_limiter_t *public_limit; /* the public's per-address rate limit; NULL when off */
   sj_metrics_t *metrics;
-  sj_cache_t *cache; /* public lookup responses (node/cache.c) */
-  sj_audit_t *audit; /* the trail of non-public reads (node/audit.c); NULL if it failed */
+  sj_cache_t *cache;     /* public lookup responses (node/cache.c) */
+  sj_audit_t *audit;     /* the trail of non-public reads (node/audit.c); NULL if it failed */
   int route_ids[R_COUNT];
   uint8_t hmac_key[SJ_REC_HMAC_KEY_LEN];
   idem_slot_t *inflight[IDEM_BUCKETS];
-  uint64_t posts_inflight;   /* POST /v1/records waiting for the writer */
+  uint64_t posts_inflight; /* POST /v1/records waiting for the writer */
   follow_sub_t *follow_subs; /* open follow streams (node/follow.c) */
   repl_t *repl;              /* followers of the other regions (node/replicate.c) */
   uint64_t cosigned[33];     /* [k]: newest size of our checkpoints carrying >= k cosignatures */
   void (*close_done)(void *);
   void *close_arg;
   int closing;
-  int store_jobs; /* backups and compactions running on the thread pool (node/api_admin.c) */
-  struct {        /* the index compaction (node/api_admin.c); loop thread only */
+  int store_jobs;     /* backups and compactions running on the thread pool (node/api_admin.c) */
+  int close_deferred; /* the servers closed while store_jobs > 0: the last job finishes closing */
+  struct {            /* the index compaction (node/api_admin.c); loop thread only */
     int running, rv;
     uint64_t runs, started_ms, upper_before, upper_after, ms, finished_ms;
   } compaction;
-  int close_deferred; /* the servers closed while store_jobs > 0: the last job finishes closing */
 };
 
 /* The last part of sj_node_close, once the servers are closed and no store job runs. */
@@ -99,11 +84,11 @@ void node_close_finish(sj_node_t *n);
 /* Who is asking. */
 typedef struct {
   sj_role_t role;
-  const sj_token_t *tok;    /* NULL for the public */
+  const sj_token_t *tok; /* NULL for the public */
   uint8_t subject_key_type; /* SJ_ROLE_SUBJECT: its index key */
   uint8_t subject_key[SJ_HASH_LEN];
   size_t subject_key_len;
-  const char *purpose;  /* the X-Purpose header (for the audit trail), or NULL; request-owned */
+  const char *purpose; /* the X-Purpose header (for the audit trail), or NULL; request-owned */
   uint64_t *changes_ms; /* or NULL: lowered by api_disclose_record and api_public_prime to the
                            earliest wall-clock instant (ms) at which what they disclosed may change
                            with time alone (node/disclosure.c); for the response cache */
@@ -217,8 +202,8 @@ int api_cosigned_size(sj_node_t *n, uint64_t k, uint64_t *size);
 /* ---- Submissions (node/api_write.c): POST /v1/records and POST /v1/epcis/capture ------------- */
 
 /* 0 when the caller may append (role submit); otherwise answers 401/403 and returns -1. */
-int api_require_submit(sj_node_t *n, sj_req_t *req, const caller_t *c, int route, const char *doing,
-                       const char *verb);
+int api_require_submit(sj_node_t *n, sj_req_t *req, const caller_t *c, int route,
+                       const char *doing, const char *verb);
 
 /* What an endpoint that appends records supplies to api_submit_records. Static; borrowed. */
 typedef struct api_submit_ops {
@@ -264,12 +249,10 @@ void api_register_credit(sj_node_t *n); /* node/api_credit.c */
 void api_register_trace(sj_node_t *n);  /* node/api_trace.c */
 uint64_t api_now_us(void);
 
-/* ---- Node glue (node/api_credit.c). Loop thread. ----------------------------------------------
- */
+/* ---- Node glue (node/api_credit.c). Loop thread. ---------------------------------------------- */
 
 /* Queues one audit row in n->audit: the caller c (its X-Purpose included) read entry h (about
- * the subject its first subject key names). Entries without a subject key (trace events) are not
- * audited. */
+ * the subject its first subject key names). Entries without a subject key (trace events) are not audited. */
 void api_audit_read(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h);
 
 /* Every entry a node holds about one subject, decoded and folded (node/api_credit.c). */

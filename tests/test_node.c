@@ -1,7 +1,6 @@
 /* tests/test_node.c — the region node as a real process on loopback, spoken to over HTTP/2:
  * round trips, validation errors, all-or-nothing batches, idempotent retries, proofs that verify
- * offline, restarts (clean and kill -9), concurrent submitters, access control, lookups, the CLI.
- */
+ * offline, restarts (clean and kill -9), concurrent submitters, access control, lookups, the CLI. */
 #include "tests/support.h"
 
 #include "node/credit.h"
@@ -29,12 +28,11 @@
 #define USCC2 "91320500MA1X00009R"
 
 static char g_dir[512];
-static const char *g_min_free = "0";   /* --min-free-mb for the node (the full-disk test sets it) */
+static const char *g_min_free = "0"; /* --min-free-mb for the node (the full-disk test sets it) */
 static const char *g_token_rate = "0"; /* --token-rate (the rate-limit test sets it) */
 static sj_test_node_t g_node;
 
-/* ---- fixture: a node process -------------------------------------------------------------------
- */
+/* ---- fixture: a node process ------------------------------------------------------------------- */
 
 static int fetch(const char *method, const char *path, const char *token, const char *ctype,
                  const char *body, size_t blen, const char *idem, sj_buf_t *out) {
@@ -74,8 +72,7 @@ static void teardown(void) {
   sj_test_rmtree(g_dir);
 }
 
-/* ---- helpers ------------------------------------------------------------------------------------
- */
+/* ---- helpers ------------------------------------------------------------------------------------ */
 
 static json_t *parse(const sj_buf_t *b) {
   return sj_test_json(b->p, b->n);
@@ -83,11 +80,10 @@ static json_t *parse(const sj_buf_t *b) {
 
 static const char *credit(const char *uscc, const char *type, const char *name) {
   static _Thread_local char buf[512]; /* submitter threads call this concurrently */
-  snprintf(
-      buf, sizeof buf,
-      "{\"kind\":\"credit\",\"type\":\"%s\",\"subject\":{\"type\":\"enterprise\",\"id\":\"%s\","
-      "\"name\":\"%s\"},\"disclosure\":\"public\"}",
-      type, uscc, name);
+  snprintf(buf, sizeof buf,
+           "{\"kind\":\"credit\",\"type\":\"%s\",\"subject\":{\"type\":\"enterprise\",\"id\":\"%s\","
+           "\"name\":\"%s\"},\"disclosure\":\"public\"}",
+           type, uscc, name);
   return buf;
 }
 
@@ -114,8 +110,7 @@ static size_t b64_path(json_t *arr, uint8_t path[][SJ_HASH_LEN]) {
   return n;
 }
 
-/* ---- tests --------------------------------------------------------------------------------------
- */
+/* ---- tests -------------------------------------------------------------------------------------- */
 
 START_TEST(round_trip_keeps_the_exact_bytes) {
   sj_buf_t b = {0};
@@ -213,13 +208,12 @@ END_TEST
 START_TEST(access_control_and_media_types) {
   sj_buf_t b = {0};
   const char *rec = credit(USCC1, "penalty", "x");
-  ck_assert_int_eq(
-      fetch("POST", "/v1/records", NULL, "application/json", rec, strlen(rec), NULL, &b), 401);
-  ck_assert_int_eq(
-      fetch("POST", "/v1/records", "wrong", "application/json", rec, strlen(rec), NULL, &b), 401);
-  ck_assert_int_eq(
-      fetch("POST", "/v1/records", AUTH_TOKEN, "application/json", rec, strlen(rec), NULL, &b),
-      403);
+  ck_assert_int_eq(fetch("POST", "/v1/records", NULL, "application/json", rec, strlen(rec), NULL, &b),
+                   401);
+  ck_assert_int_eq(fetch("POST", "/v1/records", "wrong", "application/json", rec, strlen(rec), NULL,
+                         &b), 401);
+  ck_assert_int_eq(fetch("POST", "/v1/records", AUTH_TOKEN, "application/json", rec, strlen(rec),
+                         NULL, &b), 403);
   ck_assert_int_eq(post(rec, "text/plain", NULL, &b), 415);
   ck_assert_int_eq(post("{\"kind\":\"credit\",\"kind\":\"trace\"}", NULL, NULL, &b), 400);
   ck_assert_int_eq(post("not json", NULL, NULL, &b), 400);
@@ -284,11 +278,11 @@ START_TEST(proofs_from_the_api_verify) {
     ck_assert_int_eq(get(url, NULL, &b), 200);
     json_t *p = parse(&b);
     size_t len = b64_path(json_object_get(p, "audit_path"), path);
-    ck_assert_int_eq(
-        sj_merkle_verify_inclusion(lh, i, cp.size, (const uint8_t(*)[32])path, len, cp.root), 0);
+    ck_assert_int_eq(sj_merkle_verify_inclusion(lh, i, cp.size, (const uint8_t(*)[32])path, len,
+                                                cp.root), 0);
     lh[0] ^= 1;
-    ck_assert_int_ne(
-        sj_merkle_verify_inclusion(lh, i, cp.size, (const uint8_t(*)[32])path, len, cp.root), 0);
+    ck_assert_int_ne(sj_merkle_verify_inclusion(lh, i, cp.size, (const uint8_t(*)[32])path, len,
+                                                cp.root), 0);
     json_decref(p);
   }
   /* Consistency from every earlier size to now. The old roots come from the store's proofs of
@@ -308,8 +302,8 @@ START_TEST(proofs_from_the_api_verify) {
   ck_assert_int_eq(sj_base64_decode(s, strlen(s), lh0, 32, &n), 0);
   json_decref(r);
   /* The tree of size 1 has the first leaf hash as root. */
-  ck_assert_int_eq(
-      sj_merkle_verify_consistency(1, cp.size, lh0, cp.root, (const uint8_t(*)[32])path, len), 0);
+  ck_assert_int_eq(sj_merkle_verify_consistency(1, cp.size, lh0, cp.root,
+                                                (const uint8_t(*)[32])path, len), 0);
   ck_assert_int_eq(get("/v1/logs/310000/proof/inclusion?index=5&size=0", NULL, &b), 400);
   ck_assert_int_eq(get("/v1/logs/310000/proof/inclusion?index=x&size=3", NULL, &b), 400);
   ck_assert_int_eq(get("/v1/logs/320000/checkpoint", NULL, &b), 404);
@@ -396,8 +390,7 @@ END_TEST
 START_TEST(subject_lookup_newest_first_with_cursor) {
   sj_buf_t b = {0};
   for (int i = 0; i < 5; i++)
-    ck_assert_int_eq(post(credit(USCC1, i % 2 ? "rating" : "penalty", "subj"), NULL, NULL, &b),
-                     201);
+    ck_assert_int_eq(post(credit(USCC1, i % 2 ? "rating" : "penalty", "subj"), NULL, NULL, &b), 201);
   ck_assert_int_eq(post(credit(USCC2, "penalty", "other"), NULL, NULL, &b), 201);
   ck_assert_int_eq(get("/v1/subjects/" USCC1 "?limit=3", NULL, &b), 200);
   json_t *j = parse(&b);
@@ -430,8 +423,8 @@ START_TEST(trace_codes_match_in_urn_and_digital_link_form) {
       "\"epcList\":[\"https://id.gs1.org/01/09506000134352/21/PIG001\"],"
       "\"bizStep\":\"commissioning\"}}";
   ck_assert_int_eq(post(ev, NULL, NULL, &b), 201);
-  ck_assert_int_eq(
-      get("/v1/trace/https:%2F%2Fid.gs1.org%2F01%2F09506000134352%2F21%2FPIG001", NULL, &b), 200);
+  ck_assert_int_eq(get("/v1/trace/https:%2F%2Fid.gs1.org%2F01%2F09506000134352%2F21%2FPIG001", NULL,
+                       &b), 200);
   json_t *j = parse(&b);
   ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), 1);
   char urn[160];
@@ -475,8 +468,7 @@ START_TEST(operational_endpoints) {
   ck_assert_ptr_nonnull(strstr((char *)b.p, g_node.vkey));
   ck_assert_int_eq(get("/metrics", NULL, &b), 200);
   ck_assert_ptr_nonnull(strstr((char *)b.p, "sanjiao_appends_total 1"));
-  ck_assert_ptr_nonnull(strstr(
-      (char *)b.p, "sanjiao_http_requests_total{route=\"POST /v1/records\",status=\"201\"} 1"));
+  ck_assert_ptr_nonnull(strstr((char *)b.p, "sanjiao_http_requests_total{route=\"POST /v1/records\",status=\"201\"} 1"));
   ck_assert_int_eq(get("/openapi.json", NULL, &b), 200);
   json_t *j = parse(&b);
   ck_assert(json_is_object(json_object_get(json_object_get(j, "paths"), "/v1/records")));
@@ -681,8 +673,7 @@ START_TEST(a_full_disk_answers_507_and_recovers) {
   sj_buf_t b = {0};
   char cmd[2200];
   sj_test_node_stop(&g_node, SIGTERM);
-  snprintf(cmd, sizeof cmd,
-           "rm -rf '%s/data' && mkdir '%s/data' && mount -t tmpfs -o size=48m tmpfs '%s/data'",
+  snprintf(cmd, sizeof cmd, "rm -rf '%s/data' && mkdir '%s/data' && mount -t tmpfs -o size=48m tmpfs '%s/data'",
            g_dir, g_dir, g_dir);
   if (system(cmd) != 0) {
     ck_assert_msg(geteuid() != 0, "root could not mount a tmpfs for the full-disk test");
@@ -695,8 +686,7 @@ START_TEST(a_full_disk_answers_507_and_recovers) {
   /* Leave about 10 MB: under the node's 16 MB reserve. */
   snprintf(cmd, sizeof cmd,
            "avail=$(df --output=avail -k '%s/data' | tail -1); "
-           "fallocate -l $(( (avail - 10240) * 1024 )) '%s/data/filler'",
-           g_dir, g_dir);
+           "fallocate -l $(( (avail - 10240) * 1024 )) '%s/data/filler'", g_dir, g_dir);
   ck_assert_int_eq(system(cmd), 0);
   ck_assert_int_eq(post(credit(USCC1, "penalty", "no room"), NULL, NULL, &b), 507);
   json_t *j = parse(&b);
@@ -713,12 +703,10 @@ END_TEST
 
 START_TEST(sighup_reloads_tokens) {
   sj_buf_t b = {0};
-  const char *rec =
-      "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"enterprise\","
-      "\"id\":\"91310115MA1K00007Q\",\"name\":\"hup\"},\"disclosure\":\"public\"}";
-  ck_assert_int_eq(
-      fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec, strlen(rec), NULL, &b),
-      401);
+  const char *rec = "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"enterprise\","
+                    "\"id\":\"91310115MA1K00007Q\",\"name\":\"hup\"},\"disclosure\":\"public\"}";
+  ck_assert_int_eq(fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec,
+                         strlen(rec), NULL, &b), 401);
   sj_test_node_add_token(&g_node, "submit", "sjt_new_token", NULL, "test");
   kill(g_node.pid, SIGHUP);
   int st = 0;
@@ -736,9 +724,8 @@ START_TEST(sighup_reloads_tokens) {
   fclose(f);
   kill(g_node.pid, SIGHUP);
   sj_test_sleep_ms(200);
-  ck_assert_int_eq(
-      fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec, strlen(rec), NULL, &b),
-      201);
+  ck_assert_int_eq(fetch("POST", "/v1/records", "sjt_new_token", "application/json", rec,
+                         strlen(rec), NULL, &b), 201);
   sj_buf_deinit(&b);
 }
 END_TEST
@@ -758,9 +745,9 @@ START_TEST(tokens_are_rate_limited) {
   ck_assert_int_ge(ok, 10);
   ck_assert_int_gt(limited, 0);
   ck_assert_int_eq(get("/v1/subjects/" USCC1, SUBMIT_TOKEN, &b), 200); /* its own bucket */
-  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200); /* the public is not a token */
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);         /* the public is not a token */
   sj_test_sleep_ms(1000);
-  ck_assert_int_eq(get("/v1/subjects/" USCC1, AUTH_TOKEN, &b), 200); /* refilled */
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, AUTH_TOKEN, &b), 200);   /* refilled */
   sj_buf_deinit(&b);
 }
 END_TEST
@@ -801,8 +788,8 @@ START_TEST(the_public_is_rate_limited_per_address) {
            "--http2-prior-knowledge --max-time 10 '%s' || exit 1; echo; done 2>&1",
            url);
   char *out = sj_test_popen(cmd, &st);
-  ck_assert_msg(st == 0 && strstr(out, "HTTP/2 429") && strstr(out, "retry-after: "), "curl: %s",
-                out);
+  ck_assert_msg(st == 0 && strstr(out, "HTTP/2 429") && strstr(out, "retry-after: "),
+                "curl: %s", out);
   free(out);
   snprintf(cmd, sizeof cmd,
            "curl -s -o /dev/null -w '%%{http_code}' --http2-prior-knowledge --max-time 10 "
@@ -880,8 +867,7 @@ START_TEST(world_readable_secrets_are_refused_at_start) {
 }
 END_TEST
 
-/* ---- big submissions: parsed off the loop, committed in arrival order -------------------------
- */
+/* ---- big submissions: parsed off the loop, committed in arrival order ------------------------- */
 
 #define BIG_RECORDS 50000 /* ~11 MB of NDJSON: under the 16 MiB body limit, seconds to parse */
 
@@ -921,8 +907,8 @@ typedef struct {
 
 static void *big_poster(void *arg) {
   big_post_t *bp = arg;
-  sj_test_req_t r = {
-      "POST", "/v1/records", SUBMIT_TOKEN, "application/x-ndjson", NULL, NULL, bp->body, 0, 120000};
+  sj_test_req_t r = {"POST", "/v1/records", SUBMIT_TOKEN, "application/x-ndjson", NULL, NULL,
+                     bp->body, 0, 120000};
   bp->status = sj_test_fetch(g_node.url, &r, &bp->out);
   __atomic_store_n(&bp->done, 1, __ATOMIC_SEQ_CST);
   return NULL;
@@ -1017,8 +1003,7 @@ START_TEST(submissions_are_committed_in_arrival_order) {
 }
 END_TEST
 
-/* ---- the facts row of the node's own entries ---------------------------------------------------
- */
+/* ---- the facts row of the node's own entries --------------------------------------------------- */
 
 typedef struct {
   size_t checked, with_facts;
@@ -1033,8 +1018,8 @@ static int check_facts(void *ctx, size_t i, const sj_store_entry_t *e) {
   ck_assert_int_eq(sj_entry_decode(e->header, e->hn, &h, keys, SJ_ENTRY_MAX_KEYS), 0);
   size_t n = sj_credit_annotate(NULL, &h, e->has_body ? e->body : NULL, e->bn, want, sizeof want);
   ck_assert_msg(n == e->facts_n && memcmp(want, e->facts, n) == 0,
-                "entry %zu: the stored facts (%zu B) are not what the store's hook makes (%zu B)",
-                i, e->facts_n, n);
+                "entry %zu: the stored facts (%zu B) are not what the store's hook makes (%zu B)", i,
+                e->facts_n, n);
   fc->checked++;
   fc->with_facts += n > 0;
   return 0;
@@ -1307,9 +1292,8 @@ static void post_commits(void *arg) {
       sj_buf_printf(&b, "%s\n", credit(k % 2 ? USCC1 : USCC2, "penalty", name));
     }
     sj_buf_t out = {0};
-    sj_test_req_t r = {"POST", "/v1/records", SUBMIT_TOKEN,      "application/x-ndjson",
-                       NULL,   NULL,          (const char *)b.p, b.n,
-                       60000};
+    sj_test_req_t r = {"POST", "/v1/records", SUBMIT_TOKEN, "application/x-ndjson", NULL, NULL,
+                       (const char *)b.p, b.n, 60000};
     pc->failed += sj_test_fetch(g_node.url, &r, &out) != 201;
     sj_buf_deinit(&out);
     sj_buf_deinit(&b);
