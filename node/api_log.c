@@ -274,6 +274,14 @@ static void get_metrics(sj_req_t *req, void *arg) {
                 (unsigned long long)cs.hits, (unsigned long long)cs.misses,
                 (unsigned long long)cs.invalidations, (unsigned long long)cs.evictions,
                 (unsigned long long)cs.entries, (unsigned long long)cs.bytes);
+  size_t bc_usage = 0, bc_cap = 0;
+  sj_store_block_cache_usage(n->store, &bc_usage, &bc_cap);
+  sj_buf_printf(&b,
+                "# TYPE sanjiao_block_cache_bytes gauge\nsanjiao_block_cache_bytes %zu\n"
+                "# TYPE sanjiao_block_cache_capacity_bytes gauge\n"
+                "sanjiao_block_cache_capacity_bytes %zu\n"
+                "# TYPE sanjiao_block_cache_warming gauge\nsanjiao_block_cache_warming %d\n",
+                bc_usage, bc_cap, n->warm.running);
   sj_server_stats_t st;
   sj_server_stats(n->server, &st);
   sj_buf_printf(&b, "# TYPE sanjiao_connections_open gauge\nsanjiao_connections_open %llu\n"

@@ -2,6 +2,7 @@
 #include "node/config.h"
 
 #include "common/common.h"
+#include "storage/storage.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@ const char sj_config_usage[] =
     "                    [--token-rate REQ_PER_S] [--public-rate REQ_PER_S]\n"
     "                    [--max-conns-per-addr N] [--tls-listen HOST:PORT --tls-cert FILE\n"
     "                    --tls-key FILE [--tls-ca FILE] [--tls-require-client-cert 1]]\n"
-    "                    [--block-cache-mb N] [--max-body BYTES] [--max-group N]\n"
+    "                    [--block-cache-mb N] [--block-cache-warm FAMILIES] [--mmap-reads 0|1]\n"
+    "                    [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--cache-mb N]\n"
     "                    [--cache-ttl S] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
@@ -58,6 +60,41 @@ static int parse_size(const char *v, size_t *out) {
   if (errno || end == v || *end || v[0] == '-')
     return SJ_EINVAL;
   *out = (size_t)x;
+  return 0;
+}
+
+/* "none", "all", or a comma-separated list of subjects, trace, tree, facts, entries. */
+static int parse_families(const char *v, unsigned *out) {
+  static const struct {
+    const char *name;
+    unsigned flag;
+  } fams[] = {{"subjects", SJ_WARM_SUBJECTS},
+              {"trace", SJ_WARM_TRACE},
+              {"tree", SJ_WARM_TREE},
+              {"facts", SJ_WARM_FACTS},
+              {"entries", SJ_WARM_ENTRIES}};
+  unsigned m = 0;
+  if (!strcmp(v, "none")) {
+    *out = 0;
+    return 0;
+  }
+  if (!strcmp(v, "all")) {
+    *out = SJ_WARM_SUBJECTS | SJ_WARM_TRACE | SJ_WARM_TREE | SJ_WARM_FACTS | SJ_WARM_ENTRIES;
+    return 0;
+  }
+  for (const char *p = v;;) {
+    size_t n = strcspn(p, ","), i;
+    for (i = 0; i < sizeof fams / sizeof fams[0]; i++)
+      if (strlen(fams[i].name) == n && !memcmp(p, fams[i].name, n))
+        break;
+    if (i == sizeof fams / sizeof fams[0])
+      return SJ_EINVAL;
+    m |= fams[i].flag;
+    if (p[n] == 0)
+      break;
+    p += n + 1;
+  }
+  *out = m;
   return 0;
 }
 
@@ -106,6 +143,16 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return copy(c->debug, sizeof c->debug, v);
   if (!strcmp(k, "block-cache-mb") || !strcmp(k, "block_cache_mb"))
     return parse_size(v, &c->block_cache_mb);
+  if (!strcmp(k, "block-cache-warm") || !strcmp(k, "block_cache_warm"))
+    return parse_families(v, &c->block_cache_warm);
+  if (!strcmp(k, "mmap-reads") || !strcmp(k, "mmap_reads")) {
+    size_t b = 0;
+    int rv = parse_size(v, &b);
+    if (rv == 0 && b > 1)
+      rv = SJ_EINVAL;
+    c->mmap_reads = (int)b;
+    return rv;
+  }
   if (!strcmp(k, "max-body") || !strcmp(k, "max_body"))
     return parse_size(v, &c->max_body);
   if (!strcmp(k, "max-group") || !strcmp(k, "max_group"))

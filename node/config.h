@@ -36,6 +36,9 @@ typedef struct {
   char log_level[16];      /* --log-level err|warn|info|debug, default info */
   char debug[128];         /* --debug SUBSYSTEMS */
   size_t block_cache_mb;   /* default 256 */
+  unsigned block_cache_warm; /* SJ_WARM_* (storage.h): families read through the block cache at
+                               start (docs/CONFIG.md); default 0, none */
+  int mmap_reads;            /* 1: RocksDB reads table files through memory maps; default 0 */
   size_t max_body;         /* POST /v1/records body limit, default 16 MiB */
   size_t max_group;        /* records per group commit, default 20000 */
   size_t max_conns;        /* default 4096 */

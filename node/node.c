@@ -242,6 +242,7 @@ static int open_store(sj_node_t *n) {
   sj_store_opts_t so;
   sj_store_opts_default(&so);
   so.block_cache_mb = n->cfg.block_cache_mb;
+  so.mmap_reads = n->cfg.mmap_reads;
   so.annotate = sj_credit_annotate; /* per-entry disclosure facts (node/disclosure.c reads them) */
   int rv = sj_store_open(n->cfg.data_dir, &so, &n->store);
   if (rv)
@@ -308,6 +309,8 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   if (rv == 0)
     rv = start_api(n);
   if (rv == 0)
+    rv = api_warm_start(n);
+  if (rv == 0)
     rv = repl_start(n);
   if (rv) {
     sj_node_close(n, NULL, NULL);
@@ -352,9 +355,10 @@ void node_close_finish(sj_node_t *n) {
 static void on_server_closed(void *arg) {
   sj_node_t *n = arg;
   if (n->store_jobs > 0) {
-    SJ_LOG_INFO("node", "waiting for %d store job(s) (backup, compaction) to finish",
+    SJ_LOG_INFO("node", "waiting for %d store job(s) (backup, compaction, warm-up) to finish",
                 n->store_jobs);
     sj_store_cancel_compaction(n->store);
+    atomic_store(&n->warm.stop, 1);
     n->close_deferred = 1;
     return;
   }

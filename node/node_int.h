@@ -76,6 +76,11 @@ struct sj_node {
     int running, rv;
     uint64_t runs, started_ms, upper_before, upper_after, ms, finished_ms;
   } compaction;
+  struct {           /* the block cache warm-up at start (cfg.block_cache_warm; api_admin.c) */
+    atomic_int stop; /* set when the node closes: the scan returns soon */
+    int running;     /* loop thread only, as the rest */
+    uint64_t bytes, ms;
+  } warm;
 };
 
 /* The last part of sj_node_close, once the servers are closed and no store job runs. */
@@ -241,6 +246,9 @@ void api_submit_records(sj_node_t *n, sj_req_t *req, const caller_t *c, const ap
 void api_cache_invalidate_header(sj_node_t *n, const sj_entry_header_t *h);
 
 void api_register_admin(sj_node_t *n); /* node/api_admin.c */
+/* Starts reading cfg.block_cache_warm's families through the block cache on the thread pool (a
+ * store job: the node closes after it; closing stops it early). 0 when nothing is to be warmed. */
+int api_warm_start(sj_node_t *n);      /* node/api_admin.c */
 void api_register_web(sj_node_t *n);   /* node/api_web.c */
 void api_register_write(sj_node_t *n);
 void api_register_read(sj_node_t *n);

@@ -39,6 +39,7 @@ int store_corrupt(const char *what) {
 
 void sj_store_opts_default(sj_store_opts_t *o) {
   o->block_cache_mb = 256;
+  o->mmap_reads = 0;
   o->create_if_missing = 1;
   o->index_buffer_rows = 65536;
   o->annotate = NULL;
@@ -55,6 +56,7 @@ static rocksdb_options_t *db_options(const sj_store_opts_t *o) {
   rocksdb_options_set_max_total_wal_size(d, 256u << 20);
   rocksdb_options_set_bytes_per_sync(d, 1u << 20);
   rocksdb_options_set_keep_log_file_num(d, 4);
+  rocksdb_options_set_allow_mmap_reads(d, (unsigned char)(o->mmap_reads != 0));
   return d;
 }
 

@@ -17,6 +17,7 @@
 #include "common/common.h"
 #include "crypto/crypto.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,8 @@ typedef size_t (*sj_store_annotate_fn)(void *ctx, const sj_entry_header_t *h, co
 
 typedef struct {
   size_t block_cache_mb;         /* shared LRU block cache; default 256 */
+  int mmap_reads;                /* 1: table files are read through memory maps (RocksDB's
+                                    allow_mmap_reads) rather than pread; default 0 */
   int create_if_missing;         /* default 1 */
   size_t index_buffer_rows;      /* index rows a region holds in memory before writing them to the
                                     index families in one sorted bulk; default 65536 (see
@@ -221,6 +224,33 @@ int sj_store_compact_index(sj_store_t *s, uint64_t *upper_before, uint64_t *uppe
 /* Makes a running sj_store_compact_index return soon (its families left partly compacted, as a
  * compaction leaves them) and refuses later ones: for a shutdown. Thread-safe. */
 void sj_store_cancel_compaction(sj_store_t *s);
+
+/* Families sj_store_warm_cache reads, in this order: what subject lookups, trace lookups and
+ * proofs read first, then what entry reads and disclosure facts read. */
+#define SJ_WARM_SUBJECTS 0x01u /* the subjects index (subject lookups and reports) */
+#define SJ_WARM_TRACE 0x02u    /* the trace index (trace lookups, journeys) */
+#define SJ_WARM_TREE 0x04u     /* the Merkle tree's subtrees (proofs) */
+#define SJ_WARM_FACTS 0x08u    /* per-entry facts */
+#define SJ_WARM_ENTRIES 0x10u  /* the entries themselves (GET /v1/logs/.../entries) */
+
+typedef struct {
+  uint64_t bytes_read;    /* keys and values read (uncompressed), over every family */
+  unsigned families_done; /* SJ_WARM_* of the families read to their end */
+  int cache_full;         /* the block cache was full when it returned */
+  int stopped;            /* *stop was set when it returned */
+} sj_store_warm_stats_t;
+
+/* Reads the given families (SJ_WARM_*) whole through the block cache, so that later reads of them
+ * find their blocks there: for a node whose block cache (opts.block_cache_mb) is sized to what it
+ * serves, started with a cold cache. Stops early, returning 0, when *stop (may be NULL) becomes
+ * nonzero, or once the block cache is full (reading on would only evict what it read first).
+ * Runs beside readers and writers; may take long (seconds per GB). *st (may be NULL) receives what
+ * it did. Errors: SJ_ESTORE (a table file could not be read). */
+int sj_store_warm_cache(sj_store_t *s, unsigned families, const atomic_int *stop,
+                        sj_store_warm_stats_t *st);
+
+/* The block cache's usage and capacity in bytes (either may be NULL). Thread-safe. */
+void sj_store_block_cache_usage(sj_store_t *s, size_t *usage, size_t *capacity);
 
 /* Online backup into dir, which must not exist (its parent must): a consistent copy of every
  * committed batch, openable with sj_store_open (restore = start a node on it). Runs while other

@@ -867,6 +867,53 @@ START_TEST(world_readable_secrets_are_refused_at_start) {
 }
 END_TEST
 
+/* A node started with --block-cache-warm reads those families through its block cache at start
+ * (the /metrics gauge sanjiao_block_cache_warming says when it is done), answers as before,
+ * also with table files read through memory maps (--mmap-reads 1), and refuses a family it does
+ * not know. */
+START_TEST(block_cache_warm_at_start_answers_alike) {
+  sj_buf_t b = {0}, before = {0}, proof = {0};
+  for (int i = 0; i < 30; i++)
+    ck_assert_int_eq(post(credit(i % 3 ? USCC1 : USCC2, "penalty", "warm"), NULL, NULL, &b), 201);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1 "?limit=5", NULL, &before), 200);
+  ck_assert_int_eq(get("/v1/logs/310000/proof/inclusion?index=7&size=30", NULL, &proof), 200);
+  sj_test_node_stop(&g_node, SIGTERM);
+  node_refuses_to_start("--block-cache-warm subjects,bogus",
+                        "invalid value for --block-cache-warm");
+  node_refuses_to_start("--mmap-reads 2", "invalid value for --mmap-reads");
+  const char *args[] = {"--min-free-mb",
+                        "0",
+                        "--block-cache-warm",
+                        "subjects,trace,tree",
+                        "--block-cache-mb",
+                        "64",
+                        "--mmap-reads",
+                        "1",
+                        NULL};
+  sj_test_node_start(&g_node, args);
+  int warming = 1;
+  for (int i = 0; i < 300 && warming; i++) { /* at most 30 s */
+    warming = (int)sj_test_node_metric(&g_node, "sanjiao_block_cache_warming");
+    if (warming)
+      sj_test_sleep_ms(100);
+  }
+  ck_assert_int_eq(warming, 0);
+  ck_assert_uint_eq(sj_test_node_metric(&g_node, "sanjiao_block_cache_capacity_bytes"), 64u << 20);
+  ck_assert_uint_gt(sj_test_node_metric(&g_node, "sanjiao_block_cache_bytes"), 0);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1 "?limit=5", NULL, &b), 200);
+  ck_assert_uint_eq(b.n, before.n);
+  ck_assert_mem_eq(b.p, before.p, b.n);
+  ck_assert_int_eq(get("/v1/logs/310000/proof/inclusion?index=7&size=30", NULL, &b), 200);
+  ck_assert_uint_eq(b.n, proof.n);
+  ck_assert_mem_eq(b.p, proof.p, b.n);
+  ck_assert_int_eq(post(credit(USCC1, "penalty", "after warm-up"), NULL, NULL, &b), 201);
+  ck_assert_uint_eq(tree_size(), 31);
+  sj_buf_deinit(&b);
+  sj_buf_deinit(&before);
+  sj_buf_deinit(&proof);
+}
+END_TEST
+
 /* ---- big submissions: parsed off the loop, committed in arrival order ------------------------- */
 
 #define BIG_RECORDS 50000 /* ~11 MB of NDJSON: under the 16 MiB body limit, seconds to parse */
@@ -1366,6 +1413,7 @@ static Suite *node_suite(void) {
       {"rate_limit", tokens_are_rate_limited},
       {"public_rate_limit", the_public_is_rate_limited_per_address},
       {"secret_modes", world_readable_secrets_are_refused_at_start},
+      {"block_cache_warm", block_cache_warm_at_start_answers_alike},
       {"big_bad_indexes", a_big_submission_reports_the_bad_indexes},
       {"parse_off_loop", lookups_are_answered_while_a_big_submission_is_parsed},
       {"arrival_order", submissions_are_committed_in_arrival_order},

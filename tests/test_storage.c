@@ -802,6 +802,68 @@ START_TEST(index_compaction_keeps_every_row) {
 }
 END_TEST
 
+static sj_store_t *open_cache_mb(int *calls, size_t mb) {
+  sj_store_t *s = NULL;
+  sj_store_opts_t o;
+  sj_store_opts_default(&o);
+  o.block_cache_mb = mb;
+  o.index_buffer_rows = idx_rows;
+  o.annotate = test_annotate;
+  o.annotate_ctx = calls;
+  ck_assert_int_eq(sj_store_open(dir, &o, &s), 0);
+  return s;
+}
+
+/* Warming reads the families asked for through the block cache (after a restart, where it starts
+ * empty), leaves every read as it was, returns at once when told to stop, and stops by itself
+ * once the cache is full. */
+START_TEST(warm_cache_reads_families_into_the_block_cache) {
+  chain_t c;
+  int calls = 0;
+  atomic_int stop;
+  sj_store_warm_stats_t st;
+  size_t u0, u1, cap;
+  chain_init(&c, SH, 4000);
+  sj_store_t *s = open_cache_mb(&calls, 8);
+  for (int i = 0; i < 4; i++)
+    append_mixed(s, &c, 1000);
+  ck_assert_int_eq(sj_store_flush(s, 1), 0); /* everything in table files */
+  sj_store_close(s);
+
+  s = open_cache_mb(&calls, 64);
+  sj_store_block_cache_usage(s, &u0, &cap);
+  ck_assert_uint_eq(cap, 64u << 20);
+  atomic_init(&stop, 1); /* a node closing as it starts: nothing is read */
+  ck_assert_int_eq(sj_store_warm_cache(s, SJ_WARM_SUBJECTS | SJ_WARM_TREE, &stop, &st), 0);
+  ck_assert_int_eq(st.stopped, 1);
+  ck_assert_uint_eq(st.families_done, 0);
+  ck_assert_uint_eq(st.bytes_read, 0);
+  atomic_store(&stop, 0);
+  ck_assert_int_eq(sj_store_warm_cache(s, SJ_WARM_SUBJECTS | SJ_WARM_TREE, &stop, &st), 0);
+  ck_assert_uint_eq(st.families_done, SJ_WARM_SUBJECTS | SJ_WARM_TREE);
+  ck_assert_int_eq(st.stopped, 0);
+  ck_assert_int_eq(st.cache_full, 0);
+  ck_assert_uint_gt(st.bytes_read, 0);
+  sj_store_block_cache_usage(s, &u1, NULL);
+  ck_assert_uint_ge(u1, u0 + st.bytes_read / 2); /* the blocks hold (about) what was read */
+  ck_assert_int_eq(sj_store_warm_cache(s, 0, NULL, NULL), 0); /* nothing asked: nothing done */
+  check_copies(s, &c, UINT64_MAX);
+  check_entries(s, &c);
+  sj_store_close(s);
+
+  /* A 1 MiB cache holds less than the entries: the scan stops when it is full. */
+  s = open_cache_mb(&calls, 1);
+  ck_assert_int_eq(sj_store_warm_cache(s, SJ_WARM_ENTRIES | SJ_WARM_FACTS, NULL, &st), 0);
+  ck_assert_int_eq(st.cache_full, 1);
+  ck_assert_uint_ne(st.families_done & SJ_WARM_ENTRIES, SJ_WARM_ENTRIES);
+  sj_store_block_cache_usage(s, &u1, &cap);
+  ck_assert_uint_le(u1, cap + (cap >> 2));
+  check_entries(s, &c);
+  sj_store_close(s);
+  chain_free(&c);
+}
+END_TEST
+
 START_TEST(scan_stops_resumes_and_aborts) {
   chain_t c;
   collect_t *got = calloc(1, sizeof *got);
@@ -1297,6 +1359,7 @@ static Suite *storage_suite(void) {
                            entries_and_their_facts_read_many_at_once,
                            index_rows_carry_copies_of_their_entries,
                            index_compaction_keeps_every_row,
+                           warm_cache_reads_families_into_the_block_cache,
                            NULL};
   const TTest *proofs[] = {proofs_verify_at_every_size_to_300, one_entry_per_batch_frontier_matches,
                            NULL};
