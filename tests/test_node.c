@@ -810,24 +810,30 @@ END_TEST
 
 /* Runs sanjiao-node with the fixture's files plus extra flags, its stderr to DIR/start.log; the
  * node must refuse to start (exit 1, within 20 s) and say why (needle in its log). */
-static void node_refuses_to_start(const char *extra, const char *needle) {
+/* Runs the node with extra flags; it must exit with status want (1: refused at start, 2: a bad
+ * flag) having written needle (a grep pattern) to stderr. */
+static void node_exits(int want, const char *extra, const char *needle) {
   char log[600];
   snprintf(log, sizeof log, "%s/start.log", g_dir);
   int st = sj_test_sh("timeout 20 '%s/sanjiao-node' --region 310000 --listen 127.0.0.1:%u "
                       "--data-dir '%s/data' --key '%s/key' --hmac-key '%s/hmac' --tokens "
                       "'%s/tokens' %s 2>'%s'",
                       getenv("SJ_BIN"), g_node.port, g_dir, g_dir, g_dir, g_dir, extra, log);
-  if (st != 1) { /* show why (the directory goes with the fixture) */
+  if (st != want) { /* show why (the directory goes with the fixture) */
     char text[4096] = "";
     FILE *f = fopen(log, "r");
     if (f) {
       text[fread(text, 1, sizeof text - 1, f)] = 0;
       fclose(f);
     }
-    ck_abort_msg("the node's exit status was %d, not 1; its stderr:\n%s", st, text);
+    ck_abort_msg("the node's exit status was %d, not %d; its stderr:\n%s", st, want, text);
   }
   ck_assert_msg(sj_test_sh("grep -q '%s' '%s'", needle, log) == 0,
                 "the node did not say '%s' (see %s)", needle, log);
+}
+
+static void node_refuses_to_start(const char *extra, const char *needle) {
+  node_exits(1, extra, needle);
 }
 
 /* Secrets readable by group or others stop the node at start-up with a clear error: the region
@@ -878,9 +884,8 @@ START_TEST(block_cache_warm_at_start_answers_alike) {
   ck_assert_int_eq(get("/v1/subjects/" USCC1 "?limit=5", NULL, &before), 200);
   ck_assert_int_eq(get("/v1/logs/310000/proof/inclusion?index=7&size=30", NULL, &proof), 200);
   sj_test_node_stop(&g_node, SIGTERM);
-  node_refuses_to_start("--block-cache-warm subjects,bogus",
-                        "invalid value for --block-cache-warm");
-  node_refuses_to_start("--mmap-reads 2", "invalid value for --mmap-reads");
+  node_exits(2, "--block-cache-warm subjects,bogus", "invalid value for --block-cache-warm");
+  node_exits(2, "--mmap-reads 2", "invalid value for --mmap-reads");
   const char *args[] = {"--min-free-mb",
                         "0",
                         "--block-cache-warm",
