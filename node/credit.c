@@ -59,6 +59,8 @@ static struct {
   json_t *disclosure;              /* node/disclosure_rules.json */
   const char *personal[MAX_NAMES]; /* every personal member name and minor flag, sorted */
   size_t npersonal;
+  uint64_t personal_shape[256]; /* bit n of [c]: some name of length n < 64 starts with c */
+  int personal_long;            /* some name is 64 bytes or longer */
   uint32_t digest; /* of both rule files: facts derived under other rules are not used */
   type_rule_t types[MAX_RULES]; /* sorted by name */
   size_t ntypes;
@@ -79,8 +81,15 @@ static void add_names(const json_t *arr) {
   size_t i;
   const json_t *v;
   json_array_foreach(arr, i, v) {
-    if (json_is_string(v) && rules.npersonal < MAX_NAMES)
-      rules.personal[rules.npersonal++] = json_string_value(v);
+    if (json_is_string(v) && rules.npersonal < MAX_NAMES) {
+      const char *name = json_string_value(v);
+      size_t n = strlen(name);
+      rules.personal[rules.npersonal++] = name;
+      if (n < 64)
+        rules.personal_shape[(uint8_t)name[0]] |= 1ull << n;
+      else
+        rules.personal_long = 1;
+    }
   }
 }
 
@@ -209,7 +218,12 @@ static unsigned rule_uint(const json_t *o, const char *k, unsigned def) {
   return json_is_integer(v) && json_integer_value(v) >= 0 ? (unsigned)json_integer_value(v) : def;
 }
 
+/* The shape (first byte, length) rules out most strings without a search: records hold
+ * thousands of strings per personal name. */
 static int is_personal_name(const char *s) {
+  size_t n = strnlen(s, 64);
+  if (n < 64 ? !(rules.personal_shape[(uint8_t)s[0]] >> n & 1) : !rules.personal_long)
+    return 0;
   return bsearch(&s, rules.personal, rules.npersonal, sizeof *rules.personal, cmp_str) != NULL;
 }
 

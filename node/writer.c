@@ -2,8 +2,11 @@
  *
  * The loop thread queues submissions; the writer thread takes everything queued (up to max_group
  * records), builds one batch — headers with consecutive sequence numbers and chain links, tree
- * rows, index rows, the idempotency rows — signs one checkpoint for the resulting tree, commits
- * with one fsync, and posts the finished submissions back to the loop through a uv_async.
+ * rows, index rows, the idempotency rows — signs one checkpoint for the resulting tree, writes
+ * it without waiting for the disk (sj_store_batch_write) and hands it to the sync thread, which
+ * fsyncs, publishes the batch and posts the finished submissions back to the loop through a
+ * uv_async. The writer builds the next group during that fsync; the store makes the next write
+ * wait for the publish, so at most one group is between its write and its answer.
  *
  * A submission with a prepare step enters the queue waiting; prepare threads claim waiting
  * submissions in queue order (prep_next is the first one not yet claimed) and mark each ready or
@@ -28,16 +31,21 @@ struct sj_writer {
   size_t nsigners;
   size_t max_group;
   pthread_t thread;
+  pthread_t sync_thread;
   pthread_t prep_threads[SJ_WRITER_PREPARE_THREADS];
   size_t nprep;             /* prepare threads running */
   pthread_mutex_t lock;
   pthread_cond_t cond;      /* the writer thread waits on it: queued, or the head became ready */
   pthread_cond_t prep_cond; /* prepare threads wait on it: a submission waits for prepare */
+  pthread_cond_t sync_cond; /* the sync thread waits on it: a written group, or sync_stop */
   sj_write_req_t *queue_head, *queue_tail; /* submitted, not yet taken (under lock) */
   sj_write_req_t *prep_next;               /* first queued submission waiting for prepare, or
                                               NULL (under lock) */
   sj_write_req_t *done_head, *done_tail;   /* finished, not yet delivered (under lock) */
+  sj_write_req_t *sync_head, *sync_tail;   /* written groups (heads, linked by group_next)
+                                              waiting for their fsync (under lock) */
   int stopping;                            /* under lock */
+  int sync_stop;                           /* under lock: the writer thread has ended */
   uint64_t last_time_ms;                   /* writer thread only: keeps entry times monotonic */
   sj_writer_stats_t stats;
   sj_buf_t hdr, text, note; /* writer thread only: scratch */
@@ -231,17 +239,16 @@ static size_t group_bytes(const sj_write_req_t *group) {
   return bytes;
 }
 
-static int commit_group(sj_writer_t *w, sj_write_req_t *group) {
+/* Builds the group's batch and writes it (not yet durable nor visible): on success group->batch
+ * holds it and every submission its tree_size. */
+static int write_group(sj_writer_t *w, sj_write_req_t *group) {
   sj_store_batch_t *b = NULL;
   uint64_t size = 0;
-  size_t n = 0;
   if (!space_ok(w, group_bytes(group)))
     return SJ_ENOSPACE;
   int rv = sj_store_batch_begin(w->store, w->region, &b);
-  for (sj_write_req_t *r = group; rv == 0 && r; r = r->next) {
+  for (sj_write_req_t *r = group; rv == 0 && r; r = r->next)
     rv = add_items(w, b, r);
-    n += r->nitems;
-  }
   if (rv == 0)
     rv = sign_checkpoint(w, b, &size);
   if (rv == 0)
@@ -251,13 +258,11 @@ static int commit_group(sj_writer_t *w, sj_write_req_t *group) {
     return rv;
   }
   uint64_t t0 = mono_ns();
-  rv = sj_store_batch_commit(b, 1);
+  rv = sj_store_batch_write(b);
   atomic_fetch_add(&w->stats.commit_ns, mono_ns() - t0);
   if (rv)
     return rv;
-  atomic_fetch_add(&w->stats.commits, 1);
-  atomic_fetch_add(&w->stats.records, n);
-  count_group(w, n);
+  group->batch = b;
   for (sj_write_req_t *r = group; r; r = r->next)
     r->tree_size = size;
   return 0;
@@ -294,11 +299,61 @@ static void *writer_main(void *arg) {
       finish(w, group, 0);
       continue;
     }
-    int rv = commit_group(w, group);
-    if (rv)
+    int rv = write_group(w, group);
+    if (rv) {
       atomic_fetch_add(&w->stats.failures, 1);
-    finish(w, group, rv);
+      finish(w, group, rv);
+      continue;
+    }
+    pthread_mutex_lock(&w->lock);
+    group->group_next = NULL;
+    if (w->sync_tail)
+      w->sync_tail->group_next = group;
+    else
+      w->sync_head = group;
+    w->sync_tail = group;
+    pthread_cond_signal(&w->sync_cond);
+    pthread_mutex_unlock(&w->lock);
   }
+  return NULL;
+}
+
+/* Makes written groups durable (one fsync for all waiting), publishes them in order and hands
+ * them back. A failed fsync fails every group it covered; the store then drops their batches. */
+static void *sync_main(void *arg) {
+  sj_writer_t *w = arg;
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (!w->sync_head && !w->sync_stop)
+      pthread_cond_wait(&w->sync_cond, &w->lock);
+    sj_write_req_t *g = w->sync_head;
+    if (!g) /* the writer ended and everything is synced */
+      break;
+    w->sync_head = w->sync_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    uint64_t t0 = mono_ns();
+    int rv = sj_store_sync(w->store);
+    atomic_fetch_add(&w->stats.commit_ns, mono_ns() - t0);
+    while (g) {
+      sj_write_req_t *next = g->group_next;
+      size_t n = 0;
+      for (sj_write_req_t *r = g; r; r = r->next)
+        n += r->nitems;
+      sj_store_batch_publish(g->batch, rv == 0);
+      g->batch = NULL;
+      if (rv == 0) {
+        atomic_fetch_add(&w->stats.commits, 1);
+        atomic_fetch_add(&w->stats.records, n);
+        count_group(w, n);
+      } else {
+        atomic_fetch_add(&w->stats.failures, 1);
+      }
+      finish(w, g, rv);
+      g = next;
+    }
+    pthread_mutex_lock(&w->lock);
+  }
+  pthread_mutex_unlock(&w->lock);
   return NULL;
 }
 
@@ -330,14 +385,25 @@ int sj_writer_start(uv_loop_t *loop, sj_store_t *store, uint32_t region, const s
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->cond, NULL);
   pthread_cond_init(&w->prep_cond, NULL);
+  pthread_cond_init(&w->sync_cond, NULL);
   int rv = uv_async_init(loop, &w->async, on_async);
   if (rv) {
     free(w);
     return rv;
   }
   w->async.data = w;
+  rv = pthread_create(&w->sync_thread, NULL, sync_main, w);
+  if (rv) {
+    uv_close((uv_handle_t *)&w->async, (uv_close_cb)free); /* async is the first member */
+    return -rv;
+  }
   rv = pthread_create(&w->thread, NULL, writer_main, w);
   if (rv) {
+    pthread_mutex_lock(&w->lock);
+    w->sync_stop = 1;
+    pthread_cond_signal(&w->sync_cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->sync_thread, NULL);
     uv_close((uv_handle_t *)&w->async, (uv_close_cb)free); /* async is the first member */
     return -rv;
   }
@@ -379,6 +445,7 @@ static void on_writer_closed(uv_handle_t *h) {
   pthread_mutex_destroy(&w->lock);
   pthread_cond_destroy(&w->cond);
   pthread_cond_destroy(&w->prep_cond);
+  pthread_cond_destroy(&w->sync_cond);
   free(w);
 }
 
@@ -393,6 +460,11 @@ void sj_writer_stop(sj_writer_t *w) {
   for (size_t i = 0; i < w->nprep; i++) /* they prepare what is queued first */
     pthread_join(w->prep_threads[i], NULL);
   pthread_join(w->thread, NULL);
+  pthread_mutex_lock(&w->lock); /* the writer wrote its last group: sync it, then end */
+  w->sync_stop = 1;
+  pthread_cond_signal(&w->sync_cond);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->sync_thread, NULL);
   on_async(&w->async); /* deliver what finished while stopping */
   sj_buf_deinit(&w->hdr);
   sj_buf_deinit(&w->text);

@@ -1,6 +1,8 @@
 /* node/writer — the region's single writer: a thread that takes every queued submission, appends
  * them to the region's own log as one RocksDB batch with one signed checkpoint and one fsync
- * (group commit), and hands the results back to the libuv loop. The loop never waits on fsync.
+ * (group commit), and hands the results back to the libuv loop. The loop never waits on fsync,
+ * and neither does the writer thread: a sync thread makes each written group durable while the
+ * writer builds the next one, and only then is the group visible and answered.
  * A submission may carry a prepare step (parsing and validating its request): it runs on one of
  * the writer's prepare threads, so that the loop never parses either, and overlaps the commit of
  * the submissions before it.
@@ -62,6 +64,8 @@ struct sj_write_req {
   uint8_t (*leaf_hashes)[SJ_HASH_LEN]; /* caller-provided array of nitems, filled on success */
   /* private */
   sj_write_req_t *next;
+  sj_write_req_t *group_next; /* the next written group waiting for its fsync */
+  sj_store_batch_t *batch;    /* the written batch of the group this submission heads */
   int state; /* under the writer's lock: waiting for prepare, being prepared, ready, refused */
 };
 
@@ -69,7 +73,7 @@ typedef struct {
   atomic_uint_fast64_t commits;      /* group commits done */
   atomic_uint_fast64_t records;      /* records appended */
   atomic_uint_fast64_t failures;     /* group commits that failed */
-  atomic_uint_fast64_t commit_ns;    /* total time in sj_store_batch_commit (fsync included) */
+  atomic_uint_fast64_t commit_ns;    /* total time writing groups and syncing them */
   atomic_uint_fast64_t group_hist[8]; /* group sizes in records: 1, 2-9, 10-99, ... 10^6+, >=10^7 */
 } sj_writer_stats_t;
 

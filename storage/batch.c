@@ -1,7 +1,12 @@
 /* Batches: one region's entries, tree tiles, index rows, checkpoint and meta rows gathered in one
  * RocksDB WriteBatch and written atomically. batch_add validates everything before it touches
  * the WriteBatch or the working frontier, and reserves the memory it needs first, so a refused
- * add leaves the batch exactly as it was. */
+ * add leaves the batch exactly as it was.
+ *
+ * A region has two states: the committed one readers see (size, frontier, last tiles, in-memory
+ * index; under its lock) and the writer's side, which batches build on. They differ only between
+ * sj_store_batch_write and sj_store_batch_publish, while the written batch waits for the fsync
+ * that makes it durable: the next batch is built meanwhile, and its write waits for the publish. */
 #include "storage/storage_int.h"
 
 #include <errno.h>
@@ -29,6 +34,12 @@ typedef struct {
 
 #define BATCH_SPARE_MAX (64u << 20)
 
+/* What publish does with the in-memory index (why rows wait in memory: memindex.c). */
+typedef struct {
+  int clear; /* its rows were ingested: empty it */
+  int hold;  /* add this batch's rows to it */
+} index_plan_t;
+
 struct sj_store_batch {
   sj_store_t *s;
   store_region_t *r;              /* busy flag held by this batch */
@@ -41,6 +52,7 @@ struct sj_store_batch {
   uint8_t last_leaf[SJ_HASH_LEN]; /* leaf hash of entry f.size-1 */
   uint64_t added;                 /* entries added */
   int force_bulk;                 /* write the in-memory index rows even if few (flush) */
+  index_plan_t plan;              /* made at write, carried out at publish */
   pending_node_t *pend;           /* owned; npend of cappend used */
   size_t npend;
   size_t cappend;
@@ -62,9 +74,16 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
     return SJ_EBUSY;
   /* The region's previous batch, when it left one: its WriteBatch and buffers keep their
    * capacity, so a group commit does not grow them again from nothing (realloc and copy of a
-   * few MB per commit; batch_free). Only the holder of busy touches r->spare. */
+   * few MB per commit; batch_release). */
+  pthread_mutex_lock(&r->pub_lock);
   sj_store_batch_t *b = r->spare;
   r->spare = NULL;
+  int dropped = r->dropped && r->unpublished == 0;
+  if (dropped)
+    r->dropped = 0;
+  pthread_mutex_unlock(&r->pub_lock);
+  if (dropped)
+    store_region_writer_reset(r);
   if (b != NULL) {
     rocksdb_writebatch_clear(b->wb);
     sj_buf_reset(&b->arena);
@@ -84,13 +103,30 @@ int sj_store_batch_begin(sj_store_t *s, uint32_t region, sj_store_batch_t **out)
   b->loaded = b->dirty = 0;
   b->npend = 0;
   b->nrows = 0;
-  /* Only this batch can change the region until it ends, so the copy stays current. */
-  pthread_rwlock_rdlock(&r->lock);
-  b->f = r->frontier;
-  memcpy(b->last_leaf, r->last_leaf, SJ_HASH_LEN);
-  pthread_rwlock_unlock(&r->lock);
+  /* The writer's side: only the holder of busy touches it. */
+  b->f = r->wfrontier;
+  memcpy(b->last_leaf, r->wlast_leaf, SJ_HASH_LEN);
   *out = b;
   return 0;
+}
+
+void store_region_writer_reset(store_region_t *r) {
+  pthread_rwlock_rdlock(&r->lock);
+  r->wfrontier = r->frontier;
+  memcpy(r->wlast_leaf, r->last_leaf, SJ_HASH_LEN);
+  memcpy(r->wtiles, r->tiles, sizeof r->wtiles);
+  pthread_rwlock_unlock(&r->lock);
+}
+
+/* After a write: the next batch continues from this one. */
+static void writer_advance(sj_store_batch_t *b) {
+  store_region_t *r = b->r;
+  r->wfrontier = b->f;
+  memcpy(r->wlast_leaf, b->last_leaf, SJ_HASH_LEN);
+  for (unsigned tl = 0; tl < TILE_LEVELS; tl++) {
+    if (b->loaded & (1u << tl))
+      r->wtiles[tl] = b->cur[tl];
+  }
 }
 
 void store_batch_destroy(sj_store_batch_t *b) {
@@ -104,16 +140,25 @@ void store_batch_destroy(sj_store_batch_t *b) {
   free(b);
 }
 
-/* Ends the batch: kept as the region's spare for the next one unless it grew past
- * BATCH_SPARE_MAX (a rare huge batch does not pin its memory), then the region is free. */
-static void batch_free(sj_store_batch_t *b) {
+/* Keeps b as the region's spare for the next batch, unless there is one or b grew past
+ * BATCH_SPARE_MAX (a rare huge batch does not pin its memory). Under pub_lock. */
+static void batch_release(sj_store_batch_t *b) {
   store_region_t *r = b->r;
   size_t wn = 0;
   rocksdb_writebatch_data(b->wb, &wn);
-  if (wn + b->arena.cap + b->vals.cap + b->caprows * sizeof *b->rows <= BATCH_SPARE_MAX)
+  if (r->spare == NULL &&
+      wn + b->arena.cap + b->vals.cap + b->caprows * sizeof *b->rows <= BATCH_SPARE_MAX)
     r->spare = b;
   else
     store_batch_destroy(b);
+}
+
+/* Ends a batch that holds the region: released, and the region is free. */
+static void batch_free(sj_store_batch_t *b) {
+  store_region_t *r = b->r;
+  pthread_mutex_lock(&r->pub_lock);
+  batch_release(b);
+  pthread_mutex_unlock(&r->pub_lock);
   atomic_store(&r->busy, 0);
 }
 
@@ -149,7 +194,7 @@ static int pend_reserve(sj_store_batch_t *b) {
 static store_tile_t *batch_tile(sj_store_batch_t *b, unsigned tl, uint64_t j) {
   store_tile_t *t = &b->cur[tl];
   if (!(b->loaded & (1u << tl))) {
-    *t = b->r->tiles[tl]; /* only this batch's commit changes it: no lock needed to read */
+    *t = b->r->wtiles[tl]; /* the writer's side: only the holder of busy touches it */
     b->loaded |= 1u << tl;
   }
   if (t->index != j) {
@@ -259,12 +304,6 @@ static void add_index_rows(sj_store_batch_t *b, const sj_entry_header_t *h, cons
 }
 
 /* ---- Index rows at commit (why they wait in memory: memindex.c) ------------------------------ */
-
-/* What publish does with the in-memory index. */
-typedef struct {
-  int clear; /* its rows were ingested: empty it */
-  int hold;  /* add this batch's rows to it */
-} index_plan_t;
 
 static void put_wmark(sj_store_batch_t *b, uint64_t wm) {
   uint8_t k[WMARK_KEY_LEN], v[8];
@@ -430,9 +469,25 @@ static void publish(sj_store_batch_t *b, const index_plan_t *plan) {
   pthread_rwlock_unlock(&r->lock);
 }
 
-int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
-  index_plan_t plan;
-  int rv = plan_index(b, &plan);
+/* Waits until the region's written batch, if any, is published: plan_index works on the
+ * committed in-memory index and the watermark on the committed size. SJ_ESTORE if it was dropped
+ * (this batch was built on it). */
+static int wait_published(store_region_t *r) {
+  pthread_mutex_lock(&r->pub_lock);
+  while (r->unpublished > 0)
+    pthread_cond_wait(&r->pub_cond, &r->pub_lock);
+  int rv = r->dropped ? SJ_ESTORE : 0;
+  pthread_mutex_unlock(&r->pub_lock);
+  return rv;
+}
+
+/* Completes the batch (index rows, last tiles, head row) and writes it. */
+static int batch_write(sj_store_batch_t *b, int sync) {
+  int rv = wait_published(b->r);
+  if (rv == 0)
+    rv = plan_index(b, &b->plan);
+  if (rv != 0)
+    return rv;
   for (unsigned tl = 0; tl < TILE_LEVELS; tl++) {
     if (b->dirty & (1u << tl))
       put_tile(b, tl, &b->cur[tl]);
@@ -444,12 +499,46 @@ int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
     rocksdb_writebatch_put_cf(b->wb, b->s->cf[CF_META], (const char *)k, sizeof k, (const char *)v,
                               sizeof v);
   }
-  if (rv == 0)
-    rv = store_write(b->s, b->wb, sync);
-  if (rv == 0 && (b->added > 0 || plan.clear))
-    publish(b, &plan);
+  return store_write(b->s, b->wb, sync);
+}
+
+int sj_store_batch_commit(sj_store_batch_t *b, int sync) {
+  int rv = batch_write(b, sync);
+  if (rv == 0) {
+    writer_advance(b);
+    if (b->added > 0 || b->plan.clear)
+      publish(b, &b->plan);
+  }
   batch_free(b);
   return rv;
+}
+
+int sj_store_batch_write(sj_store_batch_t *b) {
+  store_region_t *r = b->r;
+  int rv = batch_write(b, 0);
+  if (rv != 0) {
+    batch_free(b);
+    return rv;
+  }
+  writer_advance(b);
+  pthread_mutex_lock(&r->pub_lock);
+  r->unpublished++;
+  pthread_mutex_unlock(&r->pub_lock);
+  atomic_store(&r->busy, 0);
+  return 0;
+}
+
+void sj_store_batch_publish(sj_store_batch_t *b, int ok) {
+  store_region_t *r = b->r;
+  if (ok && (b->added > 0 || b->plan.clear))
+    publish(b, &b->plan);
+  pthread_mutex_lock(&r->pub_lock);
+  if (!ok)
+    r->dropped = 1;
+  r->unpublished--;
+  batch_release(b);
+  pthread_cond_broadcast(&r->pub_cond);
+  pthread_mutex_unlock(&r->pub_lock);
 }
 
 int store_region_flush_index(sj_store_t *s, store_region_t *r) {

@@ -161,11 +161,23 @@ static store_region_t *region_new(uint32_t code) {
     free(r);
     return NULL;
   }
+  if (pthread_mutex_init(&r->pub_lock, NULL) != 0) {
+    pthread_rwlock_destroy(&r->lock);
+    free(r);
+    return NULL;
+  }
+  if (pthread_cond_init(&r->pub_cond, NULL) != 0) {
+    pthread_mutex_destroy(&r->pub_lock);
+    pthread_rwlock_destroy(&r->lock);
+    free(r);
+    return NULL;
+  }
   r->code = code;
   atomic_init(&r->busy, 0);
   r->cache_ok = 1;
   sj_merkle_frontier_init(&r->frontier);
   sj_merkle_frontier_root(&r->frontier, r->root);
+  store_region_writer_reset(r);
   return r;
 }
 
@@ -173,6 +185,8 @@ static void region_free(store_region_t *r) {
   store_batch_destroy(r->spare);
   store_cache_free(r);
   store_memidx_free(&r->memidx);
+  pthread_cond_destroy(&r->pub_cond);
+  pthread_mutex_destroy(&r->pub_lock);
   pthread_rwlock_destroy(&r->lock);
   free(r);
 }
@@ -273,6 +287,12 @@ int store_write(sj_store_t *s, rocksdb_writebatch_t *wb, int sync) {
   return err != NULL ? store_rocks_error(err) : 0;
 }
 
+int sj_store_sync(sj_store_t *s) {
+  char *err = NULL;
+  rocksdb_flush_wal(s->db, 1, &err);
+  return err != NULL ? store_rocks_error(err) : 0;
+}
+
 int store_get(sj_store_t *s, int cf, const uint8_t *key, size_t kn, char **val, size_t *vn) {
   char *err = NULL;
   size_t n = 0;
@@ -343,10 +363,26 @@ int sj_store_checkpoint_put(sj_store_t *s, uint32_t region, uint64_t size, const
   return put_synced(s, CF_CHECKPOINTS, k, sizeof k, note, n);
 }
 
+/* The largest checkpoint size readers may see: the committed size (a batch written but not yet
+ * synced holds its checkpoint too: sj_store_batch_write), or any for a region the store never
+ * held (checkpoints put on their own). */
+static uint64_t visible_size(sj_store_t *s, uint32_t region) {
+  store_region_t *r = store_region_find(s, region);
+  uint64_t size = UINT64_MAX;
+  if (r != NULL) {
+    pthread_rwlock_rdlock(&r->lock);
+    size = r->size;
+    pthread_rwlock_unlock(&r->lock);
+  }
+  return size;
+}
+
 int sj_store_checkpoint_get(sj_store_t *s, uint32_t region, uint64_t size, sj_buf_t *note) {
   uint8_t k[CKPT_KEY_LEN];
   char *v = NULL;
   size_t n = 0;
+  if (size > visible_size(s, region))
+    return SJ_ENOTFOUND;
   store_ckpt_key(k, region, size);
   int rv = store_get(s, CF_CHECKPOINTS, k, sizeof k, &v, &n);
   if (rv == 0)
@@ -355,14 +391,14 @@ int sj_store_checkpoint_get(sj_store_t *s, uint32_t region, uint64_t size, sj_bu
   return rv;
 }
 
-/* The region's checkpoints are one ordered range: the last row at or before (region, max) is
- * the largest size. */
+/* The region's checkpoints are one ordered range: the last row at or before (region, visible
+ * size) is the largest size. */
 int sj_store_checkpoint_latest(sj_store_t *s, uint32_t region, uint64_t *size, sj_buf_t *note) {
   uint8_t k[CKPT_KEY_LEN];
   size_t kn = 0, vn = 0;
   char *err = NULL;
   int rv = SJ_ENOTFOUND;
-  store_ckpt_key(k, region, UINT64_MAX);
+  store_ckpt_key(k, region, visible_size(s, region));
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[CF_CHECKPOINTS]);
   rocksdb_iter_seek_for_prev(it, (const char *)k, sizeof k);
   if (rocksdb_iter_valid(it)) {

@@ -111,6 +111,21 @@ int sj_store_batch_put_meta(sj_store_batch_t *b, const char *key, const void *va
 int sj_store_batch_commit(sj_store_batch_t *b, int sync);
 void sj_store_batch_abort(sj_store_batch_t *b); /* frees; NULL is fine */
 
+/* Commit in two steps, so that a writer builds its next batch while the disk syncs this one.
+ * sj_store_batch_write writes the batch to RocksDB without waiting for the disk and frees the
+ * region for the next batch, which continues the tree from this one; readers see nothing of it
+ * (size, entries, index rows, checkpoint) until sj_store_batch_publish. sj_store_sync then makes
+ * every write so far durable (one fsync of the write-ahead log), after which
+ * sj_store_batch_publish(b, 1) makes the batch visible and frees it. A region holds at most one
+ * written batch: the next one's write waits for its publish. On a failed sync,
+ * sj_store_batch_publish(b, 0) frees it unpublished; what was built on it fails (SJ_ESTORE at
+ * its write) and the region's next batch continues from the committed state.
+ * sj_store_batch_write's errors are sj_store_batch_commit's (the batch is then freed); an entry
+ * is durable only once sj_store_sync returned 0 after its write. */
+int sj_store_batch_write(sj_store_batch_t *b);
+int sj_store_sync(sj_store_t *s);
+void sj_store_batch_publish(sj_store_batch_t *b, int ok);
+
 /* ---- Reading -----------------------------------------------------------------------------------
  */
 

@@ -125,10 +125,25 @@ typedef struct {
   uint8_t last_leaf[SJ_HASH_LEN];  /* leaf hash of entry size-1, zero when empty */
   store_tile_t tiles[TILE_LEVELS]; /* the last (possibly partial) tile of each tile level */
   store_memidx_t memidx;           /* index rows of entries >= the watermark (row in meta) */
-  struct sj_store_batch *spare;    /* the last batch's buffers, reused; owned; see busy */
   int cache_ok;                    /* 0 after an allocation failure: read levels from RocksDB */
   store_level_t cache[STORE_MAX_LEVELS]; /* only levels >= STORE_CACHE_LEVEL are used */
+  /* The writer's side, touched only by the holder of busy: the tree after the last batch
+   * written, which the next batch continues. Equal to the committed fields above, except while
+   * a batch written by sj_store_batch_write waits for its sync and publish. */
+  sj_merkle_frontier_t wfrontier;
+  uint8_t wlast_leaf[SJ_HASH_LEN];
+  store_tile_t wtiles[TILE_LEVELS];
+  pthread_mutex_t pub_lock;     /* guards the three below */
+  pthread_cond_t pub_cond;      /* broadcast when a written batch is published or dropped */
+  unsigned unpublished;         /* written batches not yet published or dropped: 0 or 1 */
+  int dropped;                  /* a written batch was dropped: the writer's side is ahead of
+                                   what is committed, and goes back at the next begin */
+  struct sj_store_batch *spare; /* the last batch's buffers, reused; owned */
 } store_region_t;
+
+/* The writer's side of r set back to its committed state (at open, and after a drop). Only the
+ * holder of busy, or the opener, calls it. */
+void store_region_writer_reset(store_region_t *r);
 
 struct sj_store {
   rocksdb_t *db;                                /* owned */

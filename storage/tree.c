@@ -187,6 +187,7 @@ int store_region_recover(sj_store_t *s, store_region_t *r, uint64_t size) {
     return rv;
   r->size = size;
   sj_merkle_frontier_root(&r->frontier, r->root);
+  store_region_writer_reset(r);
   return 0;
 }
 

@@ -1146,11 +1146,16 @@ END_TEST
 
 /* Child: appends synced batches of 3 forever, reporting each committed size on fd. No Check
  * assertions here: the child only ever _exit()s or is killed. */
+static int crash_pipelined; /* crash_child commits in two steps, as the node's writer does */
+
+/* Appends batches of 3 entries for ever, reporting each synced size on fd. Pipelined: batch k+1
+ * is built (and its predecessor not yet synced) when batch k's sync runs. */
 static void crash_child(int fd) {
   sj_buf_t hdr = {0}, body = {0};
   uint8_t prev[SJ_HASH_LEN] = {0};
   uint64_t seq = 0;
   sj_store_t *s = NULL;
+  sj_store_batch_t *written = NULL; /* pipelined: written, not yet synced */
   sj_store_opts_t o;
   sj_store_opts_default(&o);
   o.index_buffer_rows = idx_rows;
@@ -1167,17 +1172,31 @@ static void crash_child(int fd) {
                              withheld(seq) ? 0 : body.n, prev) != 0)
         _exit(4);
     }
-    if (sj_store_batch_commit(b, 1) != 0)
-      _exit(5);
-    if (write(fd, &seq, sizeof seq) != (ssize_t)sizeof seq)
+    uint64_t synced = seq;
+    if (!crash_pipelined) {
+      if (sj_store_batch_commit(b, 1) != 0)
+        _exit(5);
+    } else {
+      if (written != NULL) {
+        if (sj_store_sync(s) != 0)
+          _exit(5);
+        sj_store_batch_publish(written, 1);
+      }
+      if (sj_store_batch_write(b) != 0)
+        _exit(5);
+      written = b;
+      synced = seq - 3;
+    }
+    if (synced > 0 && write(fd, &synced, sizeof synced) != (ssize_t)sizeof synced)
       _exit(6);
   }
 }
 
-START_TEST(reopen_after_crash_keeps_synced_batches) {
+static void crash_and_reopen(int pipelined) {
   int fds[2];
   uint64_t got = 0, size = 0;
   int status = 0;
+  crash_pipelined = pipelined;
   ck_assert_int_eq(pipe(fds), 0);
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
@@ -1189,7 +1208,7 @@ START_TEST(reopen_after_crash_keeps_synced_batches) {
   while (got < 60 && read(fds[0], &size, sizeof size) == (ssize_t)sizeof size)
     got = size;
   ck_assert_uint_ge(got, 60);
-  kill(pid, SIGKILL); /* no close, no flush: only what was synced survives */
+  kill(pid, SIGKILL); /* no close, no flush: a prefix of whole batches survives */
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
   ck_assert(WIFSIGNALED(status));
   close(fds[0]);
@@ -1208,6 +1227,108 @@ START_TEST(reopen_after_crash_keeps_synced_batches) {
   append_batch(s, &c, 3, 1); /* the log continues */
   check_head(s, &c);
   sj_store_close(s);
+  chain_free(&c);
+}
+
+START_TEST(reopen_after_crash_keeps_synced_batches) {
+  crash_and_reopen(0);
+}
+END_TEST
+
+START_TEST(reopen_after_crash_keeps_synced_pipelined_batches) {
+  crash_and_reopen(1);
+}
+END_TEST
+
+/* ---- TCase pipeline: write now, sync and publish later ------------------------------------- */
+
+/* Readers see exactly the first n entries of c: head, entries, checkpoints, index rows. */
+static void check_visible(sj_store_t *s, const chain_t *c, uint64_t n) {
+  uint64_t size = 0;
+  uint8_t root[SJ_HASH_LEN], leaf[SJ_HASH_LEN];
+  sj_buf_t buf = {0};
+  sj_store_head(s, c->region, &size, root, NULL);
+  ck_assert_uint_eq(size, n);
+  ck_assert_mem_eq(root, c->root[n], SJ_HASH_LEN);
+  ck_assert_int_eq(sj_store_get_entry(s, c->region, n, &buf, NULL, NULL), SJ_ENOTFOUND);
+  ck_assert_int_eq(sj_store_leaf_hash(s, c->region, n, leaf), SJ_ENOTFOUND);
+  ck_assert_int_eq(sj_store_checkpoint_latest(s, c->region, &size, &buf), 0);
+  ck_assert_uint_eq(size, n);
+  ck_assert_int_eq(sj_store_checkpoint_get(s, c->region, n + 1, &buf), SJ_ENOTFOUND);
+  collect_t *got = calloc(1, sizeof *got);
+  scan(s, SJ_INDEX_SUBJECTS, SJ_KEY_USCC, uscc_b, NULL, got); /* every entry names uscc_b */
+  ck_assert_uint_eq(got->n, n);
+  free(got);
+  sj_buf_deinit(&buf);
+}
+
+/* Begins a batch of c's next n entries with its checkpoint (the caller writes it). */
+static sj_store_batch_t *batch_of(sj_store_t *s, chain_t *c, uint64_t n) {
+  sj_store_batch_t *b = NULL;
+  char note[64];
+  uint64_t size;
+  uint8_t last[SJ_HASH_LEN];
+  ck_assert_int_eq(sj_store_batch_begin(s, c->region, &b), 0);
+  sj_store_batch_head(b, &size, NULL, last);
+  ck_assert_uint_eq(size, c->size); /* continues the last batch written, published or not */
+  ck_assert_mem_eq(last, c->prev, SJ_HASH_LEN);
+  add_entries(b, c, n);
+  int len = snprintf(note, sizeof note, "ckpt %u %llu\n", c->region, (unsigned long long)c->size);
+  ck_assert_int_eq(sj_store_batch_set_checkpoint(b, note, (size_t)len), 0);
+  return b;
+}
+
+START_TEST(written_batches_stay_hidden_until_published) {
+  chain_t c, lost;
+  chain_init(&c, SH, 64);
+  sj_store_t *s = open_store();
+  append_batch(s, &c, 4, 1);
+  check_visible(s, &c, 4);
+
+  /* Written, not synced: nothing of it shows, and the next batch builds on it. */
+  sj_store_batch_t *b1 = batch_of(s, &c, 5);
+  ck_assert_int_eq(sj_store_batch_write(b1), 0);
+  check_visible(s, &c, 4);
+  sj_store_batch_t *b2 = batch_of(s, &c, 3);
+  check_visible(s, &c, 4);
+  ck_assert_int_eq(sj_store_sync(s), 0);
+  sj_store_batch_publish(b1, 1);
+  check_visible(s, &c, 9);
+  ck_assert_int_eq(sj_store_batch_write(b2), 0);
+  check_visible(s, &c, 9);
+  ck_assert_int_eq(sj_store_sync(s), 0);
+  sj_store_batch_publish(b2, 1);
+  check_visible(s, &c, 12);
+  check_entries(s, &c);
+  check_scans(s, &c);
+
+  /* A dropped batch (its sync failed): what was built on it fails at its write, and the next
+   * batch continues from the committed log; the dropped batch's rows stay hidden. */
+  lost = c; /* the dropped entries, not advancing c */
+  lost.leaf = calloc(64, SJ_HASH_LEN);
+  lost.root = calloc(65, SJ_HASH_LEN);
+  memcpy(lost.leaf, c.leaf, 64 * SJ_HASH_LEN);
+  memcpy(lost.root, c.root, 65 * SJ_HASH_LEN);
+  sj_store_batch_t *b3 = batch_of(s, &lost, 2);
+  ck_assert_int_eq(sj_store_batch_write(b3), 0);
+  sj_store_batch_t *b4 = batch_of(s, &lost, 1);
+  sj_store_batch_publish(b3, 0);
+  ck_assert_int_eq(sj_store_batch_write(b4), SJ_ESTORE);
+  check_visible(s, &c, 12);
+  append_batch(s, &c, 1, 1);
+  check_visible(s, &c, 13); /* not the dropped batch's checkpoint of 14 */
+  check_entries(s, &c);
+  sj_store_close(s);
+
+  s = open_store();
+  check_visible(s, &c, 13);
+  check_entries(s, &c);
+  check_scans(s, &c);
+  append_batch(s, &c, 2, 1);
+  check_visible(s, &c, 15);
+  check_scans(s, &c);
+  sj_store_close(s);
+  chain_free(&lost);
   chain_free(&c);
 }
 END_TEST
@@ -1366,7 +1487,9 @@ static Suite *storage_suite(void) {
   const TTest *refuse[] = {refused_adds_leave_batch_usable,
                            abort_and_uncommitted_batches_leave_nothing, one_open_batch_per_region,
                            NULL};
-  const TTest *crash[] = {reopen_after_crash_keeps_synced_batches, NULL};
+  const TTest *crash[] = {reopen_after_crash_keeps_synced_batches,
+                          reopen_after_crash_keeps_synced_pipelined_batches, NULL};
+  const TTest *pipeline[] = {written_batches_stay_hidden_until_published, NULL};
   const TTest *regions[] = {several_regions_side_by_side, NULL};
   const TTest *threads[] = {readers_see_consistent_heads_during_commits, NULL};
   struct {
@@ -1381,6 +1504,9 @@ static Suite *storage_suite(void) {
       {"refuse", setup, refuse},
       {"crash", setup, crash},
       {"crash_bulk_index", setup_bulk, crash},
+      {"pipeline", setup, pipeline},
+      {"pipeline_bulk_index", setup_bulk, pipeline},
+      {"pipeline_direct_index", setup_direct, pipeline},
       {"regions", setup, regions},
       {"regions_bulk_index", setup_bulk, regions},
       {"threads", setup_bulk, threads},
