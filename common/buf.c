@@ -1,4 +1,4 @@
-/* common/buf.c — growable byte buffers, big-endian field helpers and hex. */
+/* common/buf.c — growable byte buffers, zeroed arrays, big-endian field helpers and hex. */
 #include "common/common.h"
 
 #include <errno.h>
@@ -6,6 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void *sj_zalloc(size_t n, size_t size) {
+  if (size != 0 && n > SIZE_MAX / size)
+    return NULL;
+  size_t bytes = n * size;
+  void *p = malloc(bytes > 0 ? bytes : 1);
+  if (p != NULL)
+    memset(p, 0, bytes);
+  return p;
+}
 
 void sj_buf_init(sj_buf_t *b) {
   b->p = NULL;

@@ -68,6 +68,12 @@ typedef struct {
   size_t n;
 } sj_bytes_t;
 
+/* A zeroed array of n elements of size bytes (free() it), or NULL, also when n * size overflows.
+ * Unlike calloc, a small request is served from glibc's per-thread cache: calloc always takes the
+ * arena's own path, which in a node holding gigabytes of block cache costs far more (a lookup's
+ * folds: 3 us of 66 at 10^7 entries; bench/results/lookup-notes.md, session 5). */
+void *sj_zalloc(size_t n, size_t size);
+
 /* A growable, owned byte buffer. Zero-initialise or sj_buf_init() before use; sj_buf_deinit()
  * frees. p is NULL while cap is 0. The buffer is always kept NUL-terminated past n (not counted)
  * so text can be handed to printf-like APIs, but nothing relies on it for length. */

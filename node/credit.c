@@ -951,9 +951,9 @@ int sj_credit_fold(const sj_credit_entry_t *e, size_t n, uint64_t now, sj_credit
   if (!rule("types"))
     return SJ_EFORMAT;
   fold_t F = {.e = e, .s = out, .n = n, .now = now};
-  F.f = calloc(n ? n : 1, sizeof *F.f);
-  F.by_ref = calloc(n ? n : 1, sizeof *F.by_ref);
-  F.order = calloc(n ? n : 1, sizeof *F.order);
+  F.f = sj_zalloc(n ? n : 1, sizeof *F.f);
+  F.by_ref = sj_zalloc(n ? n : 1, sizeof *F.by_ref);
+  F.order = sj_zalloc(n ? n : 1, sizeof *F.order);
   int rv = F.f && F.by_ref && F.order ? 0 : -ENOMEM;
   if (rv == 0) {
     fold_init(&F);

@@ -276,11 +276,11 @@ static int pslot_fold(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
   pub_t *v = NULL;
   int rv = 0;
   size_t m = F.n ? F.n : 1;
-  F.e = calloc(m, sizeof *F.e);
+  F.e = sj_zalloc(m, sizeof *F.e);
   F.facts = malloc(m * sizeof *F.facts);
-  F.rec = calloc(m, sizeof *F.rec);
-  F.plain = calloc(m, 1);
-  F.need = calloc(m, 1);
+  F.rec = sj_zalloc(m, sizeof *F.rec);
+  F.plain = sj_zalloc(m, 1);
+  F.need = sj_zalloc(m, 1);
   st = malloc(m * sizeof *st);
   v = malloc(m * sizeof *v);
   rv = F.e && F.facts && F.rec && F.plain && F.need && st && v ? 0 : -ENOMEM;

@@ -139,6 +139,22 @@ START_TEST(test_code_names_are_stable) {
 }
 END_TEST
 
+START_TEST(test_zalloc_zeroes_and_refuses_overflow) {
+  for (size_t n = 0; n < 40; n += 7) {
+    uint8_t *p = malloc(n * 24 + 1); /* leave nonzero bytes behind for zalloc to reuse */
+    memset(p, 0xA5, n * 24 + 1);
+    free(p);
+    p = sj_zalloc(n, 24);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n * 24; i++)
+      ck_assert_uint_eq(p[i], 0);
+    free(p);
+  }
+  ck_assert_ptr_null(sj_zalloc(SIZE_MAX / 8 + 1, 8));
+  ck_assert_ptr_null(sj_zalloc(2, SIZE_MAX));
+}
+END_TEST
+
 START_TEST(test_buf_grows_and_stays_terminated) {
   sj_buf_t b;
   sj_buf_init(&b);
@@ -190,6 +206,7 @@ static Suite *common_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("buffers");
   tcase_add_test(tc, test_buf_grows_and_stays_terminated);
+  tcase_add_test(tc, test_zalloc_zeroes_and_refuses_overflow);
   tcase_add_test(tc, test_hex_round_trip_and_rejects);
   suite_add_tcase(s, tc);
   return s;
