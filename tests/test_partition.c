@@ -179,8 +179,9 @@ static void setup(void) {
   net_down(); /* leftovers of an interrupted run with the same tag */
   /* Keys, tokens and configs from the launcher; its loopback nodes are stopped at once. */
   g_base = 23000 + (getpid() % 150) * 4; /* its own range: test_cluster.c's setup says why */
-  ck_assert_int_eq(sj_test_sh("%s/sanjiao cluster up --dir %s --base-port %d >%s/up.log 2>&1 && "
-                              "%s/sanjiao cluster down --dir %s >/dev/null",
+  /* Down even when up fails part way (e.g. a port taken), so that no node outlives the test. */
+  ck_assert_int_eq(sj_test_sh("%s/sanjiao cluster up --dir %s --base-port %d >%s/up.log 2>&1; "
+                              "rc=$?; %s/sanjiao cluster down --dir %s >/dev/null 2>&1; exit $rc",
                               getenv("SJ_BIN"), g_dir, g_base, g_dir, getenv("SJ_BIN"), g_dir),
                    0);
   char p[600];
