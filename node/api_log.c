@@ -274,6 +274,13 @@ static void get_metrics(sj_req_t *req, void *arg) {
                 (unsigned long long)cs.hits, (unsigned long long)cs.misses,
                 (unsigned long long)cs.invalidations, (unsigned long long)cs.evictions,
                 (unsigned long long)cs.entries, (unsigned long long)cs.bytes);
+  uint64_t fh, ff, fe;
+  api_folds_stats(n->folds, &fh, &ff, &fe);
+  sj_buf_printf(&b,
+                "# TYPE sanjiao_fold_cache_hits_total counter\nsanjiao_fold_cache_hits_total %llu\n"
+                "# TYPE sanjiao_folds_total counter\nsanjiao_folds_total %llu\n"
+                "# TYPE sanjiao_fold_cache_entries gauge\nsanjiao_fold_cache_entries %llu\n",
+                (unsigned long long)fh, (unsigned long long)ff, (unsigned long long)fe);
   size_t bc_usage = 0, bc_cap = 0;
   sj_store_block_cache_usage(n->store, &bc_usage, &bc_cap);
   sj_buf_printf(&b,

@@ -20,7 +20,7 @@ const char sj_config_usage[] =
     "                    [--block-cache-mb N] [--block-cache-warm FAMILIES] [--mmap-reads 0|1]\n"
     "                    [--max-body BYTES] [--max-group N]\n"
     "                    [--max-conns N] [--cache-entries N] [--cache-mb N]\n"
-    "                    [--cache-ttl S] [--poll-ms MS]\n"
+    "                    [--fold-cache-entries N] [--cache-ttl S] [--poll-ms MS]\n"
     "Flags override the config file; see docs/CONFIG.md.\n";
 
 void sj_config_default(sj_config_t *c) {
@@ -34,6 +34,7 @@ void sj_config_default(sj_config_t *c) {
   c->max_conns_per_addr = 128;
   c->cache_entries = 1048576;
   c->cache_mb = 1024;
+  c->fold_cache_entries = 65536;
   c->cache_ttl = 3600;
   c->poll_ms = 5000;
   c->min_free_mb = 64;
@@ -163,6 +164,8 @@ static int set_key(sj_config_t *c, const char *k, const char *v) {
     return parse_size(v, &c->cache_entries);
   if (!strcmp(k, "cache-mb") || !strcmp(k, "cache_mb"))
     return parse_size(v, &c->cache_mb);
+  if (!strcmp(k, "fold-cache-entries") || !strcmp(k, "fold_cache_entries"))
+    return parse_size(v, &c->fold_cache_entries);
   if (!strcmp(k, "cache-ttl") || !strcmp(k, "cache_ttl")) {
     size_t s = 0;
     int rv = parse_size(v, &s);

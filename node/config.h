@@ -45,6 +45,8 @@ typedef struct {
   size_t max_conns_per_addr; /* connections from one IP address; default 128; 0 = no cap */
   size_t cache_entries;    /* lookup response cache: most answers, default 1048576; 0 = off */
   size_t cache_mb;         /* lookup response cache: most MiB of answers, default 1024 */
+  size_t fold_cache_entries; /* subjects' public-window folds kept (direct-mapped slots), default
+                                65536; 0 = off (every lookup folds) */
   uint64_t cache_ttl;      /* longest a cached public answer (or subject fold) is kept, seconds;
                               default 3600 (an operator's bound: expiry is exact without it) */
   uint64_t poll_ms;        /* replication: checkpoint poll period, default 5000 */

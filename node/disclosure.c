@@ -10,7 +10,8 @@
  * publication window (after the subject's corrections, repairs and revocations are folded in),
  * with personal members removed.
  *
- * Loop thread (the window cache below has a lock, so other threads would be safe too). */
+ * Loop thread (the window cache below has a lock, so other threads would be safe too). The window
+ * cache is the node's (n->folds), sized by fold-cache-entries (docs/CONFIG.md). */
 #include "node/audit.h"
 #include "node/credit.h"
 #include "node/node_int.h"
@@ -81,9 +82,13 @@ int api_body_visible(sj_node_t *n, const caller_t *c, const sj_entry_header_t *h
  * entries are folded once and the result kept until an entry about the subject is committed, or
  * until the earliest instant at which any of its entries' state may change with time alone (the
  * fold's changes_ms: a window ending, a minor turning 18), or for at most cache-ttl. The lookup
- * response cache (node/cache.c) expires its answers by the same instants: one mechanism. */
+ * response cache (node/cache.c) expires its answers by the same instants: one mechanism.
+ *
+ * The cache is direct-mapped, fold-cache-entries slots (a subject goes to slot hash % slots). 0
+ * turns it off: every lookup then folds its subject, and one slot is left only to carry that fold
+ * to the lookup's own records (and, outside lookups, a subject's fold to the next record about the
+ * same subject). */
 
-#define PC_SLOTS 65536 /* direct-mapped: ample so that hot subjects rarely evict each other */
 /* A body masked at read time may change when a minor named inside it turns 18; answers showing
  * one are kept at most this long rather than walking the body for those birthdays. */
 #define MASK_RECHECK_MS 60000
@@ -100,7 +105,6 @@ typedef struct {
 } pub_t;
 
 typedef struct {
-  const sj_node_t *node;
   uint64_t gen;
   uint64_t built_ms;    /* wall clock of the fold */
   uint64_t valid_until; /* the fold holds while built_ms <= now < valid_until (and gen holds) */
@@ -110,8 +114,47 @@ typedef struct {
   size_t n;
 } pslot_t;
 
-static pslot_t pcache[PC_SLOTS];
-static pthread_mutex_t pcache_mu = PTHREAD_MUTEX_INITIALIZER;
+struct fold_cache {
+  pthread_mutex_t mu;
+  int off;          /* fold-cache-entries 0: lookups fold every time */
+  size_t nslots;    /* fold-cache-entries, 1 when off */
+  uint64_t hits;    /* a current fold found (never counted when off) */
+  uint64_t folds;   /* subjects folded */
+  uint64_t entries; /* slots holding a fold */
+  pslot_t slot[];
+};
+
+int api_folds_new(size_t entries, fold_cache_t **out) {
+  size_t nslots = entries ? entries : 1;
+  *out = NULL;
+  if (nslots > (SIZE_MAX - sizeof(fold_cache_t)) / sizeof(pslot_t))
+    return -EINVAL;
+  fold_cache_t *fc = calloc(1, sizeof *fc + nslots * sizeof(pslot_t));
+  if (!fc)
+    return -ENOMEM;
+  pthread_mutex_init(&fc->mu, NULL);
+  fc->off = entries == 0;
+  fc->nslots = nslots;
+  *out = fc;
+  return 0;
+}
+
+void api_folds_free(fold_cache_t *fc) {
+  if (!fc)
+    return;
+  for (size_t i = 0; i < fc->nslots; i++)
+    free(fc->slot[i].v);
+  pthread_mutex_destroy(&fc->mu);
+  free(fc);
+}
+
+void api_folds_stats(fold_cache_t *fc, uint64_t *hits, uint64_t *folds, uint64_t *entries) {
+  pthread_mutex_lock(&fc->mu);
+  *hits = fc->hits;
+  *folds = fc->folds;
+  *entries = fc->entries;
+  pthread_mutex_unlock(&fc->mu);
+}
 
 /* Changes whenever an entry about this subject is committed, in any region (node/cache.c keeps
  * one generation per index key, bumped after each commit). */
@@ -272,6 +315,7 @@ static void fold_in_free(fold_in_t *F) {
 /* Folds F's refs (every entry of the subject) into slot p. Frees F. */
 static int pslot_fold(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keylen, uint64_t gen,
                       uint64_t now, fold_in_t F) {
+  n->folds->folds++;
   sj_credit_state_t *st = NULL;
   pub_t *v = NULL;
   int rv = 0;
@@ -300,14 +344,11 @@ static int pslot_fold(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
     valid = st[i].changes_ms < valid ? st[i].changes_ms : valid;
   }
   qsort(v, F.n, sizeof *v, pub_cmp);
+  if (!p->v)
+    n->folds->entries++;
   free(p->v);
-  *p = (pslot_t){.node = n,
-                 .gen = gen,
-                 .built_ms = now,
-                 .valid_until = valid,
-                 .keylen = keylen,
-                 .v = v,
-                 .n = F.n};
+  *p = (pslot_t){
+      .gen = gen, .built_ms = now, .valid_until = valid, .keylen = keylen, .v = v, .n = F.n};
   memcpy(p->key, key, keylen);
   v = NULL;
 done:
@@ -329,12 +370,15 @@ static int pslot_fill(sj_node_t *n, pslot_t *p, const uint8_t *key, size_t keyle
 }
 
 /* The cache slot of a subject key, and whether it holds a current fold; the caller holds
- * pcache_mu. */
+ * n->folds->mu. */
 static pslot_t *pslot_of(sj_node_t *n, const uint8_t *key, size_t keylen, uint64_t gen,
                          uint64_t now, int *fresh) {
-  pslot_t *p = &pcache[XXH3_64bits(key, keylen) % PC_SLOTS];
-  *fresh = p->v && p->node == n && p->gen == gen && p->built_ms <= now && now < p->valid_until &&
+  fold_cache_t *fc = n->folds;
+  pslot_t *p = &fc->slot[fc->nslots == 1 ? 0 : XXH3_64bits(key, keylen) % fc->nslots];
+  *fresh = p->v && p->gen == gen && p->built_ms <= now && now < p->valid_until &&
            p->keylen == keylen && !memcmp(p->key, key, keylen);
+  if (*fresh && !fc->off)
+    fc->hits++;
   return p;
 }
 
@@ -348,9 +392,9 @@ int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_e
       (key[0] != SJ_KEY_USCC && key[0] != SJ_KEY_OTHER_ID))
     return 0; /* folded when a record needs it, as always */
   uint64_t gen = subject_gen(n, key, keylen);
-  pthread_mutex_lock(&pcache_mu);
+  pthread_mutex_lock(&n->folds->mu);
   pslot_t *p = pslot_of(n, key, keylen, gen, now, &fresh);
-  if (!fresh) {
+  if (!fresh || n->folds->off) { /* off: every lookup folds */
     fold_in_t F = {
         .now = now, .n = nrefs, .cap = nrefs, .leaf = leaf, .has_leaf = has_leaf, .copies = copies};
     F.refs = malloc((nrefs ? nrefs : 1) * sizeof *F.refs);
@@ -366,7 +410,7 @@ int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_e
   }
   if (rv == 0 && changes_ms && p->valid_until < *changes_ms)
     *changes_ms = p->valid_until;
-  pthread_mutex_unlock(&pcache_mu);
+  pthread_mutex_unlock(&n->folds->mu);
   return rv;
 }
 
@@ -385,14 +429,14 @@ static void public_window(sj_node_t *n, const sj_entry_header_t *h, uint64_t now
     return;
   uint64_t gen = subject_gen(n, key, keylen);
   int fresh;
-  pthread_mutex_lock(&pcache_mu);
+  pthread_mutex_lock(&n->folds->mu);
   pslot_t *p = pslot_of(n, key, keylen, gen, now, &fresh);
   if (fresh || pslot_fill(n, p, key, keylen, gen, now) == 0) {
     const pub_t *x = bsearch(out, p->v, p->n, sizeof *p->v, pub_cmp);
     if (x)
       *out = *x;
   }
-  pthread_mutex_unlock(&pcache_mu);
+  pthread_mutex_unlock(&n->folds->mu);
 }
 
 /* ---- the public view

@@ -272,6 +272,7 @@ static void free_node(sj_node_t *n) {
   sj_addr_limiter_free(n->public_limit);
   sj_metrics_free(n->metrics);
   sj_cache_free(n->cache);
+  api_folds_free(n->folds);
   sodium_memzero(n->hmac_key, sizeof n->hmac_key);
   free(n);
 }
@@ -294,6 +295,7 @@ int sj_node_open(uv_loop_t *loop, const sj_config_t *cfg, sj_node_t **out) {
   /* Invalidation is exact on append; each answer's expiry is given with it (api_read.c). */
   size_t cache_bytes = cfg->cache_mb > SIZE_MAX >> 20 ? SIZE_MAX : cfg->cache_mb << 20;
   rv = rv ? rv : sj_cache_new(cfg->cache_entries, cache_bytes, &n->cache);
+  rv = rv ? rv : api_folds_new(cfg->fold_cache_entries, &n->folds);
   rv = rv ? rv : open_store(n);
   rv = rv ? rv : open_audit(n);
   rv = rv ? rv : sj_writer_start(loop, n->store, cfg->region, n->signer, cfg->max_group, &n->writer);

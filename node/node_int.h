@@ -40,6 +40,7 @@ typedef struct idem_slot {
 
 typedef struct follow_sub follow_sub_t; /* node/follow.c */
 typedef struct repl repl_t;             /* node/replicate.c */
+typedef struct fold_cache fold_cache_t; /* node/disclosure.c */
 
 struct sj_node {
   uv_loop_t *loop;
@@ -59,6 +60,7 @@ struct sj_node {
   sj_addr_limiter_t *public_limit; /* the public's per-address rate limit; NULL when off */
   sj_metrics_t *metrics;
   sj_cache_t *cache;     /* public lookup responses (node/cache.c) */
+  fold_cache_t *folds;   /* subjects' public-window folds (node/disclosure.c) */
   sj_audit_t *audit;     /* the trail of non-public reads (node/audit.c); NULL if it failed */
   int route_ids[R_COUNT];
   uint8_t hmac_key[SJ_REC_HMAC_KEY_LEN];
@@ -169,6 +171,11 @@ uint64_t api_cache_expiry(const sj_node_t *n, uint64_t changes_ms, uint64_t loop
 int api_public_prime(sj_node_t *n, const uint8_t *key, size_t keylen, const sj_entry_ref_t *refs,
                      const uint64_t *time_ms, const sj_store_entry_t *copies, size_t nrefs,
                      uint8_t (*leaf)[SJ_HASH_LEN], uint8_t *has_leaf, uint64_t *changes_ms);
+/* The fold cache of fold-cache-entries slots (0: off, lookups fold every time); its counters for
+ * /metrics: current folds found, subjects folded, slots holding a fold. */
+int api_folds_new(size_t entries, fold_cache_t **out);
+void api_folds_free(fold_cache_t *fc); /* NULL is fine */
+void api_folds_stats(fold_cache_t *fc, uint64_t *hits, uint64_t *folds, uint64_t *entries);
 
 /* Fetches a withheld body of region's entry seq from its origin on behalf of an authorised
  * caller ("authority" or "subject <id>"), through the peer connection (node/replicate.c). cb runs

@@ -919,6 +919,60 @@ START_TEST(block_cache_warm_at_start_answers_alike) {
 }
 END_TEST
 
+/* The public-window fold cache (--fold-cache-entries): off, every lookup folds its subject again
+ * (sanjiao_folds_total counts them) and never reports a hit; on, a subject's fold is kept until an
+ * entry about it is committed. The answers are the same bytes either way (a credit record is shown
+ * only inside the window its fold gives it). Response cache off throughout, so that every lookup
+ * reaches the fold. */
+static void fold_lookups(sj_buf_t out[3]) {
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &out[0]), 200);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &out[1]), 200);
+  ck_assert_int_eq(get("/v1/subjects/" USCC2, NULL, &out[2]), 200);
+}
+
+START_TEST(fold_cache_off_folds_every_lookup_and_on_keeps_folds) {
+  sj_buf_t b = {0}, off[3] = {{0}}, on[3] = {{0}};
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(post(credit(i % 2 ? USCC2 : USCC1, "penalty", "fold"), NULL, NULL, &b), 201);
+  sj_test_node_stop(&g_node, SIGTERM);
+  node_exits(2, "--fold-cache-entries lots", "invalid value for --fold-cache-entries");
+  const char *args_off[] = {
+      "--min-free-mb", "0", "--cache-entries", "0", "--fold-cache-entries", "0", NULL};
+  sj_test_node_start(&g_node, args_off);
+  fold_lookups(off);
+  ck_assert_uint_eq(metric("sanjiao_folds_total"), 3);
+  ck_assert_uint_eq(metric("sanjiao_fold_cache_hits_total"), 0);
+  ck_assert_uint_eq(metric("sanjiao_fold_cache_entries"), 1);
+  sj_test_node_stop(&g_node, SIGTERM);
+  const char *args_on[] = {"--min-free-mb", "0", "--cache-entries", "0", "--fold-cache-entries",
+                           "1024",          NULL};
+  sj_test_node_start(&g_node, args_on);
+  fold_lookups(on);
+  ck_assert_uint_eq(metric("sanjiao_folds_total"), 2);
+  ck_assert_uint_gt(metric("sanjiao_fold_cache_hits_total"), 0);
+  ck_assert_uint_eq(metric("sanjiao_fold_cache_entries"), 2);
+  for (int i = 0; i < 3; i++) {
+    json_t *j = parse(&on[i]);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), i < 2 ? 3 : 2);
+    json_decref(j);
+    ck_assert_uint_eq(off[i].n, on[i].n);
+    ck_assert_mem_eq(off[i].p, on[i].p, on[i].n);
+  }
+  /* A new entry about the subject: its kept fold no longer holds. */
+  ck_assert_int_eq(post(credit(USCC1, "penalty", "fold again"), NULL, NULL, &b), 201);
+  ck_assert_int_eq(get("/v1/subjects/" USCC1, NULL, &b), 200);
+  ck_assert_uint_eq(metric("sanjiao_folds_total"), 3);
+  json_t *j = parse(&b);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "records")), 4);
+  json_decref(j);
+  sj_buf_deinit(&b);
+  for (int i = 0; i < 3; i++) {
+    sj_buf_deinit(&off[i]);
+    sj_buf_deinit(&on[i]);
+  }
+}
+END_TEST
+
 /* ---- big submissions: parsed off the loop, committed in arrival order ------------------------- */
 
 #define BIG_RECORDS 50000 /* ~11 MB of NDJSON: under the 16 MiB body limit, seconds to parse */
@@ -1419,6 +1473,7 @@ static Suite *node_suite(void) {
       {"public_rate_limit", the_public_is_rate_limited_per_address},
       {"secret_modes", world_readable_secrets_are_refused_at_start},
       {"block_cache_warm", block_cache_warm_at_start_answers_alike},
+      {"fold_cache", fold_cache_off_folds_every_lookup_and_on_keeps_folds},
       {"big_bad_indexes", a_big_submission_reports_the_bad_indexes},
       {"parse_off_loop", lookups_are_answered_while_a_big_submission_is_parsed},
       {"arrival_order", submissions_are_committed_in_arrival_order},
