@@ -43,13 +43,20 @@ void store_rows_put(sj_store_t *s, rocksdb_writebatch_t *wb, uint32_t region, co
 }
 
 /* Writes rows v[0..n) (sorted, all of family cf) into the table file path. A key an entry names
- * twice gives the same row twice; a table file takes each key once. */
+ * twice gives the same row twice; a table file takes each key once. The file is not compressed:
+ * its keys are spread over the whole index, so it lands in level 0 and the next compaction
+ * reads it back and rewrites it (compressed) with the level below; compressing it here cost
+ * the writer thread ~12 % of its time for nothing (docs/STORAGE.md §5). */
 static int write_table(sj_store_t *s, const char *path, uint32_t region, const store_row_t *v,
                        size_t n) {
   uint8_t row[INDEX_ROW_MAX];
   char *err = NULL;
+  rocksdb_options_t *o = rocksdb_options_create_copy(s->cfopts[v[0].cf]);
+  rocksdb_options_set_compression_per_level(o, NULL, 0);
+  rocksdb_options_set_compression(o, rocksdb_no_compression);
+  rocksdb_options_set_bottommost_compression(o, rocksdb_no_compression);
   rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
-  rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(eo, s->cfopts[v[0].cf]);
+  rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(eo, o);
   rocksdb_sstfilewriter_open(w, path, &err);
   for (size_t i = 0; err == NULL && i < n; i++) {
     if (i > 0 && cmp_rows(&v[i - 1], &v[i]) == 0)
@@ -61,6 +68,7 @@ static int write_table(sj_store_t *s, const char *path, uint32_t region, const s
     rocksdb_sstfilewriter_finish(w, &err);
   rocksdb_sstfilewriter_destroy(w);
   rocksdb_envoptions_destroy(eo);
+  rocksdb_options_destroy(o);
   return err != NULL ? store_rocks_error(err) : 0;
 }
 
