@@ -185,6 +185,8 @@ static void region_free(store_region_t *r) {
   store_batch_destroy(r->spare);
   store_cache_free(r);
   store_memidx_free(&r->memidx);
+  store_memidx_free(&r->frozen);
+  store_memidx_free(&r->idle);
   pthread_cond_destroy(&r->pub_cond);
   pthread_mutex_destroy(&r->pub_lock);
   pthread_rwlock_destroy(&r->lock);
@@ -532,6 +534,8 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
     free(s);
     return -ENOMEM;
   }
+  pthread_mutex_init(&s->ingest_mu, NULL);
+  pthread_cond_init(&s->ingest_cond, NULL);
   s->index_buffer_rows = opts->index_buffer_rows;
   s->annotate = opts->annotate;
   s->annotate_ctx = opts->annotate_ctx;
@@ -547,6 +551,7 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
     sj_store_close(s);
     return rv;
   }
+  store_ingester_start(s); /* without it, commits ingest what fills memory themselves */
   *out = s;
   return 0;
 }
@@ -554,6 +559,7 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
 void sj_store_close(sj_store_t *s) {
   if (s == NULL)
     return;
+  store_ingester_stop(s);
   for (size_t i = 0; i < s->nregions; i++)
     region_free(s->regions[i]);
   free(s->regions);
@@ -578,6 +584,8 @@ void sj_store_close(sj_store_t *s) {
   if (s->block_cache != NULL)
     rocksdb_cache_destroy(s->block_cache);
   pthread_rwlock_destroy(&s->regions_lock);
+  pthread_cond_destroy(&s->ingest_cond);
+  pthread_mutex_destroy(&s->ingest_mu);
   free(s->ingest_dir);
   free(s);
 }
