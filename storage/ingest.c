@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -252,6 +253,9 @@ static int ingest_frozen(sj_store_t *s, store_region_t *r) {
 static void *ingester_main(void *arg) {
   sj_store_t *s = arg;
   pthread_setname_np(pthread_self(), "sj-ingest");
+  /* Below the writer and its prepare threads: it has a whole buffer's worth of commits to
+   * finish in, they are what submitters wait for. */
+  setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
   pthread_mutex_lock(&s->ingest_mu);
   for (;;) {
     store_region_t *r = NULL;

@@ -157,6 +157,7 @@ void store_region_writer_reset(store_region_t *r);
 struct sj_store {
   rocksdb_t *db;                                /* owned */
   rocksdb_options_t *dbopts;                    /* owned; DB-wide options */
+  rocksdb_env_t *env;                           /* owned handle on RocksDB's default env */
   rocksdb_options_t *cfopts[CF_COUNT];          /* owned; one per column family */
   rocksdb_column_family_handle_t *cf[CF_COUNT]; /* owned */
   rocksdb_cache_t *block_cache;                 /* owned; shared by every family */
