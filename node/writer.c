@@ -11,7 +11,11 @@
  * A submission with a prepare step enters the queue waiting; prepare threads claim waiting
  * submissions in queue order (prep_next is the first one not yet claimed) and mark each ready or
  * refused. The writer thread only ever takes from the head of the queue, and only what is ready,
- * so commit order is submission order. */
+ * so commit order is submission order.
+ *
+ * The threads are named (sj-writer, sj-sync, sj-prepare) so that top -H, perf and
+ * /proc/PID/task tell them apart. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "node/writer.h"
 
 #include <errno.h>
@@ -127,6 +131,7 @@ static sj_write_req_t *next_waiting(sj_write_req_t *r) {
 
 static void *prepare_main(void *arg) {
   sj_writer_t *w = arg;
+  pthread_setname_np(pthread_self(), "sj-prepare");
   pthread_mutex_lock(&w->lock);
   for (;;) {
     while (!w->prep_next && !w->stopping)
@@ -285,6 +290,7 @@ static void finish(sj_writer_t *w, sj_write_req_t *group, int rv) {
 
 static void *writer_main(void *arg) {
   sj_writer_t *w = arg;
+  pthread_setname_np(pthread_self(), "sj-writer");
   for (;;) {
     pthread_mutex_lock(&w->lock);
     while (!head_ready(w) && (w->queue_head || !w->stopping))
@@ -322,6 +328,7 @@ static void *writer_main(void *arg) {
  * them back. A failed fsync fails every group it covered; the store then drops their batches. */
 static void *sync_main(void *arg) {
   sj_writer_t *w = arg;
+  pthread_setname_np(pthread_self(), "sj-sync");
   pthread_mutex_lock(&w->lock);
   for (;;) {
     while (!w->sync_head && !w->sync_stop)

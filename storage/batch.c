@@ -34,10 +34,14 @@ typedef struct {
 
 #define BATCH_SPARE_MAX (64u << 20)
 
-/* What publish does with the in-memory index (why rows wait in memory: memindex.c). */
+/* What publish does with the in-memory index (why rows wait in memory: memindex.c; its two
+ * generations: ingest.c). */
 typedef struct {
-  int clear; /* its rows were ingested: empty it */
-  int hold;  /* add this batch's rows to it */
+  int clear;        /* its rows were ingested: empty it */
+  int clear_frozen; /* the sealed generation's rows (left by a failed ingester) were too */
+  int seal;         /* it is full: seal it for the ingester, continue in the idle generation */
+  int hold;         /* add this batch's rows to it (after the seal: to the fresh one) */
+  uint64_t upto;    /* seal: the committed size its rows cover */
 } index_plan_t;
 
 struct sj_store_batch {
@@ -313,22 +317,24 @@ static void put_wmark(sj_store_batch_t *b, uint64_t wm) {
                             sizeof v);
 }
 
-/* Ingests the region's in-memory rows (all of committed entries, so a failure of this commit
- * leaves nothing wrong behind: rows ingested twice are the same rows) and moves the watermark to
- * the committed size in this batch. */
-static int ingest_memory(sj_store_batch_t *b) {
-  const store_memidx_t *m = &b->r->memidx; /* only this batch changes it: no lock to read */
-  store_row_t *v = malloc((size_t)m->n * sizeof *v);
+/* Ingests the region's in-memory rows, and those of its sealed generation when the ingester
+ * left it (all of committed entries, so a failure of this commit leaves nothing wrong behind:
+ * rows ingested twice are the same rows), and moves the watermark to the committed size in this
+ * batch. */
+static int ingest_memory(sj_store_batch_t *b, int with_frozen) {
+  const store_region_t *r = b->r; /* only this batch changes memidx, and frozen when it is left */
+  size_t n = r->memidx.n + (with_frozen ? r->frozen.n : 0);
+  store_row_t *v = malloc((n ? n : 1) * sizeof *v);
   if (v == NULL)
     return -ENOMEM;
-  for (uint32_t i = 0; i < m->n; i++)
-    v[i] = (store_row_t){m->keys + m->rows[i].koff, m->rows[i].seq,  m->vals + m->rows[i].voff,
-                         m->rows[i].vlen,           m->rows[i].klen, m->rows[i].cf};
-  store_rows_sort(v, m->n);
-  int rv = store_rows_ingest(b->s, b->r->code, v, m->n);
+  size_t k = store_memidx_rows(&r->memidx, v);
+  if (with_frozen)
+    store_memidx_rows(&r->frozen, v + k);
+  store_rows_sort(v, n);
+  int rv = store_rows_ingest(b->s, r->code, v, n);
   free(v);
   if (rv == 0)
-    put_wmark(b, b->r->size); /* only this batch changes size: no lock to read */
+    put_wmark(b, r->size); /* only this batch changes size: no lock to read */
   return rv;
 }
 
@@ -353,25 +359,45 @@ static int put_direct(sj_store_batch_t *b, int memory_empty) {
   return 0;
 }
 
-/* Holds the batch's rows in memory (room made now: publish cannot fail), after ingesting what is
- * held once there is enough; with index_buffer_rows 0, or no memory to hold them, writes them in
- * this batch. */
+/* Holds the batch's rows in memory (room made now: publish cannot fail). When the rows held
+ * reach index_buffer_rows, publish seals them for the ingester thread, which writes them to the
+ * families while commits go on (ingest.c); if the ingester does not run, or left its last
+ * generation unwritten, this commit ingests what is held itself. With index_buffer_rows 0, or
+ * no memory to hold them, the rows go into this batch's WriteBatch. A flush (force_bulk) waits
+ * for the ingester and ingests everything held. */
 static int plan_index(sj_store_batch_t *b, index_plan_t *p) {
   store_region_t *r = b->r;
+  sj_store_t *s = b->s;
   size_t held = r->memidx.n;
   int rv = 0;
-  p->clear = held > 0 && (b->force_bulk || held + b->nrows >= b->s->index_buffer_rows);
-  p->hold = 0;
-  if (p->clear && (rv = ingest_memory(b)) != 0)
-    return rv;
+  int st = !s->ingester_on ? FROZEN_NONE
+           : b->force_bulk ? store_frozen_wait(s, r)
+                           : store_frozen_state(s, r);
+  int full = held + b->nrows >= s->index_buffer_rows;
+  int left = st == FROZEN_FAILED; /* a sealed generation the ingester could not write */
+  *p = (index_plan_t){0};
+  if ((held > 0 || left) && (b->force_bulk || (full && (left || !s->ingester_on)))) {
+    p->clear = 1;
+    p->clear_frozen = left;
+    if ((rv = ingest_memory(b, left)) != 0)
+      return rv;
+  } else if (full && held > 0 && st == FROZEN_NONE) {
+    p->seal = 1;
+    p->upto = r->size;
+  }
   if (b->nrows == 0)
     return 0;
-  if (b->s->index_buffer_rows > 0) {
+  if (p->seal) { /* idle is the writer's while nothing is sealed, and invisible to readers */
+    p->hold = store_memidx_reserve(&r->idle, b->nrows, b->arena.n, b->vals.n) == 0;
+    p->seal = p->hold;
+  }
+  if (!p->hold && s->index_buffer_rows > 0 &&
+      (st != FROZEN_PENDING || held < 4 * s->index_buffer_rows)) {
     pthread_rwlock_wrlock(&r->lock); /* reserve may move the rows readers look at */
     p->hold = store_memidx_reserve(&r->memidx, b->nrows, b->arena.n, b->vals.n) == 0;
     pthread_rwlock_unlock(&r->lock);
   }
-  return p->hold ? 0 : put_direct(b, held == 0 || p->clear);
+  return p->hold ? 0 : put_direct(b, p->clear || (held == 0 && st == FROZEN_NONE));
 }
 
 static int batch_add(sj_store_batch_t *b, const uint8_t *header, size_t hn, const uint8_t *body,
@@ -458,6 +484,18 @@ static void publish(sj_store_batch_t *b, const index_plan_t *plan) {
     store_cache_add(r, b->pend[i].level, b->pend[i].index, b->pend[i].h);
   if (plan->clear)
     store_memidx_clear(&r->memidx);
+  if (plan->clear_frozen) { /* its buffers become the idle generation */
+    store_memidx_clear(&r->frozen);
+    store_memidx_free(&r->idle);
+    r->idle = r->frozen;
+    store_memidx_init(&r->frozen);
+  }
+  if (plan->seal) {
+    r->frozen = r->memidx;
+    r->frozen_upto = plan->upto;
+    r->memidx = r->idle; /* room for this batch's rows was reserved in it */
+    store_memidx_init(&r->idle);
+  }
   uint32_t voff = 0;
   for (size_t i = 0; plan->hold && i < b->nrows; i++) {
     const index_row_t *x = &b->rows[i];
@@ -467,6 +505,10 @@ static void publish(sj_store_batch_t *b, const index_plan_t *plan) {
                      (uint32_t)x->vlen);
   }
   pthread_rwlock_unlock(&r->lock);
+  if (plan->seal)
+    store_frozen_set(b->s, r, FROZEN_PENDING);
+  else if (plan->clear_frozen)
+    store_frozen_set(b->s, r, FROZEN_NONE);
 }
 
 /* Waits until the region's written batch, if any, is published: plan_index works on the

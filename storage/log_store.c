@@ -46,8 +46,12 @@ void sj_store_opts_default(sj_store_opts_t *o) {
   o->annotate_ctx = NULL;
 }
 
-static rocksdb_options_t *db_options(const sj_store_opts_t *o) {
+static rocksdb_options_t *db_options(const sj_store_opts_t *o, rocksdb_env_t *env) {
   rocksdb_options_t *d = rocksdb_options_create();
+  /* Compactions at the lowest CPU priority: on a busy node they take what the writer, its
+   * prepare threads and the readers leave (flushes, which writes wait for, keep theirs). */
+  rocksdb_env_lower_thread_pool_cpu_priority(env);
+  rocksdb_options_set_env(d, env);
   rocksdb_options_set_create_if_missing(d, o->create_if_missing);
   rocksdb_options_set_create_missing_column_families(d, 1);
   rocksdb_options_set_max_background_jobs(d, 2);
@@ -194,6 +198,8 @@ static void region_free(store_region_t *r) {
   store_batch_destroy(r->spare);
   store_cache_free(r);
   store_memidx_free(&r->memidx);
+  store_memidx_free(&r->frozen);
+  store_memidx_free(&r->idle);
   pthread_cond_destroy(&r->pub_cond);
   pthread_mutex_destroy(&r->pub_lock);
   pthread_rwlock_destroy(&r->lock);
@@ -511,7 +517,8 @@ static int recover_regions(sj_store_t *s) {
 static int open_db(sj_store_t *s, const char *dir, const sj_store_opts_t *o) {
   char *err = NULL;
   s->block_cache = rocksdb_cache_create_lru((o->block_cache_mb ? o->block_cache_mb : 1) << 20);
-  s->dbopts = db_options(o);
+  s->env = rocksdb_create_default_env();
+  s->dbopts = db_options(o, s->env);
   for (int i = 0; i < CF_COUNT; i++)
     s->cfopts[i] = cf_options(i, s->block_cache);
   s->db = rocksdb_open_column_families(s->dbopts, dir, CF_COUNT, cf_names,
@@ -541,6 +548,8 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
     free(s);
     return -ENOMEM;
   }
+  pthread_mutex_init(&s->ingest_mu, NULL);
+  pthread_cond_init(&s->ingest_cond, NULL);
   s->index_buffer_rows = opts->index_buffer_rows;
   s->annotate = opts->annotate;
   s->annotate_ctx = opts->annotate_ctx;
@@ -556,6 +565,7 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
     sj_store_close(s);
     return rv;
   }
+  store_ingester_start(s); /* without it, commits ingest what fills memory themselves */
   *out = s;
   return 0;
 }
@@ -563,6 +573,7 @@ int sj_store_open(const char *dir, const sj_store_opts_t *opts, sj_store_t **out
 void sj_store_close(sj_store_t *s) {
   if (s == NULL)
     return;
+  store_ingester_stop(s);
   for (size_t i = 0; i < s->nregions; i++)
     region_free(s->regions[i]);
   free(s->regions);
@@ -586,7 +597,11 @@ void sj_store_close(sj_store_t *s) {
     rocksdb_writeoptions_destroy(s->wo_nosync);
   if (s->block_cache != NULL)
     rocksdb_cache_destroy(s->block_cache);
+  if (s->env != NULL)
+    rocksdb_env_destroy(s->env); /* the handle: the default env itself lives on */
   pthread_rwlock_destroy(&s->regions_lock);
+  pthread_cond_destroy(&s->ingest_cond);
+  pthread_mutex_destroy(&s->ingest_mu);
   free(s->ingest_dir);
   free(s);
 }

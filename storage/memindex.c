@@ -1,5 +1,5 @@
 /* The in-memory index: a region's newest index rows, held in a hash table until they are written
- * to the subjects / trace families in one sorted bulk (batch.c).
+ * to the subjects / trace families in one sorted bulk (batch.c seals them, ingest.c writes them).
  *
  * Why: index keys (enterprises, lots) fall at random places of the key space. Written one commit
  * at a time, each row costs RocksDB a full skiplist search in a memtable of ~10^6 rows, cache miss
@@ -130,4 +130,11 @@ void store_memidx_find(const store_memidx_t *m, uint8_t cf, const uint8_t *ikey,
         memcmp(m->keys + r->koff, ikey, klen) == 0)
       fn(ctx, r->seq, r->time_ms, m->vals + r->voff, r->vlen);
   }
+}
+
+size_t store_memidx_rows(const store_memidx_t *m, store_row_t *v) {
+  for (uint32_t i = 0; i < m->n; i++)
+    v[i] = (store_row_t){m->keys + m->rows[i].koff, m->rows[i].seq,  m->vals + m->rows[i].voff,
+                         m->rows[i].vlen,           m->rows[i].klen, m->rows[i].cf};
+  return m->n;
 }

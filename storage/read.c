@@ -251,6 +251,7 @@ static int gather_memory(sj_store_t *s, uint8_t cf, const uint8_t *key, size_t k
     pthread_rwlock_rdlock(&r->lock);
     refs->region = r->code;
     store_memidx_find(&r->memidx, cf, key, keylen, refs_add, refs);
+    store_memidx_find(&r->frozen, cf, key, keylen, refs_add, refs); /* being ingested */
     pthread_rwlock_unlock(&r->lock);
   }
   pthread_rwlock_unlock(&s->regions_lock);

@@ -225,6 +225,17 @@ int sj_store_meta_put(sj_store_t *s, const char *key, const void *val, size_t n)
  * SJ_ESTORE, SJ_ENOSPACE, -ENOMEM. */
 int sj_store_flush(sj_store_t *s, int compact);
 
+/* The index rows region holds in memory (docs/STORAGE.md §4): in the generation commits add to,
+ * and in the sealed one the ingester thread is writing to the families; sealed_state is 0 when
+ * none is sealed, 1 while the ingester writes it, 2 if that failed (the next commit that needs
+ * room, or a flush, then writes it). Errors: SJ_ENOTFOUND (no such region). */
+typedef struct {
+  uint64_t memory_rows;
+  uint64_t sealed_rows;
+  int sealed_state;
+} sj_store_index_memory_t;
+int sj_store_index_memory(sj_store_t *s, uint32_t region, sj_store_index_memory_t *out);
+
 /* Compacts the index families (subjects, trace) into their lowest level, while other threads read,
  * append and ingest. Index rows reach table files in bulk (index_buffer_rows at a time), each file
  * spanning the whole key range, so after a bulk load a subject's rows lie in several files (level

@@ -125,6 +125,15 @@ typedef struct {
   uint8_t last_leaf[SJ_HASH_LEN];  /* leaf hash of entry size-1, zero when empty */
   store_tile_t tiles[TILE_LEVELS]; /* the last (possibly partial) tile of each tile level */
   store_memidx_t memidx;           /* index rows of entries >= the watermark (row in meta) */
+  /* The in-memory index's sealed generation (ingest.c): when memidx fills, publish moves it here
+   * and the store's ingester thread writes it to the families while appends go on into a fresh
+   * memidx. Readers search both under lock; frozen's rows do not change while it is sealed. */
+  store_memidx_t frozen;
+  uint64_t frozen_upto; /* frozen holds rows of entries below this size (and >= the watermark) */
+  int frozen_state;     /* FROZEN_*; under the store's ingest_mu */
+  store_memidx_t idle;  /* an emptied generation whose buffers the next seal reuses; touched by
+                           the holder of busy while frozen_state is FROZEN_NONE, else by the
+                           ingester */
   int cache_ok;                    /* 0 after an allocation failure: read levels from RocksDB */
   store_level_t cache[STORE_MAX_LEVELS]; /* only levels >= STORE_CACHE_LEVEL are used */
   /* The writer's side, touched only by the holder of busy: the tree after the last batch
@@ -148,6 +157,7 @@ void store_region_writer_reset(store_region_t *r);
 struct sj_store {
   rocksdb_t *db;                                /* owned */
   rocksdb_options_t *dbopts;                    /* owned; DB-wide options */
+  rocksdb_env_t *env;                           /* owned handle on RocksDB's default env */
   rocksdb_options_t *cfopts[CF_COUNT];          /* owned; one per column family */
   rocksdb_column_family_handle_t *cf[CF_COUNT]; /* owned */
   rocksdb_cache_t *block_cache;                 /* owned; shared by every family */
@@ -159,6 +169,11 @@ struct sj_store {
   void *annotate_ctx;                           /* its argument */
   char *ingest_dir;                             /* owned; <dir>/ingest, table files built there */
   atomic_ulong ingest_seq;                      /* names the next table file */
+  pthread_mutex_t ingest_mu;                    /* guards every region's frozen_state, and: */
+  pthread_cond_t ingest_cond;                   /* broadcast when a frozen_state changes */
+  int ingest_stop;                              /* the ingester is to end */
+  int ingester_on;                              /* the ingester thread runs; immutable after open */
+  pthread_t ingester;
   pthread_rwlock_t regions_lock;                /* guards the three fields below */
   store_region_t **regions;                     /* owned, unsorted */
   size_t nregions;
@@ -248,6 +263,18 @@ void store_rows_put(sj_store_t *s, rocksdb_writebatch_t *wb, uint32_t region, co
 /* Writes sorted rows of region into one table file per family and ingests them (durable on
  * return). Errors: SJ_ESTORE, SJ_ENOSPACE. */
 int store_rows_ingest(sj_store_t *s, uint32_t region, const store_row_t *v, size_t n);
+/* A region's sealed generation: none; sealed and being written by the ingester; or left held
+ * because that failed (then the next commit that needs room, or a flush, ingests it itself). */
+enum { FROZEN_NONE = 0, FROZEN_PENDING, FROZEN_FAILED };
+/* Starts the ingester thread (s->ingester_on says whether it runs) / ends it, after the job in
+ * hand (what it leaves sealed is derived again at the next open, like memidx). */
+void store_ingester_start(sj_store_t *s);
+void store_ingester_stop(sj_store_t *s);
+/* r's frozen_state; the _wait form first waits while it is FROZEN_PENDING. */
+int store_frozen_state(sj_store_t *s, store_region_t *r);
+int store_frozen_wait(sj_store_t *s, store_region_t *r);
+/* Sets r's frozen_state (FROZEN_PENDING hands frozen to the ingester). */
+void store_frozen_set(sj_store_t *s, store_region_t *r, int state);
 /* Sets s->ingest_dir under dir and removes files a crash left there. Errors: -errno, -ENOMEM. */
 int store_ingest_dir_open(sj_store_t *s, const char *dir);
 
@@ -265,6 +292,8 @@ uint32_t store_memidx_add_value(store_memidx_t *m, const uint8_t *v, size_t n);
 void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t klen, uint64_t seq,
                       uint64_t time_ms, uint32_t voff, uint32_t vlen);
 void store_memidx_clear(store_memidx_t *m);
+/* Fills v (room for m->n) with m's rows, in commit order; returns m->n. */
+size_t store_memidx_rows(const store_memidx_t *m, store_row_t *v);
 /* v: the row's value (IVAL_*), valid while the caller holds the region's lock. */
 typedef void (*store_memidx_fn)(void *ctx, uint64_t seq, uint64_t time_ms, const uint8_t *v,
                                 size_t vn);

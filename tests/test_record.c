@@ -384,6 +384,16 @@ START_TEST(test_gtin_fields_anywhere) {
              "\"id\":\"" USCC "\",\"name\":\"x\"},\"disclosure\":\"public\","
              "\"items\":[{\"gtin\":\"10614141073464\"},{\"gtin\":\"1061414107346\"}]}",
              "/items/1/gtin", "GTIN_CHECKSUM");
+  /* a multi-digit array index in the pointer */
+  char big[1024];
+  size_t n = (size_t)snprintf(big, sizeof big,
+                              "{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":"
+                              "\"enterprise\",\"id\":\"" USCC "\",\"name\":\"x\"},"
+                              "\"disclosure\":\"public\",\"items\":[");
+  for (int i = 0; i < 120; i++)
+    n += (size_t)snprintf(big + n, sizeof big - n, "%s{}", i ? "," : "");
+  snprintf(big + n, sizeof big - n, ",{\"gtin\":\"1061414107346\"}]}");
+  expect_rec(big, "/items/120/gtin", "GTIN_CHECKSUM");
   expect_rec("{\"kind\":\"credit\",\"type\":\"penalty\",\"subject\":{\"type\":\"enterprise\","
              "\"id\":\"" USCC "\",\"name\":\"x\"},\"disclosure\":\"public\",\"a/b\":{\"gtin\":"
              "\"123\"}}",

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SH 310000u
@@ -1386,6 +1387,98 @@ START_TEST(several_regions_side_by_side) {
 }
 END_TEST
 
+/* ---- TCase ingester: the in-memory index's sealed generation -------------------------------- */
+
+/* Index rows of entry seq (header_of's keys, a key named twice counted twice). */
+static uint64_t rows_of(uint64_t seq) {
+  return 1 + (seq % 11 == 0) + (seq % 2 == 0) + (seq % 3 != 2) + (seq % 5 == 0);
+}
+
+static uint64_t rows_between(uint64_t from, uint64_t to) {
+  uint64_t n = 0;
+  for (uint64_t seq = from; seq < to; seq++)
+    n += rows_of(seq);
+  return n;
+}
+
+/* Waits (at most 10 s) for region SH's sealed generation to be in state st; returns the rows. */
+static sj_store_index_memory_t wait_sealed(sj_store_t *s, int st) {
+  sj_store_index_memory_t m;
+  for (int i = 0; i < 1000; i++) {
+    ck_assert_int_eq(sj_store_index_memory(s, SH, &m), 0);
+    if (m.sealed_state == st)
+      return m;
+    nanosleep(&(struct timespec){0, 10000000}, NULL);
+  }
+  ck_abort_msg("sealed generation still in state %d, not %d", m.sealed_state, st);
+  return m;
+}
+
+static int scan_is_exact(sj_store_t *s);
+
+/* The commit that fills the in-memory index (50 rows here) only seals it: the ingester writes it
+ * while commits go on — even when it cannot (its directory gone), the commit that sealed has
+ * succeeded, and the rows stay readable; the next commit that needs room then writes both
+ * generations itself, failing like any write while it cannot, and leaving nothing behind. */
+START_TEST(ingester_writes_sealed_rows_while_commits_go_on) {
+  chain_t c;
+  char ingest[1100];
+  snprintf(ingest, sizeof ingest, "%s/ingest", dir);
+  chain_init(&c, SH, 400);
+  sj_store_t *s = open_store();
+  append_batch(s, &c, 30, 0); /* held: not yet full when it began */
+  append_batch(s, &c, 10, 0); /* full: seals the 30 entries' rows, holds its own */
+  sj_store_index_memory_t m = wait_sealed(s, 0);
+  ck_assert_uint_eq(m.sealed_rows, 0);
+  ck_assert_uint_eq(m.memory_rows, rows_between(30, 40));
+  ck_assert(scan_is_exact(s));
+
+  rm_tree(ingest);            /* the ingester's table files cannot be built */
+  append_batch(s, &c, 30, 0); /* seals entries 30..39: succeeds without waiting for the ingester */
+  m = wait_sealed(s, 2);
+  ck_assert_uint_eq(m.sealed_rows, rows_between(30, 40));
+  ck_assert_uint_eq(m.memory_rows, rows_between(40, 70));
+  ck_assert(scan_is_exact(s));
+
+  /* full again: this commit must write both generations itself, and cannot */
+  uint64_t size0 = c.size;
+  uint8_t prev0[SJ_HASH_LEN];
+  sj_merkle_frontier_t f0 = c.f;
+  memcpy(prev0, c.prev, SJ_HASH_LEN);
+  sj_store_batch_t *b = NULL;
+  ck_assert_int_eq(sj_store_batch_begin(s, SH, &b), 0);
+  add_entries(b, &c, 30);
+  ck_assert_int_eq(sj_store_batch_commit(b, 0), SJ_ESTORE);
+  c.size = size0; /* the chain as the store still has it */
+  c.f = f0;
+  memcpy(c.prev, prev0, SJ_HASH_LEN);
+  check_head(s, &c);
+  ck_assert(scan_is_exact(s));
+  m = wait_sealed(s, 2);
+  ck_assert_uint_eq(m.memory_rows, rows_between(40, 70));
+
+  ck_assert_int_eq(mkdir(ingest, 0700), 0);
+  append_batch(s, &c, 30, 0); /* now it can: both generations written, its own rows held */
+  m = wait_sealed(s, 0);
+  ck_assert_uint_eq(m.sealed_rows, 0);
+  ck_assert_uint_eq(m.memory_rows, rows_between(70, 100));
+  ck_assert(scan_is_exact(s));
+  check_entries(s, &c);
+  ck_assert_int_eq(sj_store_flush(s, 0), 0); /* waits for the ingester, writes what is held */
+  ck_assert_int_eq(sj_store_index_memory(s, SH, &m), 0);
+  ck_assert_uint_eq(m.memory_rows + m.sealed_rows, 0);
+  while (c.size + 23 <= 400) /* many seals; the last ones may still be sealed at close */
+    append_batch(s, &c, 23, 0);
+  sj_store_close(s);
+  s = open_store();
+  check_head(s, &c);
+  ck_assert(scan_is_exact(s));
+  check_entries(s, &c);
+  sj_store_close(s);
+  chain_free(&c);
+}
+END_TEST
+
 /* ---- TCase threads: readers during commits --------------------------------------------------- */
 
 typedef struct {
@@ -1492,6 +1585,7 @@ static Suite *storage_suite(void) {
   const TTest *pipeline[] = {written_batches_stay_hidden_until_published, NULL};
   const TTest *regions[] = {several_regions_side_by_side, NULL};
   const TTest *threads[] = {readers_see_consistent_heads_during_commits, NULL};
+  const TTest *ingester[] = {ingester_writes_sealed_rows_while_commits_go_on, NULL};
   struct {
     const char *name;
     void (*setup)(void);
@@ -1510,6 +1604,7 @@ static Suite *storage_suite(void) {
       {"regions", setup, regions},
       {"regions_bulk_index", setup_bulk, regions},
       {"threads", setup_bulk, threads},
+      {"ingester", setup_bulk, ingester},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     TCase *tc = tcase_create(cases[i].name);
