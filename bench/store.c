@@ -372,7 +372,9 @@ int main(int argc, char **argv) {
   }
   sj_store_t *s = NULL;
   snprintf(path, sizeof path, "%s/store", base);
-  int rv = sj_store_open(path, NULL, &s);
+  /* --only raw: no store at all, so that none of its threads (flushes, compactions, the index
+   * ingester) runs beside the raw writes, and its options leave RocksDB's default env alone */
+  int rv = a.only == 2 ? 0 : sj_store_open(path, NULL, &s);
   if (rv != 0)
     die("open", rv);
   rocksdb_cache_t *cache = rocksdb_cache_create_lru(256u << 20);
