@@ -323,16 +323,7 @@ static void put_wmark(sj_store_batch_t *b, uint64_t wm) {
  * batch. */
 static int ingest_memory(sj_store_batch_t *b, int with_frozen) {
   const store_region_t *r = b->r; /* only this batch changes memidx, and frozen when it is left */
-  size_t n = r->memidx.n + (with_frozen ? r->frozen.n : 0);
-  store_row_t *v = malloc((n ? n : 1) * sizeof *v);
-  if (v == NULL)
-    return -ENOMEM;
-  size_t k = store_memidx_rows(&r->memidx, v);
-  if (with_frozen)
-    store_memidx_rows(&r->frozen, v + k);
-  store_rows_sort(v, n);
-  int rv = store_rows_ingest(b->s, r->code, v, n);
-  free(v);
+  int rv = store_memidx_ingest(b->s, r->code, &r->memidx, with_frozen ? &r->frozen : NULL);
   if (rv == 0)
     put_wmark(b, r->size); /* only this batch changes size: no lock to read */
   return rv;
@@ -484,12 +475,8 @@ static void publish(sj_store_batch_t *b, const index_plan_t *plan) {
     store_cache_add(r, b->pend[i].level, b->pend[i].index, b->pend[i].h);
   if (plan->clear)
     store_memidx_clear(&r->memidx);
-  if (plan->clear_frozen) { /* its buffers become the idle generation */
-    store_memidx_clear(&r->frozen);
-    store_memidx_free(&r->idle);
-    r->idle = r->frozen;
-    store_memidx_init(&r->frozen);
-  }
+  if (plan->clear_frozen)
+    store_region_retire_frozen(r);
   if (plan->seal) {
     r->frozen = r->memidx;
     r->frozen_upto = plan->upto;

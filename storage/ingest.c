@@ -228,17 +228,25 @@ static store_region_t *next_sealed(sj_store_t *s) {
   return found;
 }
 
+int store_memidx_ingest(sj_store_t *s, uint32_t region, const store_memidx_t *a,
+                        const store_memidx_t *b) {
+  size_t n = a->n + (b ? b->n : 0);
+  store_row_t *v = malloc((n ? n : 1) * sizeof *v);
+  if (v == NULL)
+    return -ENOMEM;
+  size_t k = store_memidx_rows(a, v);
+  if (b)
+    store_memidx_rows(b, v + k);
+  store_rows_sort(v, n);
+  int rv = store_rows_ingest(s, region, v, n);
+  free(v);
+  return rv;
+}
+
 /* Writes r's sealed generation to the families and moves the watermark past it. Nothing else
  * touches frozen while it is FROZEN_PENDING. */
 static int ingest_frozen(sj_store_t *s, store_region_t *r) {
-  const store_memidx_t *m = &r->frozen;
-  store_row_t *v = malloc((m->n ? m->n : 1) * sizeof *v);
-  if (v == NULL)
-    return -ENOMEM;
-  size_t n = store_memidx_rows(m, v);
-  store_rows_sort(v, n);
-  int rv = store_rows_ingest(s, r->code, v, n);
-  free(v);
+  int rv = store_memidx_ingest(s, r->code, &r->frozen, NULL);
   if (rv != 0)
     return rv;
   uint8_t k[WMARK_KEY_LEN], val[8];
@@ -267,10 +275,7 @@ static void *ingester_main(void *arg) {
     int rv = ingest_frozen(s, r);
     if (rv == 0) {
       pthread_rwlock_wrlock(&r->lock); /* its rows are in the families now */
-      store_memidx_clear(&r->frozen);
-      store_memidx_free(&r->idle);
-      r->idle = r->frozen;
-      store_memidx_init(&r->frozen);
+      store_region_retire_frozen(r);
       pthread_rwlock_unlock(&r->lock);
     }
     pthread_mutex_lock(&s->ingest_mu);

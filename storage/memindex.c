@@ -138,3 +138,10 @@ size_t store_memidx_rows(const store_memidx_t *m, store_row_t *v) {
                          m->rows[i].vlen,           m->rows[i].klen, m->rows[i].cf};
   return m->n;
 }
+
+void store_region_retire_frozen(store_region_t *r) {
+  store_memidx_clear(&r->frozen);
+  store_memidx_free(&r->idle);
+  r->idle = r->frozen;
+  store_memidx_init(&r->frozen);
+}

@@ -294,6 +294,12 @@ void store_memidx_add(store_memidx_t *m, uint8_t cf, const uint8_t *ikey, size_t
 void store_memidx_clear(store_memidx_t *m);
 /* Fills v (room for m->n) with m's rows, in commit order; returns m->n. */
 size_t store_memidx_rows(const store_memidx_t *m, store_row_t *v);
+/* Writes the rows of a, and of b unless NULL, to the index families (ingest.c). */
+int store_memidx_ingest(sj_store_t *s, uint32_t region, const store_memidx_t *a,
+                        const store_memidx_t *b);
+/* r's sealed generation, written, emptied; its buffers become the idle one (under r's write
+ * lock, by whoever owns frozen: the ingester, or the holder of busy when it was left). */
+void store_region_retire_frozen(store_region_t *r);
 /* v: the row's value (IVAL_*), valid while the caller holds the region's lock. */
 typedef void (*store_memidx_fn)(void *ctx, uint64_t seq, uint64_t time_ms, const uint8_t *v,
                                 size_t vn);
