@@ -11,12 +11,15 @@
 #                  files posted to one node; mostly trace events, ~1.4 records per enterprise)
 #   SJ_TMP         this run's scratch directory, removed on exit
 #   SJ_PIDS        processes started by this run, stopped on exit (never anything else)
+#   SJ_DAMON       after sj_damon_pause: what it did (paused / none / left on: why)
 
 SJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SJ_BENCH_DATA="${SJ_BENCH_DATA:-/tmp/sjbench-data}"
 SJ_DATASET="${SJ_DATASET:-synthetic}"
 SJ_PIDS=()
 SJ_TMP=""
+SJ_DAMON_PAUSED=()
+SJ_DAMON=none
 SJ_NODE_CPU="${SJ_NODE_CPU:-0}" # the server side
 SJ_LOAD_CPU="${SJ_LOAD_CPU:-1}" # the load generator
 
@@ -44,7 +47,30 @@ sj_cleanup() {
   for p in "${SJ_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${SJ_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   SJ_PIDS=()
+  for p in "${SJ_DAMON_PAUSED[@]}"; do
+    echo on >"$p" 2>/dev/null || echo "$(basename "$0"): could not turn DAMON back on: echo on >$p" >&2
+  done
+  SJ_DAMON_PAUSED=()
   if [ -n "$SJ_TMP" ]; then rm -rf "$SJ_TMP"; fi
+}
+
+# sj_damon_pause: turns off every running kdamond of the kernel's DAMON sysfs interface until this
+# run exits (sj_cleanup turns them back on). On a VM whose DAMON samples physical memory (here: a
+# pageout scheme, 500 ms sampling), kdamond takes the node's CPU for milliseconds at a time, which
+# is the machine's noise, not the node's. Sets SJ_DAMON: paused, none, or why it was left on.
+sj_damon_pause() {
+  local st
+  SJ_DAMON=none
+  for st in /sys/kernel/mm/damon/admin/kdamonds/*/state; do
+    [ -e "$st" ] && [ "$(cat "$st" 2>/dev/null)" = on ] || continue
+    if echo off >"$st" 2>/dev/null; then
+      SJ_DAMON_PAUSED+=("$st")
+      SJ_DAMON=paused
+    else
+      SJ_DAMON="left on (cannot write $st)"
+      return 0
+    fi
+  done
 }
 
 sj_init() {

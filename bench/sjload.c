@@ -6,7 +6,8 @@
  *          [--dist uniform|zipf:1.1] [--rate R] [--warmup SEC] [--seed N]
  *          [--body FILE --batch K --token-file FILE] [--path /static] [--region R]
  *          [--proof-size N] [--grace SEC] [--follow URL [--follow-region R]
- *          [--follow-token-file FILE]] [--read-token-file FILE] [--json] [--quiet]
+ *          [--follow-token-file FILE]] [--read-token-file FILE] [--timeline FILE]
+ *          [--json] [--quiet]
  *   sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R] [--size B] [--seed N]
  *   sjload --url URL --dump N [--mix ...] [--keys ...] [--dist ...]   (prints N request URLs)
  *   sjload --self-test                     (checks the histogram, Zipf sampler, USCC generator)
@@ -39,6 +40,8 @@
  *
  * Latencies go into log-bucketed histograms (128 buckets per power of two: <= 0.8 % error);
  * the summary gives p50/p90/p99/p99.9/max per kind and overall; --json prints one JSON object.
+ * --timeline FILE also writes every measured request (due time, latency, kind, status), to see
+ * when in a run the slow ones fell (a stall hits neighbours; a slow path hits scattered ones).
  * --gen writes DIR/records.ndjson (credit records spread evenly over K enterprises, default N/10,
  * with valid GB 32100 codes; every M-th record a traceability ObjectEvent, about five per lot),
  * DIR/subjects.txt and DIR/trace.txt. --dump prints the URLs of N GET requests as the mix and
@@ -339,7 +342,7 @@ static const char *const kind_names[NKIND] = {"subject", "report",     "trace", 
 
 typedef struct {
   const char *url, *keys, *trace_keys, *dist, *body, *token_file, *path, *follow, *gen_out;
-  const char *follow_token_file, *read_token_file;
+  const char *follow_token_file, *read_token_file, *timeline;
   unsigned conns, streams, batch;
   uint64_t requests, seed, proof_size, gen_n, gen_subjects, gen_trace_every, gen_size, dump;
   double duration, warmup, rate, grace, weights[NKIND];
@@ -355,7 +358,7 @@ static int usage(void) {
       "         [--dist uniform|zipf:S] [--rate R] [--warmup SEC] [--seed N] [--grace SEC]\n"
       "         [--body NDJSON --batch K --token-file FILE] [--path P] [--region R]\n"
       "         [--proof-size N] [--follow URL [--follow-region R] [--follow-token-file F]]\n"
-      "         [--json] [--quiet]\n"
+      "         [--timeline FILE] [--json] [--quiet]\n"
       "       sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R]\n"
       "         [--size BYTES] [--seed N]\n"
       "       sjload --url URL --dump N [--mix ...] [--keys FILE] [--dist ...]\n"
@@ -410,7 +413,8 @@ static int set_opt(args_t *a, const char *o, const char *v) {
                         &a->follow,
                         &a->gen_out,
                         &a->follow_token_file,
-                        &a->read_token_file};
+                        &a->read_token_file,
+                        &a->timeline};
   static const char *sname[] = {"--url",
                                 "--keys",
                                 "--trace-keys",
@@ -421,7 +425,8 @@ static int set_opt(args_t *a, const char *o, const char *v) {
                                 "--follow",
                                 "--out",
                                 "--follow-token-file",
-                                "--read-token-file"};
+                                "--read-token-file",
+                                "--timeline"};
   for (size_t i = 0; i < sizeof sname / sizeof *sname; i++)
     if (!strcmp(o, sname[i])) {
       *str[i] = v;
@@ -510,6 +515,14 @@ typedef struct {
   uint64_t sent, done, ok, s4xx, s5xx, other, errs, bytes, records;
 } kstat_t;
 
+/* --timeline: one measured request (times in ns from the start of measurement). */
+typedef struct {
+  uint64_t due, latency;
+  int kind, status; /* status 0: transport error */
+} tl_rec_t;
+
+#define TL_MAX 20000000 /* records kept at most (320 MB): a bound, not a limit a run meets */
+
 typedef struct {
   sj_client_t *cl;
   sj_buf_t in;       /* follow stream bytes not yet parsed */
@@ -540,6 +553,8 @@ struct load {
   uint64_t answered_all; /* responses with a status, warm-up included (for CPU per request) */
   kstat_t ks[NKIND];
   follow_t fw;
+  tl_rec_t *tl; /* --timeline */
+  size_t tl_n, tl_cap;
   int stopping, load_done, closed, grace_on, first_err_shown;
 };
 
@@ -718,6 +733,38 @@ static void show_first_error(load_t *L, const slot_t *s, int err, const sj_resp_
             (int)(r->body_len < 300 ? r->body_len : 300), r->body ? (const char *)r->body : "");
 }
 
+/* Keeps one measured request for --timeline (growing the array; past TL_MAX, drops it). */
+static void tl_add(load_t *L, const slot_t *s, int status, uint64_t now) {
+  if (L->tl_n == L->tl_cap) {
+    size_t cap = L->tl_cap ? L->tl_cap * 2 : 65536;
+    tl_rec_t *n = cap <= TL_MAX ? realloc(L->tl, cap * sizeof *n) : NULL;
+    if (!n)
+      return;
+    L->tl = n;
+    L->tl_cap = cap;
+  }
+  L->tl[L->tl_n++] = (tl_rec_t){s->intended - L->t_meas, now - s->intended, s->kind, status};
+}
+
+/* Writes --timeline FILE: a header line, then one line per measured request in the order they
+ * completed: due (us from the start of measurement), latency (us), kind, HTTP status. The header
+ * gives the start of measurement on CLOCK_MONOTONIC (uv_hrtime's clock), to line the requests up
+ * with other traces of the same run. */
+static int tl_write(const load_t *L, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return fprintf(stderr, "sjload: %s: %s\n", path, strerror(errno)), 1;
+  fprintf(f, "# start of measurement: %llu ns on CLOCK_MONOTONIC (e.g. for perf record -k mono)\n",
+          (unsigned long long)L->t_meas);
+  fprintf(f, "# due_us latency_us kind status\n");
+  for (size_t i = 0; i < L->tl_n; i++)
+    fprintf(f, "%.1f %.1f %s %d\n", (double)L->tl[i].due / 1e3, (double)L->tl[i].latency / 1e3,
+            kind_names[L->tl[i].kind], L->tl[i].status);
+  if (fclose(f))
+    return fprintf(stderr, "sjload: %s: %s\n", path, strerror(errno)), 1;
+  return 0;
+}
+
 static void record(load_t *L, const slot_t *s, int err, const sj_resp_t *r, uint64_t now) {
   kstat_t *k = &L->ks[s->kind];
   int good = !err && r->status >= 200 && r->status < 300;
@@ -731,6 +778,8 @@ static void record(load_t *L, const slot_t *s, int err, const sj_resp_t *r, uint
     return;
   k->done++;
   L->t_last = now;
+  if (L->a->timeline)
+    tl_add(L, s, err ? 0 : r->status, now);
   if (err) {
     k->errs++;
     return;
@@ -1375,6 +1424,7 @@ static void load_free(load_t *L) {
   sj_buf_deinit(&L->fw.in);
   free(L->conns);
   free(L->slots);
+  free(L->tl);
 }
 
 int main(int argc, char **argv) {
@@ -1414,6 +1464,8 @@ int main(int argc, char **argv) {
   else
     report_human(&L, &t);
   int bad = t.done != t.ok || L.sync_fail || (a.follow && (L.fw.next < L.acked_size));
+  if (a.timeline && tl_write(&L, a.timeline))
+    bad = 1;
   load_free(&L);
   return bad ? 1 : 0;
 }
