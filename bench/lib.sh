@@ -11,7 +11,8 @@
 #                  files posted to one node; mostly trace events, ~1.4 records per enterprise)
 #   SJ_TMP         this run's scratch directory, removed on exit
 #   SJ_PIDS        processes started by this run, stopped on exit (never anything else)
-#   SJ_DAMON       after sj_damon_pause: what it did (paused / none / left on: why)
+#   SJ_DAMON_KEEP  1: leave the kernel's DAMON running (sj_init pauses it otherwise)
+#   SJ_DAMON       what sj_init did with DAMON: paused, none, or why it was left on
 
 SJ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SJ_BENCH_DATA="${SJ_BENCH_DATA:-/tmp/sjbench-data}"
@@ -54,10 +55,12 @@ sj_cleanup() {
   if [ -n "$SJ_TMP" ]; then rm -rf "$SJ_TMP"; fi
 }
 
-# sj_damon_pause: turns off every running kdamond of the kernel's DAMON sysfs interface until this
-# run exits (sj_cleanup turns them back on). On a VM whose DAMON samples physical memory (here: a
-# pageout scheme, 500 ms sampling), kdamond takes the node's CPU for milliseconds at a time, which
-# is the machine's noise, not the node's. Sets SJ_DAMON: paused, none, or why it was left on.
+# sj_damon_pause (sj_init calls it): turns off every running kdamond of the kernel's DAMON sysfs
+# interface until this run exits (sj_cleanup turns them back on), as one pins CPUs for a
+# benchmark. On this VM DAMON samples physical memory every 500 ms with a pageout scheme, and its
+# kdamond thread took the node's CPU for ~3.5 ms every ~512 ms: every request due meanwhile
+# waited (session 7, bench/results/lookup-notes.md) — the machine's noise, not the node's.
+# Sets SJ_DAMON: paused, none, or why it was left on.
 sj_damon_pause() {
   local st
   SJ_DAMON=none
@@ -79,6 +82,7 @@ sj_init() {
   trap sj_cleanup EXIT
   trap 'exit 130' INT TERM
   mkdir -p "$SJ_BENCH_DATA"
+  if [ "${SJ_DAMON_KEEP:-0}" = 1 ]; then SJ_DAMON="left on (SJ_DAMON_KEEP=1)"; else sj_damon_pause; fi
 }
 
 sj_free_port() {
@@ -115,7 +119,7 @@ sj_machine() {
   virt=""
   grep -qw hypervisor /proc/cpuinfo && virt=", virtual machine"
   mem="$(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
-  echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU} ($fam, $mhz$virt), $mem, $(uname -sr), $(awk '{print "load average " $1 " " $2 " " $3}' /proc/loadavg)"
+  echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU} ($fam, $mhz$virt), $mem, $(uname -sr), $(awk '{print "load average " $1 " " $2 " " $3}' /proc/loadavg), DAMON: $SJ_DAMON"
 }
 
 sj_median() {
