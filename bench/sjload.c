@@ -3,7 +3,7 @@
  *
  *   sjload --url URL [--connections C] [--streams S] [--duration SEC] [--requests N]
  *          [--mix subject=80,proof=10,trace=10,post=0] [--keys FILE] [--trace-keys FILE]
- *          [--dist uniform|zipf:1.1] [--rate R] [--warmup SEC] [--seed N]
+ *          [--dist uniform|zipf:1.1] [--rate R [--pace spin|timer]] [--warmup SEC] [--seed N]
  *          [--body FILE --batch K --token-file FILE] [--path /static] [--region R]
  *          [--proof-size N] [--grace SEC] [--follow URL [--follow-region R]
  *          [--follow-token-file FILE]] [--read-token-file FILE] [--timeline FILE]
@@ -27,7 +27,10 @@
  * as the last one is answered — maximum throughput. Open loop (--rate R): requests are due at
  * t0 + i/R whatever happens; each is sent on a free stream as soon as it is due (the loop spins to
  * send on time) and its latency is measured from the time it was due, so a stalled server is
- * charged for the requests it delayed (no coordinated omission). Requests due before --warmup
+ * charged for the requests it delayed (no coordinated omission). --pace timer checks what is due
+ * every millisecond instead of spinning (requests go up to ~1 ms late, and that is charged to
+ * them): for a load that shares its CPUs with the servers, where a spinning loop would take a
+ * whole CPU from them (bench/repl-catchup). Requests due before --warmup
  * seconds are sent but not recorded.
  *
  * --follow URL also opens GET /v1/logs/{region}/entries?start=S&follow=1 on URL (a follower
@@ -347,7 +350,7 @@ typedef struct {
   uint64_t requests, seed, proof_size, gen_n, gen_subjects, gen_trace_every, gen_size, dump;
   double duration, warmup, rate, grace, weights[NKIND];
   uint32_t region, follow_region;
-  int json, quiet;
+  int json, quiet, pace_timer;
 } args_t;
 
 static int usage(void) {
@@ -358,7 +361,7 @@ static int usage(void) {
       "         [--dist uniform|zipf:S] [--rate R] [--warmup SEC] [--seed N] [--grace SEC]\n"
       "         [--body NDJSON --batch K --token-file FILE] [--path P] [--region R]\n"
       "         [--proof-size N] [--follow URL [--follow-region R] [--follow-token-file F]]\n"
-      "         [--timeline FILE] [--json] [--quiet]\n"
+      "         [--pace spin|timer] [--timeline FILE] [--json] [--quiet]\n"
       "       sjload --gen N --out DIR [--subjects K] [--trace-every M] [--region R]\n"
       "         [--size BYTES] [--seed N]\n"
       "       sjload --url URL --dump N [--mix ...] [--keys FILE] [--dist ...]\n"
@@ -460,6 +463,8 @@ static int set_opt(args_t *a, const char *o, const char *v) {
     a->follow_region = (uint32_t)strtoul(v, NULL, 10);
   else if (!strcmp(o, "--mix"))
     return parse_mix(v, a->weights);
+  else if (!strcmp(o, "--pace") && (!strcmp(v, "spin") || !strcmp(v, "timer")))
+    a->pace_timer = !strcmp(v, "timer");
   else
     return SJ_EINVAL;
   return 0;
@@ -539,6 +544,7 @@ struct load {
   uv_loop_t loop;
   uv_timer_t stop_timer, grace_timer;
   uv_idle_t spin;
+  uv_timer_t pace; /* --pace timer: dispatches every millisecond instead of spinning */
   lconn_t *conns;
   slot_t *slots;
   size_t next_conn;  /* open loop: round robin over connections */
@@ -953,6 +959,7 @@ static void close_all(load_t *L) {
   uv_close((uv_handle_t *)&L->stop_timer, NULL);
   uv_close((uv_handle_t *)&L->grace_timer, NULL);
   uv_close((uv_handle_t *)&L->spin, NULL);
+  uv_close((uv_handle_t *)&L->pace, NULL);
 }
 
 static void on_grace(uv_timer_t *t) {
@@ -989,6 +996,7 @@ static void stop_load(load_t *L) {
   L->stopping = 1;
   L->t_stop = now_ns();
   uv_idle_stop(&L->spin);
+  uv_timer_stop(&L->pace);
   if (L->inflight)
     arm_grace(L);
   else
@@ -1001,6 +1009,10 @@ static void on_stop_timer(uv_timer_t *t) {
 
 static void on_spin(uv_idle_t *h) {
   dispatch_open(h->data);
+}
+
+static void on_pace(uv_timer_t *t) {
+  dispatch_open(t->data);
 }
 
 /* tree_size and region of the target node, for proofs and records. */
@@ -1085,7 +1097,8 @@ static int setup(load_t *L) {
   uv_timer_init(&L->loop, &L->stop_timer);
   uv_timer_init(&L->loop, &L->grace_timer);
   uv_idle_init(&L->loop, &L->spin);
-  L->stop_timer.data = L->grace_timer.data = L->spin.data = L;
+  uv_timer_init(&L->loop, &L->pace);
+  L->stop_timer.data = L->grace_timer.data = L->spin.data = L->pace.data = L;
   return 0;
 }
 
@@ -1101,7 +1114,10 @@ static void start(load_t *L) {
     return;
   }
   if (a->rate > 0) {
-    uv_idle_start(&L->spin, on_spin);
+    if (a->pace_timer)
+      uv_timer_start(&L->pace, on_pace, 1, 1);
+    else
+      uv_idle_start(&L->spin, on_spin);
     dispatch_open(L);
     return;
   }
