@@ -4,6 +4,7 @@
  * the node glue they share with node/disclosure.c (audit.h). Loop thread. */
 #include "node/audit.h"
 #include "node/credit.h"
+#include "node/json.h"
 #include "node/node_int.h"
 
 #include <errno.h>
@@ -181,7 +182,8 @@ static int load_one(sj_node_t *n, api_subject_t *S, size_t i, const refs_t *r) {
     e->person |= h.keys[k].type == SJ_KEY_PERSON;
   sj_merkle_leaf_hash(S->hdr[i].p, S->hdr[i].n, e->leaf_hash);
   if (S->has_body[i] && h.kind == SJ_KIND_CREDIT)
-    S->rec[i] = json_loadb((const char *)S->body[i].p, S->body[i].n, JSON_DECODE_INT_AS_REAL, NULL);
+    S->rec[i] =
+        sj_json_loadb((const char *)S->body[i].p, S->body[i].n, JSON_DECODE_INT_AS_REAL, NULL);
   e->rec = S->rec[i];
   return 0;
 }

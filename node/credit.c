@@ -5,6 +5,7 @@
  * The rule files are parsed once with jansson and then only read (jansson lookups do not touch
  * reference counts, so concurrent readers are safe). */
 #include "node/credit.h"
+#include "node/json.h"
 
 #include "node/config.h"
 
@@ -1296,7 +1297,7 @@ size_t sj_credit_annotate(void *ctx, const sj_entry_header_t *h, const uint8_t *
   if (cap < SJ_CREDIT_FACT_MAX || sj_credit_rules_ok())
     return 0;
   if (body && h->kind == SJ_KIND_CREDIT) /* as lookups parse it (node/api_credit.c) */
-    rec = json_loadb((const char *)body, bn, JSON_DECODE_INT_AS_REAL, NULL);
+    rec = sj_json_loadb((const char *)body, bn, JSON_DECODE_INT_AS_REAL, NULL);
   size_t n = sj_credit_annotate_parsed(h, rec, body, bn, out, cap);
   json_decref(rec);
   return n;

@@ -14,6 +14,7 @@
  * cache is the node's (n->folds), sized by fold-cache-entries (docs/CONFIG.md). */
 #include "node/audit.h"
 #include "node/credit.h"
+#include "node/json.h"
 #include "node/node_int.h"
 
 #include <errno.h>
@@ -250,7 +251,7 @@ static int fold_body(void *ctx, size_t i, const sj_store_entry_t *se) {
   for (uint16_t k = 0; k < h.nkeys; k++)
     e->person |= h.keys[k].type == SJ_KEY_PERSON;
   if (se->has_body && h.kind == SJ_KIND_CREDIT)
-    F->rec[i] = json_loadb((const char *)se->body, se->bn, JSON_DECODE_INT_AS_REAL, NULL);
+    F->rec[i] = sj_json_loadb((const char *)se->body, se->bn, JSON_DECODE_INT_AS_REAL, NULL);
   e->rec = F->rec[i];
   if (e->rec) {
     F->plain[i] = !sj_credit_body_may_mask(se->body, se->bn);
@@ -464,9 +465,9 @@ static int public_view(sj_node_t *n, const sj_entry_header_t *h, const uint8_t *
   if (!sj_credit_body_may_mask(body, len))
     return 1;
   /* Integers as integers for a faithful re-serialisation; a huge one only parses as a real. */
-  json_t *rec = json_loadb((const char *)body, len, 0, NULL);
+  json_t *rec = sj_json_loadb((const char *)body, len, 0, NULL);
   if (!rec)
-    rec = json_loadb((const char *)body, len, JSON_DECODE_INT_AS_REAL, NULL);
+    rec = sj_json_loadb((const char *)body, len, JSON_DECODE_INT_AS_REAL, NULL);
   int removed = rec ? sj_credit_mask_public(rec, now) : -1;
   if (rec && removed != 0 && now + MASK_RECHECK_MS < *changes)
     *changes = now + MASK_RECHECK_MS; /* a minor inside may turn 18: see MASK_RECHECK_MS */

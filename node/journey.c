@@ -13,6 +13,7 @@
  * cycles included. Entries read, steps returned and rows per code are capped too; hitting any cap
  * sets "truncated". */
 #include "node/journey.h"
+#include "node/json.h"
 
 #include "node/epcis.h"
 #include "node/node_int.h" /* json_str, json_b64 */
@@ -148,7 +149,7 @@ static int parse_event(sj_trace_ev_t *e, json_t *ev) {
 
 /* Parses a visible body; a body that is not a trace record becomes "not a trace event". */
 static int load_body(sj_trace_ev_t *e, const sj_buf_t *bb, int keep_json) {
-  json_t *rec = json_loadb((const char *)bb->p, bb->n, JSON_DECODE_INT_AS_REAL, NULL);
+  json_t *rec = sj_json_loadb((const char *)bb->p, bb->n, JSON_DECODE_INT_AS_REAL, NULL);
   json_t *ev = json_object_get(rec, "event");
   int rv = 0;
   if (!json_is_object(ev)) {

@@ -1,6 +1,7 @@
 /* node/json — json_loadb, faster: the JSON parse of the ingest path (record submissions, EPCIS
- * capture documents). It owns nothing but the parse: the tree it returns is an ordinary jansson
- * tree, and jansson stays the JSON API everywhere else.
+ * capture documents) and of the bodies the node reads back (credit facts of replicated entries,
+ * computed reports and journeys, public masking). It owns nothing but the parse: the tree it
+ * returns is an ordinary jansson tree, and jansson stays the JSON API everywhere else.
  *
  * Contract: sj_json_loadb(buf, len, flags, error) answers exactly what
  * json_loadb(buf, len, flags, error) answers — the same verdict, the same tree (values, key
