@@ -123,9 +123,31 @@ static void get_consistency(sj_req_t *req, void *arg) {
   api_reply(n, req, R_CONSISTENCY, 200, "application/json", &b, t0);
 }
 
-/* Raw entries as frames (docs/FORMAT.md); bodies the caller may not see are withheld. */
-static void get_entries(sj_req_t *req, void *arg) {
+/* sj_store_get_entries callback of get_entries: one frame per entry. */
+typedef struct {
+  sj_node_t *n;
+  const caller_t *c;
+  sj_buf_t *out;
+} frames_ctx_t;
+
+static int append_frame(void *ctx, size_t i, const sj_store_entry_t *e) {
   static _Thread_local sj_index_key_t keys[SJ_ENTRY_MAX_KEYS];
+  frames_ctx_t *F = ctx;
+  sj_entry_header_t h;
+  (void)i;
+  if (!e->found)
+    return SJ_ESTORE; /* below the committed size: must be there */
+  int rv = sj_entry_decode(e->header, e->hn, &h, keys, SJ_ENTRY_MAX_KEYS);
+  if (rv)
+    return rv;
+  int show = e->has_body && api_body_visible(F->n, F->c, &h, e->body, e->bn);
+  return sj_frame_append(F->out, e->header, e->hn, e->body, show ? e->bn : 0, show);
+}
+
+/* Raw entries as frames (docs/FORMAT.md); bodies the caller may not see are withheld. The
+ * entries are read with batched MultiGets (sj_store_get_entries): a catch-up chunk of 10,000
+ * entries took ~145 ms of the serving loop with one point read each (session 7). */
+static void get_entries(sj_req_t *req, void *arg) {
   sj_node_t *n = arg;
   uint64_t t0 = api_now_us(), size, start, limit = ENTRIES_LIMIT_DEFAULT;
   uint32_t region;
@@ -151,25 +173,21 @@ static void get_entries(sj_req_t *req, void *arg) {
       api_bad_param(n, req, R_ENTRIES, "limit", "LIMIT_INVALID", "limit must be 1..10000");
     return;
   }
-  sj_buf_t out = {0}, hb = {0}, bb = {0};
-  int rv = 0, has_body = 0;
-  for (uint64_t s = start; rv == 0 && s < size && s - start < limit; s++) {
-    sj_entry_header_t h;
-    rv = sj_store_get_entry(n->store, region, s, &hb, &bb, &has_body);
-    if (rv == 0)
-      rv = sj_entry_decode(hb.p, hb.n, &h, keys, SJ_ENTRY_MAX_KEYS);
-    if (rv == 0) {
-      int show = has_body && api_body_visible(n, &c, &h, bb.p, bb.n);
-      rv = sj_frame_append(&out, hb.p, hb.n, bb.p, show ? bb.n : 0, show);
-    }
-  }
+  sj_buf_t out = {0};
+  size_t cnt = start < size ? (size - start < limit ? (size_t)(size - start) : (size_t)limit) : 0;
+  sj_entry_ref_t *refs = cnt ? malloc(cnt * sizeof *refs) : NULL;
+  int rv = cnt && !refs ? -ENOMEM : 0;
+  for (size_t i = 0; refs && i < cnt; i++)
+    refs[i] = (sj_entry_ref_t){region, start + i};
+  frames_ctx_t F = {n, &c, &out};
+  if (rv == 0 && cnt)
+    rv = sj_store_get_entries(n->store, refs, cnt, SJ_GET_ENTRY, append_frame, &F);
+  free(refs);
   if (rv)
     api_problem(n, req, R_ENTRIES, 500, "Storage error", sj_strerror(rv), NULL);
   else
     api_reply(n, req, R_ENTRIES, 200, "application/octet-stream", &out, t0);
   sj_buf_deinit(&out);
-  sj_buf_deinit(&hb);
-  sj_buf_deinit(&bb);
 }
 
 /* GET /v1/logs/{region}/key-rotation: the region's rotation note (own or relayed), text/plain. */
