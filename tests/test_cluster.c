@@ -6,14 +6,17 @@
  * nothing stored and no alert — except the fork, kept as evidence that survives a restart. */
 #include "tests/support.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1243,6 +1246,40 @@ START_TEST(peers_identify_by_client_certificate) {
 }
 END_TEST
 
+/* `sanjiao cluster up` whose second region cannot listen (its port taken) fails, and leaves no
+ * region of its own running: the three it started are stopped and their pid files removed. */
+START_TEST(a_failed_cluster_up_leaves_nothing_running) {
+  char dir[600];
+  int base = g_base + 4; /* ports base..base+3 and base+100.., unused by the fixture's cluster */
+  snprintf(dir, sizeof dir, "%s/second", g_dir);
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + 1))};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_ge(ls, 0);
+  ck_assert_int_eq(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+  ck_assert_int_eq(listen(ls, 4), 0);
+  int rv = sj_test_sh("%s/sanjiao cluster up --dir %s --base-port %d >%s/second-up.log 2>&1",
+                      getenv("SJ_BIN"), dir, base, g_dir);
+  close(ls);
+  ck_assert_int_ne(rv, 0);
+  ck_assert_int_eq(
+      sj_test_sh("grep -q 'stopped the regions this command had started' %s/second-up.log", g_dir),
+      0);
+  for (int i = 0; i < NREG; i++) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s/pid", dir, regions[i]);
+    ck_assert_msg(access(p, F_OK) != 0, "%s left behind", p);
+    int cs = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in ca = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + i))};
+    ca.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ge(cs, 0);
+    ck_assert_msg(connect(cs, (struct sockaddr *)&ca, sizeof ca) != 0,
+                  "region %s still listening on %d", regions[i], base + i);
+    close(cs);
+  }
+}
+END_TEST
+
 static Suite *cluster_suite(void) {
   Suite *s = suite_create("cluster");
   const sj_test_case_t cases[] = {
@@ -1265,6 +1302,7 @@ static Suite *cluster_suite(void) {
       {"key_rotation", a_region_rotates_its_key},
       {"mutual_tls", peers_identify_by_client_certificate},
       {"bodies_stay_home", restricted_bodies_stay_home_and_are_fetched_on_authorised_reads},
+      {"failed_up", a_failed_cluster_up_leaves_nothing_running},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) { /* as sj_test_add_cases, plus: */
     TCase *tc = tcase_create(cases[i].name);

@@ -305,6 +305,8 @@ static int ensure_hmac(const cl_t *c) {
   return write_file(p, hex, 0600);
 }
 
+static void stop_regions(const cl_t *c, const int *which);
+
 static int cluster_up(cl_t *c) {
   mkdir(c->dir, 0700);
   int rv = ensure_hmac(c);
@@ -330,26 +332,34 @@ static int cluster_up(cl_t *c) {
     printf("region %s: starting on http://127.0.0.1:%d\n", regions[i], c->base_port + i);
     if (rv) {
       fprintf(stderr, "cluster: cannot start region %s: %s\n", regions[i], sj_strerror(rv));
-      return 1;
+      break;
     }
   }
-  for (int i = 0; i < NREG; i++) {
+  for (int i = 0; rv == 0 && i < NREG; i++) {
     rv = wait_healthy(c, i, children[i]);
-    if (rv) {
+    if (rv)
       fprintf(stderr, "cluster: region %s did not come up (%s); see %s/%s/node.log\n", regions[i],
               sj_strerror(rv), c->dir, regions[i]);
-      return 1;
-    }
+  }
+  if (rv) { /* no half-started cluster: stop what this command started */
+    int started[NREG];
+    for (int i = 0; i < NREG; i++)
+      started[i] = children[i] != 0;
+    stop_regions(c, started);
+    fprintf(stderr, "cluster: stopped the regions this command had started\n");
+    return 1;
   }
   rv = write_cluster_json(c);
   printf("cluster up: 4 regions healthy; %s/cluster.json\n", c->dir);
   return rv ? 1 : 0;
 }
 
-static int cluster_down(const cl_t *c) {
+/* SIGTERM to the running regions i with which[i] (NULL: all), SIGKILL after 10 s; pid files
+ * removed. */
+static void stop_regions(const cl_t *c, const int *which) {
   pid_t pids[NREG];
   for (int i = 0; i < NREG; i++) {
-    pids[i] = running_pid(c, i);
+    pids[i] = !which || which[i] ? running_pid(c, i) : 0;
     if (pids[i])
       kill(pids[i], SIGTERM);
   }
@@ -366,10 +376,16 @@ static int cluster_down(const cl_t *c) {
       fprintf(stderr, "region %s: did not stop, killing\n", regions[i]);
       kill(pids[i], SIGKILL);
     }
-    char p[PATH_MAX];
-    path(p, sizeof p, c, regions[i], "pid");
-    unlink(p);
+    if (!which || which[i]) {
+      char p[PATH_MAX];
+      path(p, sizeof p, c, regions[i], "pid");
+      unlink(p);
+    }
   }
+}
+
+static int cluster_down(const cl_t *c) {
+  stop_regions(c, NULL);
   printf("cluster down\n");
   return 0;
 }
