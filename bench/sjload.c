@@ -526,7 +526,7 @@ typedef struct {
   int kind, status; /* status 0: transport error */
 } tl_rec_t;
 
-#define TL_MAX 20000000 /* records kept at most (320 MB): a bound, not a limit a run meets */
+#define TL_MAX 20000000 /* records kept at most (480 MB); beyond, counted as dropped */
 
 typedef struct {
   sj_client_t *cl;
@@ -560,7 +560,7 @@ struct load {
   kstat_t ks[NKIND];
   follow_t fw;
   tl_rec_t *tl; /* --timeline */
-  size_t tl_n, tl_cap;
+  size_t tl_n, tl_cap, tl_dropped;
   int stopping, load_done, closed, grace_on, first_err_shown;
 };
 
@@ -739,13 +739,16 @@ static void show_first_error(load_t *L, const slot_t *s, int err, const sj_resp_
             (int)(r->body_len < 300 ? r->body_len : 300), r->body ? (const char *)r->body : "");
 }
 
-/* Keeps one measured request for --timeline (growing the array; past TL_MAX, drops it). */
+/* Keeps one measured request for --timeline (growing the array; past TL_MAX or without memory,
+ * counts it as dropped: the file and stderr say so). */
 static void tl_add(load_t *L, const slot_t *s, int status, uint64_t now) {
   if (L->tl_n == L->tl_cap) {
     size_t cap = L->tl_cap ? L->tl_cap * 2 : 65536;
     tl_rec_t *n = cap <= TL_MAX ? realloc(L->tl, cap * sizeof *n) : NULL;
-    if (!n)
+    if (!n) {
+      L->tl_dropped++;
       return;
+    }
     L->tl = n;
     L->tl_cap = cap;
   }
@@ -762,6 +765,10 @@ static int tl_write(const load_t *L, const char *path) {
     return fprintf(stderr, "sjload: %s: %s\n", path, strerror(errno)), 1;
   fprintf(f, "# start of measurement: %llu ns on CLOCK_MONOTONIC (e.g. for perf record -k mono)\n",
           (unsigned long long)L->t_meas);
+  if (L->tl_dropped) {
+    fprintf(f, "# incomplete: %zu requests not kept\n", L->tl_dropped);
+    fprintf(stderr, "sjload: %s: %zu requests not kept (at most %d)\n", path, L->tl_dropped, TL_MAX);
+  }
   fprintf(f, "# due_us latency_us kind status\n");
   for (size_t i = 0; i < L->tl_n; i++)
     fprintf(f, "%.1f %.1f %s %d\n", (double)L->tl[i].due / 1e3, (double)L->tl[i].latency / 1e3,

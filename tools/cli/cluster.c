@@ -305,7 +305,35 @@ static int ensure_hmac(const cl_t *c) {
   return write_file(p, hex, 0600);
 }
 
-static void stop_regions(const cl_t *c, const int *which);
+/* SIGTERM to the running regions i with which[i] (NULL: all), SIGKILL after 10 s; pid files
+ * removed. */
+static void stop_regions(const cl_t *c, const int *which) {
+  pid_t pids[NREG];
+  for (int i = 0; i < NREG; i++) {
+    pids[i] = !which || which[i] ? running_pid(c, i) : 0;
+    if (pids[i])
+      kill(pids[i], SIGTERM);
+  }
+  for (int t = 0; t < 100; t++) {
+    int alive = 0;
+    for (int i = 0; i < NREG; i++)
+      alive += pids[i] && kill(pids[i], 0) == 0 && running_pid(c, i);
+    if (!alive)
+      break;
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+  }
+  for (int i = 0; i < NREG; i++) {
+    if (pids[i] && running_pid(c, i)) {
+      fprintf(stderr, "region %s: did not stop, killing\n", regions[i]);
+      kill(pids[i], SIGKILL);
+    }
+    if (!which || which[i]) {
+      char p[PATH_MAX];
+      path(p, sizeof p, c, regions[i], "pid");
+      unlink(p);
+    }
+  }
+}
 
 static int cluster_up(cl_t *c) {
   mkdir(c->dir, 0700);
@@ -352,36 +380,6 @@ static int cluster_up(cl_t *c) {
   rv = write_cluster_json(c);
   printf("cluster up: 4 regions healthy; %s/cluster.json\n", c->dir);
   return rv ? 1 : 0;
-}
-
-/* SIGTERM to the running regions i with which[i] (NULL: all), SIGKILL after 10 s; pid files
- * removed. */
-static void stop_regions(const cl_t *c, const int *which) {
-  pid_t pids[NREG];
-  for (int i = 0; i < NREG; i++) {
-    pids[i] = !which || which[i] ? running_pid(c, i) : 0;
-    if (pids[i])
-      kill(pids[i], SIGTERM);
-  }
-  for (int t = 0; t < 100; t++) {
-    int alive = 0;
-    for (int i = 0; i < NREG; i++)
-      alive += pids[i] && kill(pids[i], 0) == 0 && running_pid(c, i);
-    if (!alive)
-      break;
-    nanosleep(&(struct timespec){0, 100000000}, NULL);
-  }
-  for (int i = 0; i < NREG; i++) {
-    if (pids[i] && running_pid(c, i)) {
-      fprintf(stderr, "region %s: did not stop, killing\n", regions[i]);
-      kill(pids[i], SIGKILL);
-    }
-    if (!which || which[i]) {
-      char p[PATH_MAX];
-      path(p, sizeof p, c, regions[i], "pid");
-      unlink(p);
-    }
-  }
 }
 
 static int cluster_down(const cl_t *c) {
